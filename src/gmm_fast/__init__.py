@@ -1,0 +1,18 @@
+"""gmm_fast: Gaussian mixtures (EM) and Lloyd's k-means on parallel Cython kernels.
+
+The estimators follow scikit-learn's API and give its answers, faster and in
+less memory; results do not depend on the number of threads.
+"""
+from ._base import ConvergenceWarning, NotFittedError
+from ._kmeans import KMeans, kmeans_plusplus
+from ._openmp import openmp_enabled
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConvergenceWarning",
+    "KMeans",
+    "NotFittedError",
+    "kmeans_plusplus",
+    "openmp_enabled",
+]

@@ -1,0 +1,479 @@
+"""Lloyd's k-means: the estimator, its seeding and the iteration loop over the ``_lloyd`` kernel."""
+import warnings
+
+import numpy as np
+
+from ._base import ConvergenceWarning, EstimatorBase
+from ._lloyd import candidate_potentials, lloyd_step, min_sq_distances
+from ._threads import effective_n_threads, n_blocks, sequential_blas
+from ._validation import (check_array, check_nonnegative_float, check_positive_int,
+                          check_random_state, check_sample_weight)
+
+# Rows per numpy step in the helpers that are not kernels (bounded temporaries).
+_ROWS_PER_STEP = 65536
+
+
+def column_mean_and_variance(X, sample_weight=None):
+    """Per-feature mean and variance of X in float64, in row chunks (no n x d temporary)."""
+    if sample_weight is None:
+        sample_weight = np.ones(len(X))
+    total = float(np.sum(sample_weight, dtype=np.float64))
+    mean = np.zeros(X.shape[1])
+    for start in range(0, len(X), _ROWS_PER_STEP):
+        w = sample_weight[start:start + _ROWS_PER_STEP].astype(np.float64)
+        mean += w @ X[start:start + _ROWS_PER_STEP]
+    mean /= total
+    variance = np.zeros(X.shape[1])
+    for start in range(0, len(X), _ROWS_PER_STEP):
+        w = sample_weight[start:start + _ROWS_PER_STEP].astype(np.float64)
+        centred = X[start:start + _ROWS_PER_STEP] - mean
+        variance += w @ (centred * centred)
+    return mean, variance / total
+
+
+def kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=None,
+                    n_threads=1):
+    """Greedy k-means++ seeding: returns ``(centers, indices)`` of the chosen rows.
+
+    Each new centre is the best of ``n_local_trials`` (default ``2 + log(k)``)
+    candidates drawn with probability proportional to ``w * D(x)^2``, "best"
+    meaning the one that leaves the smallest total weighted squared distance.
+    """
+    n_samples, n_features = X.shape
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    centers = np.empty((n_clusters, n_features), dtype=X.dtype)
+    indices = np.full(n_clusters, -1, dtype=np.intp)
+    weight = sample_weight.astype(np.float64)
+    block_potentials = np.empty((n_blocks(n_samples, n_local_trials), n_local_trials))
+
+    first = random_state.choice(n_samples, p=weight / weight.sum())
+    centers[0], indices[0] = X[first], first
+    closest_sq_dist = np.full(n_samples, np.inf)
+    min_sq_distances(X, centers[0], closest_sq_dist, n_threads)
+    potential = closest_sq_dist @ weight
+
+    for c in range(1, n_clusters):
+        draws = random_state.uniform(size=n_local_trials) * potential
+        candidate_ids = np.searchsorted(np.cumsum(weight * closest_sq_dist), draws)
+        np.clip(candidate_ids, None, n_samples - 1, out=candidate_ids)
+        candidate_potentials(X, sample_weight, np.ascontiguousarray(X[candidate_ids]),
+                             closest_sq_dist, block_potentials, n_threads)
+        potentials = block_potentials.sum(axis=0)
+        best = int(np.argmin(potentials))
+        potential = potentials[best]
+        indices[c] = candidate_ids[best]
+        centers[c] = X[indices[c]]
+        min_sq_distances(X, centers[c], closest_sq_dist, n_threads)
+    return centers, indices
+
+
+def _relocate_empty_clusters(X, sample_weight, shift, centers_old, labels, sums, counts):
+    """Give each empty cluster the sample farthest from its centre (as scikit-learn does)."""
+    empty = np.flatnonzero(counts == 0)
+    if empty.size == 0:
+        return
+    distances = np.empty(len(X))
+    for start in range(0, len(X), _ROWS_PER_STEP):
+        stop = start + _ROWS_PER_STEP
+        diff = (X[start:stop] - shift) - centers_old[labels[start:stop]]
+        distances[start:stop] = np.einsum("ij,ij->i", diff, diff)
+    if distances.max() == 0:  # fewer distinct points than clusters: nothing to move
+        return
+    farthest = np.argpartition(distances, -empty.size)[:-empty.size - 1:-1]
+    for new_id, far in zip(empty, farthest):
+        w = float(sample_weight[far])
+        old_id = labels[far]
+        point = (X[far] - shift).astype(np.float64)
+        sums[old_id] -= w * point
+        sums[new_id] = w * point
+        counts[new_id] = w
+        counts[old_id] -= w
+
+
+def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbose=False):
+    """Lloyd iterations from ``centers_init`` (about ``shift``), one kernel pass each.
+
+    Stops when the labels no longer change, or when the squared centre shift is
+    at most ``tol``. Returns ``labels, inertia, centers, n_iter, converged`` with
+    labels and inertia from a final assignment to the returned centres.
+    """
+    n_samples = X.shape[0]
+    n_clusters, n_features = centers_init.shape
+    centers = np.array(centers_init, dtype=X.dtype, order="C")
+    labels = np.full(n_samples, -1, dtype=np.int32)
+    labels_old = labels.copy()
+    blocks = n_blocks(n_samples, n_clusters * (n_features + 1))
+    block_sums = np.empty((blocks, n_clusters, n_features))
+    block_counts = np.empty((blocks, n_clusters))
+    block_inertia = np.empty(blocks)
+    converged = False
+
+    for n_iter in range(1, max_iter + 1):
+        lloyd_step(X, sample_weight, shift, centers, labels, block_sums, block_counts,
+                   block_inertia, True, n_threads)
+        sums, counts = block_sums.sum(axis=0), block_counts.sum(axis=0)
+        _relocate_empty_clusters(X, sample_weight, shift, centers, labels, sums, counts)
+        filled = counts > 0
+        centers_new = centers.copy()
+        centers_new[filled] = sums[filled] / counts[filled, None]
+        center_shift = float(np.sum((centers_new.astype(np.float64) - centers) ** 2))
+        centers = centers_new
+        if verbose:
+            print(f"Iteration {n_iter}, inertia {block_inertia.sum()}, "
+                  f"centre shift {center_shift}.")
+        if np.array_equal(labels, labels_old) or center_shift <= tol:
+            converged = True
+            break
+        labels_old[:] = labels
+
+    # Labels and inertia for the centres returned, so that predict(X) == labels_.
+    lloyd_step(X, sample_weight, shift, centers, labels, block_sums, block_counts,
+               block_inertia, False, n_threads)
+    return labels, float(block_inertia.sum()), centers, n_iter, converged
+
+
+def _same_clustering(labels_a, labels_b, n_clusters):
+    """Whether two labellings are the same partition up to a renaming of the clusters."""
+    mapping = np.full(n_clusters, -1)
+    mapping[labels_a] = labels_b
+    return np.array_equal(mapping[labels_a], labels_b)
+
+
+class KMeans(EstimatorBase):
+    """K-means clustering by Lloyd's algorithm, on parallel Cython kernels.
+
+    A drop-in for ``sklearn.cluster.KMeans(algorithm="lloyd")``: the same
+    parameters, attributes and results, with results that do not depend on
+    the number of threads, and float32 data kept in float32.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        The number of clusters (centres) to find.
+    init : {"k-means++", "random"}, callable or array-like of shape \
+            (n_clusters, n_features), default="k-means++"
+        "k-means++": greedy k-means++ seeding with ``2 + log(n_clusters)``
+        candidates per centre. "random": ``n_clusters`` distinct rows drawn with
+        probability proportional to ``sample_weight``. A callable is called as
+        ``init(X, n_clusters, random_state=random_state)``. An array gives the
+        initial centres.
+    n_init : "auto" or int, default="auto"
+        Number of runs from different seeds; the one of lowest inertia is kept.
+        "auto" is 1 for "k-means++" and an array, 10 otherwise.
+    max_iter : int, default=300
+        Maximum number of Lloyd iterations in one run.
+    tol : float, default=1e-4
+        Convergence tolerance on the squared shift of the centres, relative to
+        the mean variance of the features.
+    verbose : int, default=0
+        Print the inertia at each iteration.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initialisation.
+    copy_x : bool, default=True
+        Accepted for compatibility. gmm_fast never modifies nor centres X in
+        place, so there is nothing to copy.
+    algorithm : {"lloyd"}, default="lloyd"
+        Only Lloyd's algorithm is implemented.
+    n_threads : int or None, default=None
+        OpenMP threads. None follows ``omp_get_max_threads()`` at fit time,
+        so ``OMP_NUM_THREADS`` and threadpoolctl limits apply.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+        The centres, in the dtype of X (float32 or float64).
+    labels_ : ndarray of shape (n_samples,)
+        Index of the nearest centre of each training sample.
+    inertia_ : float
+        Sum of weighted squared distances of the samples to their centre.
+    n_iter_ : int
+        Number of iterations of the best run.
+    converged_ : bool
+        Whether the best run converged before ``max_iter``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of X, when X is a DataFrame with string column names.
+
+    Notes
+    -----
+    One iteration is a single pass over X: each sample goes to the centre
+    minimising ``|c|^2 - 2 x.c`` (X taken about its mean), and the new centre
+    of cluster j is ``sum_i w_i x_i / sum_i w_i`` over its samples. A run stops
+    when the labels no longer change or when ``sum_j |c_j^new - c_j|^2 <= tol *
+    mean(var(X))``. The kernels fork no processes; libgomp is not fork-safe, so
+    use the "spawn" start method with multiprocessing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gmm_fast import KMeans
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> km = KMeans(n_clusters=2, random_state=0).fit(X)
+    >>> km.cluster_centers_[np.argsort(km.cluster_centers_[:, 0])]
+    array([[ 1.,  2.],
+           [10.,  2.]])
+    >>> km.predict([[0, 0], [12, 3]]).tolist() == km.predict([[1, 1], [9, 1]]).tolist()
+    True
+    """
+
+    _estimator_type = "clusterer"
+
+    def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300,
+                 tol=1e-4, verbose=0, random_state=None, copy_x=True, algorithm="lloyd",
+                 n_threads=None):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.random_state = random_state
+        self.copy_x = copy_x
+        self.algorithm = algorithm
+        self.n_threads = n_threads
+
+    def _check_params(self, X):
+        n_clusters = check_positive_int(self.n_clusters, "n_clusters")
+        check_positive_int(self.max_iter, "max_iter")
+        check_nonnegative_float(self.tol, "tol")
+        if self.algorithm != "lloyd":
+            raise ValueError(f"algorithm={self.algorithm!r} is not supported; use 'lloyd'.")
+        if X.shape[0] < n_clusters:
+            raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={n_clusters}.")
+        init = self.init
+        is_array = not isinstance(init, str) and not callable(init)
+        if isinstance(init, str) and init not in ("k-means++", "random"):
+            raise ValueError(
+                f"init={init!r} should be 'k-means++', 'random', an array or a callable.")
+        if self.n_init == "auto":
+            n_init = 10 if init == "random" or callable(init) else 1
+        else:
+            n_init = check_positive_int(self.n_init, "n_init")
+        if is_array:
+            init = check_array(init, name="init", dtype=X.dtype)
+            self._check_centers_shape(init, n_clusters, X.shape[1])
+            if n_init != 1:
+                warnings.warn(
+                    f"Explicit initial centres given: running once instead of n_init={n_init}.",
+                    RuntimeWarning, stacklevel=3)
+                n_init = 1
+        return n_clusters, init, n_init
+
+    @staticmethod
+    def _check_centers_shape(centers, n_clusters, n_features):
+        if centers.shape != (n_clusters, n_features):
+            raise ValueError(
+                f"The initial centres have shape {centers.shape}; expected (n_clusters, "
+                f"n_features)=({n_clusters}, {n_features}).")
+
+    def _init_centers(self, X, init, n_clusters, sample_weight, random_state, n_threads):
+        if isinstance(init, np.ndarray):
+            return init
+        if init == "k-means++":
+            return kmeans_plusplus(X, n_clusters, sample_weight, random_state,
+                                   n_threads=n_threads)[0]
+        if init == "random":
+            p = sample_weight.astype(np.float64)
+            seeds = random_state.choice(len(X), size=n_clusters, replace=False, p=p / p.sum())
+            return X[seeds]
+        centers = check_array(init(X, n_clusters, random_state=random_state),
+                              name="init(X)", dtype=X.dtype)
+        self._check_centers_shape(centers, n_clusters, X.shape[1])
+        return centers
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Compute k-means clustering.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data. float32 is kept in float32, other numbers become float64.
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights (>= 0, not all zero), used in the seeding and in
+            every Lloyd step. None weighs every sample 1.
+
+        Returns
+        -------
+        self : KMeans
+            The fitted estimator.
+        """
+        X = self._check_fit_data(X)
+        n_clusters, init, n_init = self._check_params(X)
+        sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        n_threads = effective_n_threads(self.n_threads)
+        random_state = check_random_state(self.random_state)
+
+        mean, variance = column_mean_and_variance(X)
+        tol = float(np.mean(variance)) * self.tol
+        shift = mean.astype(X.dtype)
+        best = None
+        with sequential_blas():
+            for _ in range(n_init):
+                centers = self._init_centers(X, init, n_clusters, sample_weight,
+                                             random_state, n_threads)
+                if self.verbose:
+                    print("Initialization complete")
+                run = lloyd(X, sample_weight, centers - shift, shift, self.max_iter, tol,
+                            n_threads, self.verbose)
+                labels, inertia = run[0], run[1]
+                if best is None or (inertia < best[1]
+                                    and not _same_clustering(labels, best[0], n_clusters)):
+                    best = run
+
+        labels, inertia, centers, n_iter, converged = best
+        self.cluster_centers_ = (centers + shift).astype(X.dtype)
+        self.labels_ = labels
+        self.inertia_ = inertia
+        self.n_iter_ = n_iter
+        self.converged_ = converged
+        self._n_features_out = n_clusters
+        if not converged:
+            warnings.warn(
+                f"KMeans stopped at max_iter={self.max_iter} before converging; raise "
+                "max_iter or tol.", ConvergenceWarning, stacklevel=2)
+        distinct = np.unique(labels).size
+        if distinct < n_clusters:
+            warnings.warn(
+                f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
+                f"({n_clusters}). Possibly due to duplicate points in X.",
+                ConvergenceWarning, stacklevel=2)
+        return self
+
+    def _labels_inertia(self, X, sample_weight):
+        """Nearest-centre labels of X and their weighted inertia, in one kernel pass."""
+        centers = self.cluster_centers_
+        shift = centers.mean(axis=0).astype(centers.dtype)
+        blocks = n_blocks(len(X), 1)
+        labels = np.empty(len(X), dtype=np.int32)
+        block_inertia = np.empty(blocks)
+        with sequential_blas():
+            lloyd_step(X, sample_weight, shift, centers - shift, labels,
+                       np.empty((blocks, 0, 0)), np.empty((blocks, 0)), block_inertia,
+                       False, effective_n_threads(self.n_threads))
+        return labels, float(block_inertia.sum())
+
+    def predict(self, X):
+        """Index of the nearest centre of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Index of the cluster each sample belongs to.
+        """
+        self._check_fitted("cluster_centers_")
+        X = self._check_predict_data(X, self.cluster_centers_.dtype)
+        return self._labels_inertia(X, np.ones(len(X), dtype=X.dtype))[0]
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then return the labels of the training samples (``fit(X).labels_``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Index of the cluster each sample belongs to.
+        """
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def transform(self, X):
+        """Euclidean distance of every sample to every centre.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_samples, n_clusters)
+            In the dtype of the centres.
+        """
+        self._check_fitted("cluster_centers_")
+        X = self._check_predict_data(X, self.cluster_centers_.dtype)
+        return self._distances(X)
+
+    def _distances(self, X):
+        centers = self.cluster_centers_
+        shift = centers.mean(axis=0)
+        centered = centers - shift
+        centers_sq = np.einsum("ij,ij->i", centered, centered)
+        out = np.empty((len(X), len(centers)), dtype=centers.dtype)
+        for start in range(0, len(X), _ROWS_PER_STEP):
+            rows = X[start:start + _ROWS_PER_STEP] - shift
+            sq = np.einsum("ij,ij->i", rows, rows)[:, None] - 2 * rows @ centered.T + centers_sq
+            np.sqrt(np.maximum(sq, 0, out=sq), out=out[start:start + _ROWS_PER_STEP])
+        return out
+
+    def fit_transform(self, X, y=None, sample_weight=None):
+        """Fit, then return the distances of the training samples to the centres.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_samples, n_clusters)
+            Distance of each sample to each centre.
+        """
+        self.fit(X, sample_weight=sample_weight)
+        return self._distances(check_array(X, dtype=self.cluster_centers_.dtype))
+
+    def score(self, X, y=None, sample_weight=None):
+        """Opposite of the (weighted) inertia of X on the fitted centres.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights.
+
+        Returns
+        -------
+        score : float
+            ``-sum_i w_i min_j |x_i - c_j|^2``: larger is better.
+        """
+        self._check_fitted("cluster_centers_")
+        X = self._check_predict_data(X, self.cluster_centers_.dtype)
+        sample_weight = check_sample_weight(sample_weight, len(X), X.dtype)
+        return -self._labels_inertia(X, sample_weight)[1]
+
+    def get_feature_names_out(self, input_features=None):
+        """Output names of ``transform``: ``kmeans0``, ``kmeans1``, ...
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        names : ndarray of str objects
+        """
+        self._check_fitted("cluster_centers_")
+        return np.asarray([f"kmeans{i}" for i in range(self._n_features_out)], dtype=object)

@@ -1,0 +1,132 @@
+"""Input checks shared by the estimators: validate once at the public entry points."""
+import numbers
+
+import numpy as np
+
+
+def check_dtype(X):
+    """The float dtype a kernel runs in for ``X``: float32 stays, float16 widens, the rest is float64."""
+    if np.issubdtype(X.dtype, np.complexfloating):
+        raise ValueError("Complex data not supported; pass the real part (X.real) or the modulus.")
+    if X.dtype in (np.float32, np.float16):
+        return np.float32
+    return np.float64
+
+
+def check_array(X, name="X", dtype=None, min_samples=1):
+    """A finite, 2-D, C-contiguous float32/float64 array from ``X`` (copied only when needed).
+
+    ``dtype`` forces a dtype (for data that must match a fitted model); by
+    default it follows ``check_dtype``.
+    """
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{name} is a sparse matrix; gmm_fast needs dense data (use X.toarray()).")
+    if hasattr(X, "__dataframe__") or hasattr(X, "iloc"):
+        X = np.asarray(X)
+    X = np.asarray(X)
+    if X.dtype.kind in "OUSV":
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{name} must be numeric: could not convert it to float ({exc})."
+            ) from None
+    elif X.dtype.kind not in "biufc":
+        raise TypeError(f"{name} must be numeric, got dtype {X.dtype}.")
+    target = dtype if dtype is not None else check_dtype(X)
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2D array for {name}, got {X.ndim}D array instead (shape={X.shape}). "
+            "Reshape your data either using array.reshape(-1, 1) if your data has a single "
+            "feature or array.reshape(1, -1) if it contains a single sample."
+        )
+    n_samples, n_features = X.shape
+    if n_samples < min_samples:
+        raise ValueError(
+            f"Found array with {n_samples} sample(s) (shape={X.shape}) while a minimum of "
+            f"{min_samples} is required."
+        )
+    if n_features == 0:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required."
+        )
+    X = np.ascontiguousarray(X, dtype=target)
+    check_finite(X, name)
+    return X
+
+
+def check_finite(X, name="X"):
+    """Raise a ValueError naming ``name`` if ``X`` holds NaN or infinity."""
+    # Summing is one cheap pass; only a non-finite sum needs the closer look.
+    if np.isfinite(np.sum(X, dtype=np.float64)):
+        return
+    if np.isnan(X).any():
+        rows = np.flatnonzero(np.isnan(X).reshape(len(X), -1).any(axis=1))
+        raise ValueError(
+            f"Input {name} contains NaN (first at row {rows[0]}, {rows.size} row(s) in all); "
+            "drop or impute those rows first."
+        )
+    if np.isinf(X).any():
+        rows = np.flatnonzero(np.isinf(X).reshape(len(X), -1).any(axis=1))
+        raise ValueError(
+            f"Input {name} contains infinity (first at row {rows[0]}, {rows.size} row(s) in "
+            "all); drop those rows first."
+        )
+    raise ValueError(
+        f"Input {name} contains values too large for {X.dtype}: their sum overflows; "
+        "rescale the data."
+    )
+
+
+def check_sample_weight(sample_weight, n_samples, dtype):
+    """Frequency weights as a 1-D ``dtype`` array: finite, >= 0, not all zero."""
+    if sample_weight is None:
+        return np.ones(n_samples, dtype=dtype)
+    if isinstance(sample_weight, numbers.Number):
+        sample_weight = np.full(n_samples, sample_weight)
+    sample_weight = np.asarray(sample_weight)
+    if sample_weight.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must be numeric, got dtype {sample_weight.dtype}.")
+    if sample_weight.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight.shape={sample_weight.shape} should be (n_samples,)=({n_samples},)."
+        )
+    sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
+    if not np.isfinite(sample_weight).all():
+        raise ValueError("sample_weight contains NaN or infinity; weights must be finite.")
+    if (sample_weight < 0).any():
+        first = int(np.flatnonzero(sample_weight < 0)[0])
+        raise ValueError(
+            f"sample_weight must be >= 0, got {sample_weight[first]} at index {first}."
+        )
+    if not sample_weight.any():
+        raise ValueError("sample_weight sums to 0; at least one weight must be positive.")
+    return sample_weight
+
+
+def check_random_state(seed):
+    """A ``np.random.RandomState`` from None, an int or an existing generator."""
+    if seed is None or seed is np.random:
+        return np.random.mtrand._rand
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        return np.random.RandomState(seed)
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    raise ValueError(
+        f"random_state={seed!r} should be None, an int or a numpy RandomState."
+    )
+
+
+def check_positive_int(value, name, minimum=1):
+    """``value`` as an int >= ``minimum``, or a ValueError naming ``name``."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name}={value!r} should be an integer >= {minimum}.")
+    return int(value)
+
+
+def check_nonnegative_float(value, name):
+    """``value`` as a finite float >= 0, or a ValueError naming ``name``."""
+    if (not isinstance(value, numbers.Real) or isinstance(value, bool)
+            or not np.isfinite(value) or value < 0):
+        raise ValueError(f"{name}={value!r} should be a finite number >= 0.")
+    return float(value)
