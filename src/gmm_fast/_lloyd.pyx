@@ -14,6 +14,8 @@ caller's block buffers, which never depends on the thread count). One thread sum
 one whole block in row order, and the caller adds the blocks in block order, so
 any ``n_threads`` gives bitwise the same centres, labels and inertia.
 """
+import numpy as np
+
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
@@ -157,7 +159,7 @@ def lloyd_step(
     block_sums[...] = 0.0
     block_counts[...] = 0.0
     block_inertia[...] = 0.0
-    centers_sq_norms = centers[0].copy()
+    centers_sq_norms = np.empty(n_clusters, dtype=np.float32 if floating is float else np.float64)
     for j in range(n_clusters):
         centers_sq_norms[j] = 0
         for f in range(n_features):
