@@ -3,7 +3,7 @@ import warnings
 
 import numpy as np
 
-from ._base import ConvergenceWarning, EstimatorBase
+from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
 from ._lloyd import candidate_potentials, lloyd_step, min_sq_distances
 from ._threads import effective_n_threads, n_blocks, sequential_blas
 from ._validation import (check_array, check_nonnegative_float, check_positive_int,
@@ -234,6 +234,13 @@ class KMeans(EstimatorBase):
         self.algorithm = algorithm
         self.n_threads = n_threads
 
+    def __sklearn_tags__(self):
+        from sklearn.utils import TransformerTags
+        tags = super().__sklearn_tags__()
+        # transform() gives distances in the dtype of the centres, float32 or float64.
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float64", "float32"])
+        return tags
+
     def _check_params(self, X):
         n_clusters = check_positive_int(self.n_clusters, "n_clusters")
         check_positive_int(self.max_iter, "max_iter")
@@ -334,13 +341,13 @@ class KMeans(EstimatorBase):
         if not converged:
             warnings.warn(
                 f"KMeans stopped at max_iter={self.max_iter} before converging; raise "
-                "max_iter or tol.", ConvergenceWarning, stacklevel=2)
+                "max_iter or tol.", sklearn_compatible(ConvergenceWarning), stacklevel=2)
         distinct = np.unique(labels).size
         if distinct < n_clusters:
             warnings.warn(
                 f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
                 f"({n_clusters}). Possibly due to duplicate points in X.",
-                ConvergenceWarning, stacklevel=2)
+                sklearn_compatible(ConvergenceWarning), stacklevel=2)
         return self
 
     def _labels_inertia(self, X, sample_weight):
