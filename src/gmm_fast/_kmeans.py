@@ -31,8 +31,57 @@ def column_mean_and_variance(X, sample_weight=None):
     return mean, variance / total
 
 
-def kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=None,
-                    n_threads=1):
+def kmeans_plusplus(X, n_clusters, *, sample_weight=None, x_squared_norms=None,
+                    random_state=None, n_local_trials=None, n_threads=None):
+    """Initial centres by greedy k-means++, as ``sklearn.cluster.kmeans_plusplus``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        The data to pick seeds from.
+    n_clusters : int
+        The number of centres to pick.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Frequency weights: a row is drawn with probability proportional to
+        ``w * D(x)^2``, so a row of weight zero is never picked.
+    x_squared_norms : None
+        Accepted for compatibility with scikit-learn and ignored.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the draws.
+    n_local_trials : int, default=None
+        Candidates tried per centre; None is ``2 + int(log(n_clusters))``.
+    n_threads : int or None, default=None
+        OpenMP threads; None follows ``omp_get_max_threads()``.
+
+    Returns
+    -------
+    centers : ndarray of shape (n_clusters, n_features)
+        The chosen rows of X, in float32 for float32 X and float64 otherwise.
+    indices : ndarray of shape (n_clusters,)
+        Their row indices in X.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gmm_fast import kmeans_plusplus
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> centers, indices = kmeans_plusplus(X, n_clusters=2, random_state=0)
+    >>> sorted(X[indices, 0].tolist())
+    [1, 10]
+    """
+    X = check_array(X)
+    n_clusters = check_positive_int(n_clusters, "n_clusters")
+    if X.shape[0] < n_clusters:
+        raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={n_clusters}.")
+    if n_local_trials is not None:
+        n_local_trials = check_positive_int(n_local_trials, "n_local_trials")
+    sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+    return _kmeans_plusplus(X, n_clusters, sample_weight, check_random_state(random_state),
+                            n_local_trials, effective_n_threads(n_threads))
+
+
+def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=None,
+                     n_threads=1):
     """Greedy k-means++ seeding: returns ``(centers, indices)`` of the chosen rows.
 
     Each new centre is the best of ``n_local_trials`` (default ``2 + log(k)``)
@@ -255,7 +304,7 @@ class KMeans(EstimatorBase):
             raise ValueError(
                 f"init={init!r} should be 'k-means++', 'random', an array or a callable.")
         if self.n_init == "auto":
-            n_init = 10 if init == "random" or callable(init) else 1
+            n_init = 10 if (isinstance(init, str) and init == "random") or callable(init) else 1
         else:
             n_init = check_positive_int(self.n_init, "n_init")
         if is_array:
@@ -279,8 +328,8 @@ class KMeans(EstimatorBase):
         if isinstance(init, np.ndarray):
             return init
         if init == "k-means++":
-            return kmeans_plusplus(X, n_clusters, sample_weight, random_state,
-                                   n_threads=n_threads)[0]
+            return _kmeans_plusplus(X, n_clusters, sample_weight, random_state,
+                                    n_threads=n_threads)[0]
         if init == "random":
             p = sample_weight.astype(np.float64)
             seeds = random_state.choice(len(X), size=n_clusters, replace=False, p=p / p.sum())
