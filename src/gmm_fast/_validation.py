@@ -59,7 +59,9 @@ def check_array(X, name="X", dtype=None, min_samples=1):
 def check_finite(X, name="X"):
     """Raise a ValueError naming ``name`` if ``X`` holds NaN or infinity."""
     # Summing is one cheap pass; only a non-finite sum needs the closer look.
-    if np.isfinite(np.sum(X, dtype=np.float64)):
+    with np.errstate(over="ignore"):  # an overflow is reported below, as a ValueError
+        total = np.sum(X, dtype=np.float64)
+    if np.isfinite(total):
         return
     if np.isnan(X).any():
         rows = np.flatnonzero(np.isnan(X).reshape(len(X), -1).any(axis=1))
