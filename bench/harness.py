@@ -63,7 +63,8 @@ def side_by_side(fits, n_base=1, target_seconds=0.3, max_extra=20, time_budget=4
         Per implementation: ``per_iter`` (median seconds per iteration),
         ``fixed`` (median cost of everything but the iterations), ``extra``
         (M), ``repeats``, ``early_stop`` (True when a run reported fewer
-        iterations than asked, which would make the figure wrong) and, except
+        iterations than asked, which would make the figure wrong), ``noisy``
+        (the median difference was not positive) and, except
         for the first, ``ratio``: the median over repeats of its per-iteration
         time divided by the first one's in the same repeat. Timing the
         implementations in turns within each repeat lets a burst of load from
@@ -88,7 +89,7 @@ def side_by_side(fits, n_base=1, target_seconds=0.3, max_extra=20, time_budget=4
             t_short, it_short = timed(fit, n_base)
             t_long, it_long = timed(fit, n_base + extra)
             early_stop[name] |= it_short != n_base or it_long != n_base + extra
-            per_iter[name].append(max((t_long - t_short) / extra, 1e-9))
+            per_iter[name].append((t_long - t_short) / extra)
             fixed[name].append(t_short - n_base * per_iter[name][-1])
     first = next(iter(fits))
     results = {}
@@ -96,9 +97,11 @@ def side_by_side(fits, n_base=1, target_seconds=0.3, max_extra=20, time_budget=4
         results[name] = {"per_iter": statistics.median(per_iter[name]),
                          "fixed": statistics.median(fixed[name]), "extra": plan[name][0],
                          "repeats": repeats, "early_stop": bool(early_stop[name])}
-        if name != first:
-            results[name]["ratio"] = statistics.median(
-                p / q for p, q in zip(per_iter[name], per_iter[first]))
+        # A difference <= 0 means load from other jobs swamped the M iterations.
+        results[name]["noisy"] = results[name]["per_iter"] <= 0
+        pairs = [p / q for p, q in zip(per_iter[name], per_iter[first]) if p > 0 and q > 0]
+        if name != first and pairs:
+            results[name]["ratio"] = statistics.median(pairs)
     return results
 
 

@@ -48,17 +48,28 @@ def measure_impls(make_fit, impls, timing):
     return {impl: timed.get(impl, skipped.get(impl)) for impl in impls}
 
 
+def measure_row(model, n, d, k, dtype, peers, timing, covariance_type=None, X64=None):
+    """One workload: its key, shape and ``{impl: result}`` for gmm_fast and ``peers``."""
+    if X64 is None:
+        X64 = cases.make_data(n, d, k, "float64")
+    X = X64 if dtype == "float64" else X64.astype(np.float32)
+    if model == "kmeans":
+        centers = cases.initial_centers(X, k)
+        make_fit = lambda impl: cases.make_kmeans_fit(impl, X, centers)  # noqa: E731
+    else:
+        params = cases.initial_gmm_parameters(X, k, covariance_type)
+        make_fit = lambda impl: cases.make_gmm_fit(impl, X, covariance_type, *params)  # noqa: E731
+    return {"key": case_key(model, n, d, k, dtype, covariance_type), "model": model, "n": n,
+            "d": d, "k": k, "dtype": dtype, "covariance_type": covariance_type,
+            "results": measure_impls(make_fit, ("gmm_fast",) + tuple(peers), timing)}
+
+
 def kmeans_rows(workloads, dtypes, peers, timing, emit):
     rows = []
     for n, d, k in workloads:
         X64 = cases.make_data(n, d, k, "float64")
         for dtype in dtypes:
-            X = X64 if dtype == "float64" else X64.astype(np.float32)
-            centers = cases.initial_centers(X, k)
-            results = measure_impls(lambda impl: cases.make_kmeans_fit(impl, X, centers),
-                                    ("gmm_fast",) + tuple(peers), timing)
-            rows.append({"key": case_key("kmeans", n, d, k, dtype), "n": n, "d": d, "k": k,
-                         "dtype": dtype, "results": results})
+            rows.append(measure_row("kmeans", n, d, k, dtype, peers, timing, X64=X64))
             emit(rows[-1])
         del X64
     return rows
@@ -70,14 +81,8 @@ def gmm_rows(workloads, covariance_types, dtypes, peers, timing, emit):
         X64 = cases.make_data(n, d, k, "float64")
         for covariance_type in covariance_types:
             for dtype in dtypes:
-                X = X64 if dtype == "float64" else X64.astype(np.float32)
-                params = cases.initial_gmm_parameters(X, k, covariance_type)
-                results = measure_impls(
-                    lambda impl: cases.make_gmm_fit(impl, X, covariance_type, *params),
-                    ("gmm_fast",) + tuple(peers), timing)
-                rows.append({"key": case_key("gmm", n, d, k, dtype, covariance_type), "n": n,
-                             "d": d, "k": k, "dtype": dtype, "covariance_type": covariance_type,
-                             "results": results})
+                rows.append(measure_row("gmm", n, d, k, dtype, peers, timing,
+                                        covariance_type=covariance_type, X64=X64))
                 emit(rows[-1])
         del X64
     return rows
@@ -97,6 +102,8 @@ def _cell(result, ratio=None):
     text = f"{1e3 * result['per_iter']:.3g} ms"
     if result["early_stop"]:
         text += " (STOPPED EARLY)"
+    if result["noisy"]:
+        text += " (NOISY)"
     if ratio is not None:
         text += f" {ratio:.2f}x"
     return text
@@ -155,18 +162,36 @@ def gmm_target(row, gemm, peers):
     return ("met" if ok else "MISSED"), fraction
 
 
-def check_thresholds(rows, thresholds, log):
-    """Failures (key, speed-up, threshold) of the quick rows against thresholds.json."""
+def check_thresholds(rows, thresholds, timing, retries, log):
+    """Failures (key, speed-up, threshold) of the quick rows against thresholds.json.
+
+    A row below its threshold is measured again up to ``retries`` times and
+    its best speed-up kept: load from other jobs makes single runs slow at
+    random, a real regression is slow every time.
+    """
     failures = []
     for row in rows:
         entry = thresholds["ratios"].get(row["key"])
         measured = speedup(row, "sklearn")
         if entry is None or entry.get("threshold") is None:
-            log(f"  {row['key']}: no threshold (speed-up {measured and round(measured, 2)})")
+            log(f"  {row['key']}: not gated (speed-up "
+                f"{'-' if measured is None else f'{measured:.2f}'})")
             continue
         if row["results"]["gmm_fast"].get("early_stop"):
-            failures.append((row["key"], "stopped before max_iter", entry["threshold"]))
-        elif measured is None or measured < entry["threshold"]:
+            failures.append((row["key"], "gmm_fast stopped before max_iter (tol=0)",
+                             entry["threshold"]))
+            continue
+        attempt = 0
+        while (measured is None or measured < entry["threshold"]) and attempt < retries:
+            attempt += 1
+            again = measure_row(row["model"], row["n"], row["d"], row["k"], row["dtype"],
+                                ("sklearn",), timing, row["covariance_type"])
+            retry = speedup(again, "sklearn")
+            log(f"  {row['key']}: retry {attempt}: speed-up "
+                f"{'-' if retry is None else f'{retry:.2f}'}")
+            if retry is not None and (measured is None or retry > measured):
+                measured = retry
+        if measured is None or measured < entry["threshold"]:
             failures.append((row["key"], measured, entry["threshold"]))
         else:
             log(f"  {row['key']}: speed-up {measured:.2f} >= {entry['threshold']:.2f} ok")
@@ -174,7 +199,17 @@ def check_thresholds(rows, thresholds, log):
 
 
 def refresh_thresholds(rows, margin, path):
-    ratios = {}
+    """Rewrite thresholds.json: measured rows updated, others kept, GMM rows null if absent."""
+    try:
+        with open(path) as f:
+            ratios = json.load(f).get("ratios", {})
+    except (OSError, ValueError):
+        ratios = {}
+    for n, d, k in cases.QUICK_GMM_WORKLOADS:
+        for cov in cases.GMM_PEER_COVARIANCES + cases.GMM_SKLEARN_ONLY_COVARIANCES:
+            for dtype in cases.DTYPES:
+                ratios.setdefault(case_key("gmm", n, d, k, dtype, cov),
+                                  {"measured": None, "threshold": None})
     for row in rows:
         measured = speedup(row, "sklearn")
         ratios[row["key"]] = {
@@ -184,13 +219,13 @@ def refresh_thresholds(rows, margin, path):
         "about": "Quick-mode gate (bench/run.py --quick): speed-up of gmm_fast over "
                  "scikit-learn (sklearn s/iter / gmm_fast s/iter, same run). The run fails "
                  "when a speed-up is below 'threshold' = margin x 'measured'. null: not gated "
-                 "(gmm_fast had no implementation when measured). Refresh with "
-                 "`python bench/run.py --quick --refresh-thresholds`.",
+                 "(no gmm_fast implementation when measured). Refresh with "
+                 "`python bench/run.py --quick --refresh-thresholds` (see bench/README.md).",
         "margin": margin,
         "measured_on": {"date": datetime.date.today().isoformat(),
-                        "commit": harness.environment_report()[0],
+                        "checkout": harness.environment_report()[0],
                         "machine": f"{platform.machine()}, {os.cpu_count()} cores"},
-        "ratios": ratios,
+        "ratios": dict(sorted(ratios.items())),
     }
     with open(path, "w") as f:
         json.dump(data, f, indent=2)
@@ -208,6 +243,9 @@ def main(argv=None):
     parser.add_argument("--json", metavar="PATH", help="also write every figure to PATH")
     parser.add_argument("--refresh-thresholds", action="store_true",
                         help="with --quick: rewrite thresholds.json from this run")
+    parser.add_argument("--retries", type=int, default=2,
+                        help="with --quick: re-measure a row below its threshold this many "
+                             "times, keeping its best speed-up (default 2)")
     parser.add_argument("--margin", type=float, default=0.5,
                         help="threshold = margin x measured (default 0.5)")
     args = parser.parse_args(argv)
@@ -227,7 +265,7 @@ def main(argv=None):
     out = {"environment": harness.environment_report(), "gemm_peak_flops": gemm, "rows": []}
 
     if args.quick:
-        timing = dict(target_seconds=0.15, time_budget=1.5, max_repeats=5)
+        timing = dict(target_seconds=0.2, time_budget=1.5, max_repeats=5)
         kmeans_peers, gmm_peers = ("sklearn",), ("sklearn",)
         kmeans_workloads, gmm_workloads = cases.QUICK_KMEANS_WORKLOADS, cases.QUICK_GMM_WORKLOADS
     else:
@@ -294,7 +332,7 @@ def main(argv=None):
         with open(THRESHOLDS) as f:
             thresholds = json.load(f)
         log("\n== Quick-mode gate (speed-up over scikit-learn >= threshold) ==")
-        failures = check_thresholds(rows, thresholds, log)
+        failures = check_thresholds(rows, thresholds, timing, args.retries, log)
         for key, measured, threshold in failures:
             log(f"  FAIL {key}: speed-up {measured} below threshold {threshold}")
         status = 1 if failures else 0
