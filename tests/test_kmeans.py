@@ -1,4 +1,4 @@
-"""gmm_fast.KMeans: parity with scikit-learn, the estimator contract, dtypes, inits and edge cases."""
+"""gmm_fast.KMeans: parity with scikit-learn, the estimator contract, dtypes, inits, edges."""
 import pickle
 import threading
 from concurrent.futures import ThreadPoolExecutor

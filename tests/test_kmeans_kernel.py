@@ -1,4 +1,4 @@
-"""The Lloyd kernel against the plain-numpy reference, at chunk and block edges, for any thread count."""
+"""The Lloyd kernel against the numpy reference, at chunk and block edges, any thread count."""
 import numpy as np
 import pytest
 from conftest import make_blobs

@@ -26,7 +26,7 @@ _SKLEARN_TWINS = {}
 
 
 def sklearn_compatible(cls):
-    """``cls``, or, once the caller has imported sklearn, a subclass of it and of sklearn's namesake.
+    """``cls``, or once sklearn is imported, a subclass of it and of sklearn's namesake.
 
     Code written for scikit-learn catches ``sklearn.exceptions.NotFittedError`` or
     filters its ``ConvergenceWarning``; raising the twin keeps that code working
