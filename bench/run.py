@@ -198,7 +198,7 @@ def check_thresholds(rows, thresholds, timing, retries, log):
     return failures
 
 
-def refresh_thresholds(rows, margin, path):
+def refresh_thresholds(rows, margin, path, label):
     """Rewrite thresholds.json: measured rows updated, others kept, GMM rows null if absent."""
     try:
         with open(path) as f:
@@ -222,7 +222,7 @@ def refresh_thresholds(rows, margin, path):
                  "(no gmm_fast implementation when measured). Refresh with "
                  "`python bench/run.py --quick --refresh-thresholds` (see bench/README.md).",
         "margin": margin,
-        "measured_on": {"date": datetime.date.today().isoformat(),
+        "measured_on": {"date": datetime.date.today().isoformat(), "label": label,
                         "checkout": harness.environment_report()[0],
                         "machine": f"{platform.machine()}, {os.cpu_count()} cores"},
         "ratios": dict(sorted(ratios.items())),
@@ -240,6 +240,9 @@ def main(argv=None):
                         help="run only these parts (repeatable)")
     parser.add_argument("--dtype", choices=cases.DTYPES, action="append",
                         help="only these dtypes (repeatable)")
+    parser.add_argument("--label", default="",
+                        help="what was measured, e.g. the commit gmm_fast was built from "
+                             "(printed, and stored by --refresh-thresholds)")
     parser.add_argument("--json", metavar="PATH", help="also write every figure to PATH")
     parser.add_argument("--refresh-thresholds", action="store_true",
                         help="with --quick: rewrite thresholds.json from this run")
@@ -256,13 +259,15 @@ def main(argv=None):
     def log(line=""):
         print(line, flush=True)
 
+    if args.label:
+        log(f"label: {args.label}")
     for line in harness.environment_report():
         log(line)
     gemm = {dtype: harness.gemm_peak(dtype) for dtype in cases.DTYPES}
     log(f"GEMM peak (numpy matmul 2048^2, {harness.N_THREADS} threads): "
         + ", ".join(f"{dtype} {gemm[dtype] / 1e9:.1f} GFLOP/s" for dtype in cases.DTYPES))
     log("Cells: median ms per iteration; 'x' = peer time / gmm_fast time (> 1: gmm_fast faster).")
-    out = {"environment": harness.environment_report(), "gemm_peak_flops": gemm, "rows": []}
+    out = {"label": args.label, "environment": harness.environment_report(), "gemm_peak_flops": gemm, "rows": []}
 
     if args.quick:
         timing = dict(target_seconds=0.2, time_budget=1.5, max_repeats=5)
@@ -327,7 +332,7 @@ def main(argv=None):
     if args.quick:
         rows = out["rows"]
         if args.refresh_thresholds:
-            refresh_thresholds(rows, args.margin, THRESHOLDS)
+            refresh_thresholds(rows, args.margin, THRESHOLDS, args.label)
             log(f"\nWrote {THRESHOLDS}")
         with open(THRESHOLDS) as f:
             thresholds = json.load(f)
