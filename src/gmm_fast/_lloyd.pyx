@@ -174,11 +174,11 @@ def lloyd_step(
         floating *xs
         floating *dist
 
-    if n_samples == 0:
-        return
     block_sums[...] = 0.0
     block_counts[...] = 0.0
     block_inertia[...] = 0.0
+    if n_samples == 0 or n_blocks == 0:
+        return
     centers_sq_norms = np.empty(n_clusters, dtype=np.float32 if floating is float else np.float64)
     for j in range(n_clusters):
         centers_sq_norms[j] = 0
@@ -259,6 +259,8 @@ def candidate_potentials(
         Py_ssize_t b, start, end
 
     block_potentials[...] = 0.0
+    if n_samples == 0 or n_blocks == 0:
+        return
     for b in prange(n_blocks, nogil=True, num_threads=n_threads, schedule='dynamic'):
         start = b * rows_per_block
         end = min(start + rows_per_block, n_samples)
