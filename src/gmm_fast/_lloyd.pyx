@@ -2,9 +2,10 @@
 
 ``lloyd_step`` assigns every sample to its nearest centre and accumulates, for the
 new centres, the weighted sums of the samples, the weight and the inertia of each
-cluster. Only ``|c|^2 - 2 x.c`` decides the nearest centre, so for wide data the
-distances of a chunk of rows to all centres come from one GEMM; for narrow data a
-direct loop over ``(x - c)^2`` is faster than the GEMM call itself.
+cluster. Only ``|c|^2 - 2 x.c`` decides the nearest centre, so the distances of a
+chunk of rows to all centres come from one GEMM (measured faster than direct
+loops even at d=2: OpenBLAS picks the CPU's widest vector unit at run time,
+while this file is compiled for the baseline x86-64).
 
 X is used about ``shift`` (its mean), as if it had been centred, so the dot
 products do not cancel for data far from the origin; X itself is never copied.
@@ -25,30 +26,47 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 # Rows per distance computation: a 256-row chunk of X and its distances to a few
 # hundred centres stay in L2; larger chunks measured no faster.
 cdef Py_ssize_t CHUNK = 256
-# Below this many features a direct loop beats a GEMM call (measured: d=2 and
-# d=8 ran faster direct; from d=16 on the GEMM wins).
-cdef Py_ssize_t GEMM_MIN_FEATURES = 16
 
 CHUNK_SIZE = CHUNK
 
 cdef extern from *:
     """
-    /* Index of the first minimum. (A vectorised min followed by a scan for it
-       measured slower for k <= 64 than this running compare.) */
+    /* Index of the first minimum, written with selects so that gcc emits
+       minsd + cmov: a branch on "new minimum?" mispredicts on random data and
+       measured 2.5x slower for the whole step at d=2, k=8. */
     #define GMM_FAST_ARGMIN(T, NAME)                                    \
     static inline Py_ssize_t NAME(const T *v, Py_ssize_t n) {           \
         T m = v[0];                                                     \
         Py_ssize_t best = 0;                                            \
         for (Py_ssize_t j = 1; j < n; j++) {                            \
-            if (v[j] < m) { m = v[j]; best = j; }                       \
+            T x = v[j];                                                 \
+            best = x < m ? j : best;                                    \
+            m = x < m ? x : m;                                          \
         }                                                               \
         return best;                                                    \
     }
     GMM_FAST_ARGMIN(float, argmin_float)
     GMM_FAST_ARGMIN(double, argmin_double)
+
+    /* |x - c|^2 summed in double; the pragma lets gcc vectorise the sum
+       (it may not reorder a floating-point reduction otherwise). */
+    #define GMM_FAST_SQ_DIST(T, NAME)                                   \
+    static inline double NAME(const T *x, const T *c, Py_ssize_t n) {   \
+        double acc = 0.0;                                               \
+        _Pragma("omp simd reduction(+:acc)")                            \
+        for (Py_ssize_t f = 0; f < n; f++) {                            \
+            double diff = (double)x[f] - (double)c[f];                  \
+            acc += diff * diff;                                         \
+        }                                                               \
+        return acc;                                                     \
+    }
+    GMM_FAST_SQ_DIST(float, sq_dist_float)
+    GMM_FAST_SQ_DIST(double, sq_dist_double)
     """
     Py_ssize_t argmin_float(const float *v, Py_ssize_t n) noexcept nogil
     Py_ssize_t argmin_double(const double *v, Py_ssize_t n) noexcept nogil
+    double sq_dist_float(const float *x, const float *c, Py_ssize_t n) noexcept nogil
+    double sq_dist_double(const double *x, const double *c, Py_ssize_t n) noexcept nogil
 
 
 cdef inline Py_ssize_t _argmin(const floating *v, Py_ssize_t n) noexcept nogil:
@@ -56,6 +74,13 @@ cdef inline Py_ssize_t _argmin(const floating *v, Py_ssize_t n) noexcept nogil:
         return argmin_float(v, n)
     else:
         return argmin_double(v, n)
+
+
+cdef inline double _sq_dist(const floating *x, const floating *c, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return sq_dist_float(x, c, n)
+    else:
+        return sq_dist_double(x, c, n)
 
 
 cdef inline void _gemm_abt(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, floating alpha,
@@ -85,27 +110,15 @@ cdef void _nearest_in_chunk(
         Py_ssize_t n_rows = end - start
         Py_ssize_t n_clusters = centers.shape[0], n_features = centers.shape[1]
         Py_ssize_t i, j, f
-        floating d, diff
 
     for i in range(n_rows):
         for f in range(n_features):
             xs[i * n_features + f] = X[start + i, f] - shift[f]
-
-    if n_features >= GEMM_MIN_FEATURES:
-        # dist = |c|^2 - 2 xs @ centers.T; |x|^2 is the same for every centre.
-        for i in range(n_rows):
-            for j in range(n_clusters):
-                dist[i * n_clusters + j] = centers_sq_norms[j]
-        _gemm_abt(n_rows, n_clusters, n_features, -2.0, xs, &centers[0, 0], 1.0, dist)
-    else:
-        for i in range(n_rows):
-            for j in range(n_clusters):
-                d = 0
-                for f in range(n_features):
-                    diff = xs[i * n_features + f] - centers[j, f]
-                    d = d + diff * diff
-                dist[i * n_clusters + j] = d
-
+    # dist = |c|^2 - 2 xs @ centers.T; |x|^2 is the same for every centre.
+    for i in range(n_rows):
+        for j in range(n_clusters):
+            dist[i * n_clusters + j] = centers_sq_norms[j]
+    _gemm_abt(n_rows, n_clusters, n_features, -2.0, xs, &centers[0, 0], 1.0, dist)
     for i in range(n_rows):
         labels[start + i] = <int>_argmin(&dist[i * n_clusters], n_clusters)
 
@@ -114,16 +127,19 @@ cdef void _lloyd_block(
     const floating[:, ::1] X, const floating[::1] sample_weight,
     const floating[::1] shift, const floating[:, ::1] centers,
     const floating[::1] centers_sq_norms,
-    Py_ssize_t b, Py_ssize_t start, Py_ssize_t end, int[::1] labels,
-    double[:, :, ::1] block_sums, double[:, ::1] block_counts,
-    double[::1] block_inertia, bint update_centers, floating *xs, floating *dist,
+    Py_ssize_t start, Py_ssize_t end, int[::1] labels,
+    double *sums, double *counts, double *inertia,
+    bint update_centers, floating *xs, floating *dist,
 ) noexcept nogil:
-    """Label rows ``start:end`` and add their statistics to block ``b``."""
+    """Label rows ``start:end``; add their statistics to one block's ``sums``, ``counts``."""
     cdef:
         Py_ssize_t n_features = centers.shape[1]
         Py_ssize_t chunk_start, chunk_end, i, f
         int label
-        double w, sq, diff
+        double w, block_inertia = 0.0
+        const floating *x
+        const floating *c
+        double *s
 
     chunk_start = start
     while chunk_start < end:
@@ -133,17 +149,17 @@ cdef void _lloyd_block(
         for i in range(chunk_end - chunk_start):
             label = labels[chunk_start + i]
             w = sample_weight[chunk_start + i]
+            x = &xs[i * n_features]
+            c = &centers[label, 0]
             # The exact squared distance, not the GEMM form, which cancels.
-            sq = 0.0
-            for f in range(n_features):
-                diff = <double>xs[i * n_features + f] - centers[label, f]
-                sq = sq + diff * diff
-            block_inertia[b] += w * sq
+            block_inertia += w * _sq_dist(x, c, n_features)
             if update_centers:
-                block_counts[b, label] += w
+                counts[label] += w
+                s = &sums[label * n_features]
                 for f in range(n_features):
-                    block_sums[b, label, f] += w * xs[i * n_features + f]
+                    s[f] += w * x[f]
         chunk_start = chunk_end
+    inertia[0] = block_inertia
 
 
 def lloyd_step(
@@ -168,8 +184,7 @@ def lloyd_step(
     cdef:
         Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
         Py_ssize_t n_clusters = centers.shape[0], n_blocks = block_inertia.shape[0]
-        Py_ssize_t rows_per_block = (n_samples + n_blocks - 1) // n_blocks
-        Py_ssize_t b, j, f, start, end
+        Py_ssize_t rows_per_block, b, j, f, start, end
         floating[::1] centers_sq_norms
         floating *xs
         floating *dist
@@ -179,6 +194,7 @@ def lloyd_step(
     block_inertia[...] = 0.0
     if n_samples == 0 or n_blocks == 0:
         return
+    rows_per_block = (n_samples + n_blocks - 1) // n_blocks
     centers_sq_norms = np.empty(n_clusters, dtype=np.float32 if floating is float else np.float64)
     for j in range(n_clusters):
         centers_sq_norms[j] = 0
@@ -193,8 +209,10 @@ def lloyd_step(
             end = min(start + rows_per_block, n_samples)
             if start < end:
                 _lloyd_block(X, sample_weight, shift, centers, centers_sq_norms,
-                             b, start, end, labels, block_sums, block_counts,
-                             block_inertia, update_centers, xs, dist)
+                             start, end, labels,
+                             &block_sums[b, 0, 0] if update_centers else NULL,
+                             &block_counts[b, 0] if update_centers else NULL,
+                             &block_inertia[b], update_centers, xs, dist)
         free(xs)
         free(dist)
 
