@@ -158,13 +158,13 @@ def test_lower_bound_never_decreases(covariance_type, weighted):
     Allowed slack 1e-12 absolute on a mean log-likelihood of O(1): rounding noise once
     the bound has flattened; a real decrease from a wrong M-step is orders larger.
     """
-    X, _ = _data(covariance_type, n_samples=500, n_features=2, n_components=3, seed=6,
+    X, _ = _data(covariance_type, n_samples=300, n_features=2, n_components=3, seed=6,
                  separation=1.5)
     rng = np.random.default_rng(7)
     sample_weight = rng.uniform(0.5, 2.0, size=len(X)) if weighted else None
     start = (np.full(3, 1 / 3), X.mean(axis=0) + 0.3 * rng.normal(size=(3, 2)),
              ref.random_covariances(rng, 3, 2, covariance_type))
-    gm = _from_start(start, covariance_type, reg_covar=0.0, tol=1e-7, max_iter=300)
+    gm = _from_start(start, covariance_type, reg_covar=0.0, tol=1e-7, max_iter=150)
     with warnings.catch_warnings():
         # Tied EM crawls here; convergence is not what this test is about.
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -351,9 +351,13 @@ def test_n_threads_bitwise_identical(covariance_type, dtype):
     X, _ = _data(covariance_type, n_samples=20000, n_features=4, n_components=4, seed=23)
     X = X.astype(dtype)
     sample_weight = np.random.default_rng(24).uniform(0.5, 2, size=len(X))
-    fits = [GaussianMixture(4, covariance_type=covariance_type, random_state=0, n_threads=t,
-                            max_iter=20, tol=1e-6).fit(X, sample_weight=sample_weight)
-            for t in (1, 2)]
+    fits = []
+    for n_threads in (1, 2):
+        gm = GaussianMixture(4, covariance_type=covariance_type, random_state=0,
+                             n_threads=n_threads, max_iter=20, tol=1e-6)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # identity is the point here
+            fits.append(gm.fit(X, sample_weight=sample_weight))
     for name in ATTRIBUTES + ("lower_bound_", "lower_bounds_", "n_iter_", "converged_"):
         assert np.array_equal(getattr(fits[0], name), getattr(fits[1], name)), name
     for method in ("score_samples", "predict_proba", "predict"):
@@ -411,15 +415,15 @@ def test_warm_start_after_convergence_stops_at_once(covariance_type):
     """A converged warm model refit: one EM step from where it was, then converged."""
     X, _ = _data(covariance_type, seed=28)
     gm = GaussianMixture(3, covariance_type=covariance_type, random_state=0, warm_start=True,
-                         tol=1e-6, max_iter=500).fit(X)
+                         tol=1e-4, max_iter=500).fit(X)
     first = (gm.weights_.copy(), gm.means_.copy(), gm.covariances_.copy())
     gm.fit(X)
     assert gm.n_iter_ == 1 and gm.converged_
-    _, *step = ref.em_step(X, np.ones(len(X)), *first, covariance_type, 1e-6)
+    _, *step = ref.em_step(X, np.ones(len(X)), *first, covariance_type, gm.reg_covar)
     for got, want in zip((gm.weights_, gm.means_, gm.covariances_), step):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
     # Without warm_start the second fit starts over.
-    cold = GaussianMixture(3, covariance_type=covariance_type, random_state=0, tol=1e-6,
+    cold = GaussianMixture(3, covariance_type=covariance_type, random_state=0, tol=1e-4,
                            max_iter=500).fit(X)
     assert cold.fit(X).n_iter_ > 1
 
