@@ -529,3 +529,72 @@ def test_verbose_prints_progress(capsys):
                     random_state=0).fit(X)
     out = capsys.readouterr().out
     assert "Initialization" in out and "Iteration" in out
+
+
+# --- memory ----------------------------------------------------------------------------------
+
+def _peak_bytes(func):
+    import tracemalloc  # numpy reports its allocations to tracemalloc
+    tracemalloc.start()
+    try:
+        func()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("init_params", ["explicit", "random", "random_from_data"])
+def test_fit_memory_grows_by_rows_not_rows_times_components(init_params):
+    """No n x k (or n x k x d) temporary: peak memory per extra row << 8 k bytes.
+
+    Measured as the slope of the traced peak between n and 2n rows, so constant-size chunk
+    buffers cancel. Allowed: a few length-n vectors (unit sample weights, labels of the
+    final E-step): 32 bytes/row, against 8 * k = 128 bytes/row for one n x k float64 array.
+    (KMeans init is KMeans's business and is left out.)
+    """
+    n_components, n_features = 16, 2
+    rng = np.random.default_rng(40)
+    X_big = rng.normal(size=(500_000, n_features))
+    start = dict(weights_init=np.full(n_components, 1 / n_components),
+                 means_init=X_big[:n_components],
+                 precisions_init=np.stack([np.eye(n_features)] * n_components))
+    params = start if init_params == "explicit" else dict(init_params=init_params)
+
+    def fit(n):
+        def run():
+            gm = GaussianMixture(n_components, max_iter=2, tol=0.0, random_state=0, **params)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)  # 2 iterations on purpose
+                gm.fit(X_big[:n])
+        return run
+
+    n = len(X_big) // 2
+    slope = (_peak_bytes(fit(2 * n)) - _peak_bytes(fit(n))) / n
+    assert slope < 32, f"{slope:.1f} bytes per row"
+
+
+def test_score_samples_and_predict_memory():
+    """score_samples/predict hold only their outputs (8 bytes/row), not n x k."""
+    n_components = 16
+    rng = np.random.default_rng(41)
+    X = rng.normal(size=(400_000, 2))
+    gm = GaussianMixture(n_components, covariance_type="diag", max_iter=2, tol=0.0,
+                         init_params="random_from_data", random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        gm.fit(X[:2000])
+    n = len(X) // 2
+    for method in (gm.score_samples, gm.predict):
+        slope = (_peak_bytes(lambda: method(X)) - _peak_bytes(lambda: method(X[:n]))) / n
+        assert slope < 8 * n_components / 4, (method.__name__, slope)
+
+
+def test_concurrent_predictions_from_python_threads(covariance_type):
+    """A fitted model used from several Python threads at once gives the sequential answers."""
+    from concurrent.futures import ThreadPoolExecutor
+    X, _ = _data(covariance_type, n_samples=5000, seed=42)
+    gm = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
+    expected = gm.score_samples(X)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: gm.score_samples(X), range(8)))
+    for result in results:
+        np.testing.assert_array_equal(result, expected)
