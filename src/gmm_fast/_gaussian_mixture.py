@@ -12,6 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._base import ConvergenceWarning, EstimatorBase
+
+try:  # main's _base raises sklearn's twin of the warning once sklearn is imported
+    from ._base import sklearn_compatible
+except ImportError:  # pragma: no cover - older _base
+    def sklearn_compatible(cls):
+        """``cls`` itself (this _base has no sklearn twins)."""
+        return cls
 from ._covariances import COVARIANCE_TYPES, LOG_2PI
 from ._estep import COVARIANCE_CODES, estep, score_chunks
 from ._kmeans import KMeans, kmeans_plusplus
@@ -82,25 +89,64 @@ class SufficientStatistics:
             self.shift)
 
 
-def _kernel_parameters(weights, means, precisions_cholesky, covariance_type, dtype):
-    """The arrays the kernels take: parameters in ``dtype``, constants in float64."""
-    helpers = COVARIANCE_TYPES[covariance_type]
-    n_components, n_features = means.shape
-    means = np.ascontiguousarray(means, dtype=dtype)
-    precisions_cholesky = np.ascontiguousarray(precisions_cholesky, dtype=dtype)
-    with np.errstate(divide="ignore"):  # a zero weight is a -inf log prior, fine
-        log_prior = (np.log(np.asarray(weights, dtype=np.float64))
-                     + helpers.log_det(precisions_cholesky.astype(np.float64), n_features)
-                     - 0.5 * n_features * LOG_2PI)
-    log_prior = np.ascontiguousarray(np.broadcast_to(log_prior, (n_components,)))
-    if covariance_type == "tied":
-        # x - m_k = (x - s) - (m_k - s): one GEMM of the rows about s serves every k.
-        shift = (np.asarray(weights, dtype=np.float64) @ means).astype(dtype)
-        centered = means - shift
-        prec_means = (centered.astype(np.float64)
-                      @ precisions_cholesky.astype(np.float64)).astype(dtype)
-        return log_prior, centered, precisions_cholesky.ravel(), shift, prec_means
-    return log_prior, means, precisions_cholesky.ravel(), means[0], means
+class _KernelParameters:
+    """Mixture parameters in the forms the kernels take (see ``_estep``'s docstring).
+
+    Rows are used about ``s = weights @ means``: ``centered = means - s``. The full
+    type takes ``shift``/``centered``/``prec_cat``/``prec_means`` in X's dtype;
+    tied, diag and spherical take ``shift_d``, ``expansion`` and ``prec_d`` in
+    float64. ``log_const`` folds log pi_k, log det P_k, -d/2 log 2 pi and, for the
+    expanded types, the constant term of the expansion.
+    """
+
+    def __init__(self, weights, means, precisions_cholesky, covariance_type, dtype):
+        helpers = COVARIANCE_TYPES[covariance_type]
+        weights = np.asarray(weights, dtype=np.float64)
+        n_components, n_features = means.shape
+        prec = np.asarray(precisions_cholesky, dtype=dtype).astype(np.float64)
+        with np.errstate(divide="ignore"):  # a zero weight is a -inf log prior: fine
+            log_const = (np.log(weights) + helpers.log_det(prec, n_features)
+                         - 0.5 * n_features * LOG_2PI)
+        log_const = np.broadcast_to(log_const, (n_components,)).astype(np.float64)
+        means = np.asarray(means, dtype=np.float64)
+        shift = (weights / weights.sum()) @ means
+        self.shift = shift.astype(dtype)
+        self.shift_d = self.shift.astype(np.float64)
+        dummy, dummy_d = np.zeros((1, 1), dtype=dtype), np.zeros((1, 1))
+        self.centered_kernel = self.prec_cat = self.prec_means = dummy
+        self.expansion = self.prec_d = dummy_d
+        if covariance_type == "full":
+            centered = np.asarray(means, dtype=dtype) - self.shift
+            self.centered_kernel = np.ascontiguousarray(centered)
+            self.centered = centered.astype(np.float64)
+            # [P_1 | P_2 | .. | P_k]: one GEMM of xs with a group of components.
+            self.prec_cat = np.ascontiguousarray(
+                prec.astype(dtype).transpose(1, 0, 2).reshape(n_features, -1))
+            self.prec_means = np.ascontiguousarray(
+                np.einsum("kd,kde->ke", self.centered, prec).astype(dtype))
+        else:
+            self.centered = means - self.shift_d
+            a = self.centered
+            if covariance_type == "tied":
+                b = a @ prec
+                self.prec_d = np.ascontiguousarray(prec)
+                expansion = np.vstack([b.T, np.full((1, n_components), -0.5)])
+                log_const = log_const - 0.5 * np.einsum("kd,kd->k", b, b)
+            elif covariance_type == "diag":
+                p2 = prec * prec
+                expansion = np.vstack([-0.5 * p2.T, (a * p2).T])
+                log_const = log_const - 0.5 * np.einsum("kd,kd->k", a * a, p2)
+            else:
+                p2 = prec * prec
+                expansion = np.vstack([(a * p2[:, None]).T, -0.5 * p2[None, :]])
+                log_const = log_const - 0.5 * p2 * np.einsum("kd,kd->k", a, a)
+            self.expansion = np.ascontiguousarray(expansion)
+        self.log_const = np.ascontiguousarray(log_const)
+
+    def arguments(self):
+        """The positional parameter arguments of ``estep`` / ``score_chunks``."""
+        return (self.log_const, self.shift, self.centered_kernel, self.prec_cat,
+                self.prec_means, self.shift_d, self.expansion, self.prec_d)
 
 
 def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, covariance_type,
@@ -127,21 +173,21 @@ def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, cova
     Returns
     -------
     stats : SufficientStatistics
-        Float64 statistics about ``shift`` = the means (in X's dtype).
+        Float64 statistics about ``shift`` (the means).
 
     Notes
     -----
     One kernel pass: per chunk of rows, the log-densities
     ``-0.5 |(x - m_k) P_k|^2 + log det P_k - d/2 log 2 pi``, the row log-sum-exp and
     the responsibilities, accumulated at once into per-block float64 buffers; no
-    n x k array is kept.
+    n x k array is kept. The kernel sums about one shift s; the moments about the
+    means follow exactly: with a_k = m_k - s and T_k = sum_i w r_ik (x_i - s),
+    ``sum_i w r_ik (x_i - m_k) = T_k - nk_k a_k`` and likewise for second moments.
     """
     helpers = _covariance_helpers(covariance_type)
-    dtype = X.dtype
     n_samples, n_features = X.shape
     n_components = len(weights)
-    log_prior, kernel_means, prec, shift, prec_means = _kernel_parameters(
-        weights, means, precisions_cholesky, covariance_type, dtype)
+    params = _KernelParameters(weights, means, precisions_cholesky, covariance_type, X.dtype)
     second_size = helpers.second_size(n_components, n_features)
     blocks = n_blocks(n_samples, 2 + n_components * (n_features + 1) + second_size)
     block_ll = np.empty(blocks)
@@ -149,24 +195,23 @@ def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, cova
     block_nk = np.empty((blocks, n_components))
     block_sums = np.empty((blocks, n_components, n_features))
     block_second = np.empty((blocks, second_size))
-    estep(COVARIANCE_CODES[covariance_type], X, sample_weight, log_prior, kernel_means, prec,
-          shift, prec_means, block_ll, block_sum_weights, block_nk, block_sums, block_second,
-          n_threads)
+    estep(COVARIANCE_CODES[covariance_type], X, sample_weight, *params.arguments(),
+          block_ll, block_sum_weights, block_nk, block_sums, block_second, n_threads)
     nk = block_nk.sum(axis=0)
-    sums = block_sums.sum(axis=0)
+    first = block_sums.sum(axis=0)  # sum_i w r_ik (x_i - s)
     second = helpers.second_from_kernel(block_second.sum(axis=0), n_components, n_features)
-    if covariance_type == "tied":
-        # The kernel summed w (x - s)(x - s)^T; with a_k = m_k - s and sum_k r_ik = 1,
-        # sum_k sum_i w r (x - m_k)(x - m_k)^T = that - sum_k (sums_k a_k^T + a_k sums_k^T)
-        # - sum_k nk_k a_k a_k^T.
-        centered = kernel_means.astype(np.float64)
-        cross = sums.T @ centered
-        second = second - cross - cross.T - (nk[:, None] * centered).T @ centered
-        shift = shift.astype(np.float64) + centered
-    else:
-        shift = kernel_means.astype(np.float64)
+    a = params.centered
+    sums = first - nk[:, None] * a
+    if covariance_type == "tied":  # the kernel summed w (x - s)(x - s)^T
+        cross = first.T @ a
+        second = second - cross - cross.T + (nk[:, None] * a).T @ a
+    elif covariance_type == "diag":  # the kernel summed w r (x - s)^2
+        second = second - 2 * a * first + nk[:, None] * a * a
+    elif covariance_type == "spherical":  # the kernel summed w r |x - s|^2
+        second = (second - 2 * np.einsum("kd,kd->k", a, first)
+                  + nk * np.einsum("kd,kd->k", a, a))
     return SufficientStatistics(float(block_ll.sum()), float(block_sum_weights.sum()),
-                                nk, sums, second, shift)
+                                nk, sums, second, params.shift_d + a)
 
 
 def mstep(stats, covariance_type, reg_covar):
@@ -512,7 +557,7 @@ class GaussianMixture(EstimatorBase):
             warnings.warn(
                 "Best performing initialization did not converge. Try different init "
                 "parameters, or increase max_iter, tol, or check for degenerate data.",
-                ConvergenceWarning, stacklevel=3)
+                sklearn_compatible(ConvergenceWarning), stacklevel=3)
         return X
 
     def fit(self, X, y=None, sample_weight=None):
@@ -563,14 +608,14 @@ class GaussianMixture(EstimatorBase):
         dtype = self.means_.dtype
         n_samples = X.shape[0]
         n_components = self.means_.shape[0]
-        log_prior, means, prec, shift, prec_means = _kernel_parameters(
-            self.weights_, self.means_, self.precisions_cholesky_, self.covariance_type, dtype)
+        params = _KernelParameters(self.weights_, self.means_, self.precisions_cholesky_,
+                                   self.covariance_type, dtype)
         log_norm = np.empty(n_samples, dtype=dtype)
         out_resp = np.empty((n_samples if resp else 0, n_components), dtype=dtype)
         out_labels = np.empty(n_samples if labels else 0, dtype=np.int64)
         with sequential_blas():
-            score_chunks(COVARIANCE_CODES[self.covariance_type], X, log_prior, means, prec,
-                         shift, prec_means, log_norm, out_resp, out_labels,
+            score_chunks(COVARIANCE_CODES[self.covariance_type], X, *params.arguments(),
+                         log_norm, out_resp, out_labels,
                          effective_n_threads(self.n_threads))
         return log_norm, (out_resp if resp else None), (out_labels if labels else None)
 
