@@ -387,6 +387,26 @@ def test_duplicates_mixed_with_spread_data(covariance_type):
     assert np.isfinite(gm.lower_bound_)
 
 
+def test_empty_component_stays_finite(covariance_type):
+    """A component started 1e3 away from all data gets no responsibility: no NaN, and the
+    other components match sklearn's. (Its mean: the contract's ``shift + sums / nk`` keeps
+    the old mean; sklearn's ``0 / (10 eps)`` sends it to the origin. Not compared.)
+    """
+    rng = np.random.default_rng(43)
+    X = rng.normal(size=(500, 2))
+    start = (np.full(3, 1 / 3), np.array([[0.0, 0.0], [1e3, 1e3], [0.5, 0.5]]),
+             ref.random_covariances(rng, 3, 2, covariance_type))
+    ours = _from_start(start, covariance_type).fit(X)
+    theirs = _sklearn_from_start(start, covariance_type).fit(X)
+    for name in ATTRIBUTES:
+        assert np.all(np.isfinite(getattr(ours, name))), name
+    assert ours.weights_[1] < 1e-12
+    np.testing.assert_allclose(ours.weights_, theirs.weights_, rtol=1e-7, atol=1e-15)
+    np.testing.assert_allclose(ours.means_[[0, 2]], theirs.means_[[0, 2]], rtol=1e-7)
+    assert ours.lower_bound_ == pytest.approx(theirs.lower_bound_, rel=1e-7)
+    np.testing.assert_allclose(ours.score_samples(X), theirs.score_samples(X), rtol=1e-7)
+
+
 def test_singular_covariance_raises_actionable_error(covariance_type):
     """Identical rows with reg_covar=0: a zero covariance cannot be factorised."""
     X = np.tile([[1.0, 2.0, 3.0]], (20, 1))
