@@ -6,6 +6,7 @@ scikit-learn is not a dependency, so this module speaks its conventions itself:
 ``__sklearn_tags__`` imports sklearn only when sklearn itself asks for the tags.
 """
 import inspect
+import sys
 import warnings
 
 import numpy as np
@@ -19,6 +20,26 @@ class NotFittedError(ValueError, AttributeError):
 
 class ConvergenceWarning(UserWarning):
     """EM or Lloyd stopped at ``max_iter`` before meeting ``tol``."""
+
+
+_SKLEARN_TWINS = {}
+
+
+def sklearn_compatible(cls):
+    """``cls``, or once sklearn is imported, a subclass of it and of sklearn's namesake.
+
+    Code written for scikit-learn catches ``sklearn.exceptions.NotFittedError`` or
+    filters its ``ConvergenceWarning``; raising the twin keeps that code working
+    without importing sklearn (1.4 s) ourselves. Anyone naming sklearn's class has
+    imported it, so the check on ``sys.modules`` is enough.
+    """
+    exceptions = sys.modules.get("sklearn.exceptions")
+    if exceptions is None:
+        return cls
+    if cls not in _SKLEARN_TWINS:
+        _SKLEARN_TWINS[cls] = type(cls.__name__, (cls, getattr(exceptions, cls.__name__)),
+                                   {"__module__": cls.__module__, "__doc__": cls.__doc__})
+    return _SKLEARN_TWINS[cls]
 
 
 def _feature_names(X):
@@ -101,7 +122,7 @@ class EstimatorBase:
 
     def _check_fitted(self, attribute):
         if not hasattr(self, attribute):
-            raise NotFittedError(
+            raise sklearn_compatible(NotFittedError)(
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
                 "appropriate arguments before using this estimator."
             )

@@ -3,7 +3,7 @@ import warnings
 
 import numpy as np
 
-from ._base import ConvergenceWarning, EstimatorBase
+from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
 from ._lloyd import candidate_potentials, lloyd_step, min_sq_distances
 from ._threads import effective_n_threads, n_blocks, sequential_blas
 from ._validation import (check_array, check_nonnegative_float, check_positive_int,
@@ -31,8 +31,57 @@ def column_mean_and_variance(X, sample_weight=None):
     return mean, variance / total
 
 
-def kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=None,
-                    n_threads=1):
+def kmeans_plusplus(X, n_clusters, *, sample_weight=None, x_squared_norms=None,
+                    random_state=None, n_local_trials=None, n_threads=None):
+    """Initial centres by greedy k-means++, as ``sklearn.cluster.kmeans_plusplus``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        The data to pick seeds from.
+    n_clusters : int
+        The number of centres to pick.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Frequency weights: a row is drawn with probability proportional to
+        ``w * D(x)^2``, so a row of weight zero is never picked.
+    x_squared_norms : None
+        Accepted for compatibility with scikit-learn and ignored.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the draws.
+    n_local_trials : int, default=None
+        Candidates tried per centre; None is ``2 + int(log(n_clusters))``.
+    n_threads : int or None, default=None
+        OpenMP threads; None follows ``omp_get_max_threads()``.
+
+    Returns
+    -------
+    centers : ndarray of shape (n_clusters, n_features)
+        The chosen rows of X, in float32 for float32 X and float64 otherwise.
+    indices : ndarray of shape (n_clusters,)
+        Their row indices in X.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gmm_fast import kmeans_plusplus
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> centers, indices = kmeans_plusplus(X, n_clusters=2, random_state=0)
+    >>> sorted(X[indices, 0].tolist())
+    [1, 10]
+    """
+    X = check_array(X)
+    n_clusters = check_positive_int(n_clusters, "n_clusters")
+    if X.shape[0] < n_clusters:
+        raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={n_clusters}.")
+    if n_local_trials is not None:
+        n_local_trials = check_positive_int(n_local_trials, "n_local_trials")
+    sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+    return _kmeans_plusplus(X, n_clusters, sample_weight, check_random_state(random_state),
+                            n_local_trials, effective_n_threads(n_threads))
+
+
+def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=None,
+                     n_threads=1):
     """Greedy k-means++ seeding: returns ``(centers, indices)`` of the chosen rows.
 
     Each new centre is the best of ``n_local_trials`` (default ``2 + log(k)``)
@@ -234,6 +283,13 @@ class KMeans(EstimatorBase):
         self.algorithm = algorithm
         self.n_threads = n_threads
 
+    def __sklearn_tags__(self):
+        from sklearn.utils import TransformerTags
+        tags = super().__sklearn_tags__()
+        # transform() gives distances in the dtype of the centres, float32 or float64.
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float64", "float32"])
+        return tags
+
     def _check_params(self, X):
         n_clusters = check_positive_int(self.n_clusters, "n_clusters")
         check_positive_int(self.max_iter, "max_iter")
@@ -248,7 +304,7 @@ class KMeans(EstimatorBase):
             raise ValueError(
                 f"init={init!r} should be 'k-means++', 'random', an array or a callable.")
         if self.n_init == "auto":
-            n_init = 10 if init == "random" or callable(init) else 1
+            n_init = 10 if (isinstance(init, str) and init == "random") or callable(init) else 1
         else:
             n_init = check_positive_int(self.n_init, "n_init")
         if is_array:
@@ -272,8 +328,8 @@ class KMeans(EstimatorBase):
         if isinstance(init, np.ndarray):
             return init
         if init == "k-means++":
-            return kmeans_plusplus(X, n_clusters, sample_weight, random_state,
-                                   n_threads=n_threads)[0]
+            return _kmeans_plusplus(X, n_clusters, sample_weight, random_state,
+                                    n_threads=n_threads)[0]
         if init == "random":
             p = sample_weight.astype(np.float64)
             seeds = random_state.choice(len(X), size=n_clusters, replace=False, p=p / p.sum())
@@ -334,13 +390,13 @@ class KMeans(EstimatorBase):
         if not converged:
             warnings.warn(
                 f"KMeans stopped at max_iter={self.max_iter} before converging; raise "
-                "max_iter or tol.", ConvergenceWarning, stacklevel=2)
+                "max_iter or tol.", sklearn_compatible(ConvergenceWarning), stacklevel=2)
         distinct = np.unique(labels).size
         if distinct < n_clusters:
             warnings.warn(
                 f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
                 f"({n_clusters}). Possibly due to duplicate points in X.",
-                ConvergenceWarning, stacklevel=2)
+                sklearn_compatible(ConvergenceWarning), stacklevel=2)
         return self
 
     def _labels_inertia(self, X, sample_weight):

@@ -1,11 +1,16 @@
 """Resolving ``n_threads`` and keeping BLAS sequential inside the OpenMP kernels."""
+import contextlib
 import numbers
+import threading
 
 from threadpoolctl import ThreadpoolController
 
 from ._openmp import max_threads
 
 _controller = None
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limit = None
 
 
 def effective_n_threads(n_threads):
@@ -18,12 +23,28 @@ def effective_n_threads(n_threads):
     raise ValueError(f"n_threads={n_threads!r} should be a positive integer or None.")
 
 
+@contextlib.contextmanager
 def sequential_blas():
-    """Context in which BLAS runs on one thread, since the kernels call it from OpenMP threads."""
-    global _controller
-    if _controller is None:  # scanning the loaded libraries costs ~ms: do it once
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+    """Context in which BLAS runs on one thread, since the kernels call it from OpenMP threads.
+
+    Shared by all Python threads: the first to enter limits BLAS, the last to leave
+    restores it (nested threadpoolctl contexts that exit out of order would not).
+    """
+    global _controller, _blas_users, _blas_limit
+    with _blas_lock:
+        if _blas_users == 0:
+            if _controller is None:  # scanning the loaded libraries costs ~ms: do it once
+                _controller = ThreadpoolController()
+            _blas_limit = _controller.limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limit.restore_original_limits()
+                _blas_limit = None
 
 
 # Blocks are the unit of deterministic reduction: one thread sums one block, the

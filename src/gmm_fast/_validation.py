@@ -28,7 +28,8 @@ def check_array(X, name="X", dtype=None, min_samples=1):
         try:
             X = X.astype(np.float64)
         except (TypeError, ValueError) as exc:
-            raise ValueError(
+            # A string that is not a number is a bad value; a dict or list is a bad type.
+            raise type(exc)(
                 f"{name} must be numeric: could not convert it to float ({exc})."
             ) from None
     elif X.dtype.kind not in "biufc":
@@ -58,7 +59,9 @@ def check_array(X, name="X", dtype=None, min_samples=1):
 def check_finite(X, name="X"):
     """Raise a ValueError naming ``name`` if ``X`` holds NaN or infinity."""
     # Summing is one cheap pass; only a non-finite sum needs the closer look.
-    if np.isfinite(np.sum(X, dtype=np.float64)):
+    with np.errstate(over="ignore"):  # an overflow is reported below, as a ValueError
+        total = np.sum(X, dtype=np.float64)
+    if np.isfinite(total):
         return
     if np.isnan(X).any():
         rows = np.flatnonzero(np.isnan(X).reshape(len(X), -1).any(axis=1))
@@ -100,7 +103,7 @@ def check_sample_weight(sample_weight, n_samples, dtype):
             f"sample_weight must be >= 0, got {sample_weight[first]} at index {first}."
         )
     if not sample_weight.any():
-        raise ValueError("sample_weight sums to 0; at least one weight must be positive.")
+        raise ValueError("sample_weight sums to zero; at least one weight must be positive.")
     return sample_weight
 
 

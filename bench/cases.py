@@ -1,0 +1,195 @@
+"""Workloads, data and the implementations compared, for KMeans and GaussianMixture.
+
+Every implementation of a workload starts from the same initial parameters
+(centres; or weights, means and precisions) and is asked for a fixed number of
+iterations (``tol=0``); ``make_*_fit`` returns a ``fit(max_iter) -> n_iter``
+callable for ``harness.side_by_side``, or raises
+``harness.Unavailable`` with the reason.
+"""
+import numpy as np
+
+from harness import N_THREADS, Unavailable, limited
+
+# Full workloads (issues 2 and 3), as (n_samples, n_features, n_components).
+KMEANS_WORKLOADS = [(1_000_000, 2, 8), (1_000_000, 16, 64), (200_000, 128, 256),
+                    (100_000, 784, 10)]
+GMM_WORKLOADS = [(100_000, 2, 4), (200_000, 16, 16), (1_000_000, 8, 8), (50_000, 64, 32)]
+GMM_PEER_COVARIANCES = ("full", "diag")      # daal4py em_gmm offers full and diagonal only
+GMM_SKLEARN_ONLY_COVARIANCES = ("tied", "spherical")
+
+# Quick workloads (CI, < 3 minutes on 2 cores with the sklearn reference).
+QUICK_KMEANS_WORKLOADS = [(200_000, 2, 8), (200_000, 16, 64), (30_000, 128, 256)]
+QUICK_GMM_WORKLOADS = [(50_000, 16, 16), (100_000, 8, 8)]
+
+KMEANS_PEERS = ("sklearn", "faiss", "sklearnex")
+GMM_PEERS = ("sklearn", "daal4py")
+DTYPES = ("float64", "float32")
+
+
+def make_data(n_samples, n_features, n_components, dtype, seed=0):
+    """Overlapping Gaussian blobs with a random linear tilt, generated chunk by chunk.
+
+    The blobs overlap: centres ~ N(0, 4 / n_features) per feature, so two
+    centres are about 2.8 blob widths apart whatever the dimension, and the
+    spread is tilted by ``I + 0.5 / sqrt(d) G``. Lloyd and EM then keep moving
+    for 25+ iterations on every workload (checked with scikit-learn): no run
+    stops before ``max_iter`` (well-separated blobs converge in 4 iterations
+    at d=784).
+    """
+    rng = np.random.default_rng(seed)
+    centers = 2.0 / np.sqrt(n_features) * rng.standard_normal((n_components, n_features))
+    tilt = np.eye(n_features) + 0.5 / np.sqrt(n_features) * rng.standard_normal(
+        (n_features, n_features))
+    X = np.empty((n_samples, n_features), dtype=dtype)
+    step = 65536
+    for start in range(0, n_samples, step):
+        stop = min(start + step, n_samples)
+        labels = rng.integers(n_components, size=stop - start)
+        X[start:stop] = centers[labels] + rng.standard_normal((stop - start, n_features)) @ tilt
+    return X
+
+
+def initial_centers(X, n_clusters, seed=1):
+    """``n_clusters`` distinct rows of X, in X's dtype (the same start for every peer)."""
+    rows = np.random.default_rng(seed).choice(len(X), size=n_clusters, replace=False)
+    return np.ascontiguousarray(X[np.sort(rows)])
+
+
+def initial_gmm_parameters(X, n_components, covariance_type, seed=1):
+    """Uniform weights, means on distinct rows, isotropic precisions 1 / mean variance.
+
+    Returns ``weights, means, precisions`` in scikit-learn's shapes for
+    ``covariance_type``, in float64.
+    """
+    means = initial_centers(X, n_components, seed).astype(np.float64)
+    weights = np.full(n_components, 1.0 / n_components)
+    variance = float(np.mean(np.var(X[:100_000], axis=0, dtype=np.float64)))
+    n_features = X.shape[1]
+    precisions = {
+        "full": np.tile(np.eye(n_features) / variance, (n_components, 1, 1)),
+        "tied": np.eye(n_features) / variance,
+        "diag": np.full((n_components, n_features), 1.0 / variance),
+        "spherical": np.full(n_components, 1.0 / variance),
+    }[covariance_type]
+    return weights, means, precisions
+
+
+# ----------------------------------------------------------------------------- KMeans
+def make_kmeans_fit(impl, X, centers):
+    """``fit(max_iter) -> n_iter`` for one KMeans implementation from ``centers``."""
+    k = len(centers)
+    if impl == "gmm_fast":
+        from gmm_fast import KMeans
+
+        def fit(max_iter):
+            return KMeans(k, init=centers, n_init=1, tol=0, max_iter=max_iter,
+                          n_threads=N_THREADS).fit(X).n_iter_
+        return fit
+    if impl == "sklearn":
+        from sklearn.cluster import KMeans
+
+        def fit(max_iter):
+            return KMeans(k, init=centers, n_init=1, tol=0, max_iter=max_iter,
+                          algorithm="lloyd").fit(X).n_iter_
+        return limited(fit)
+    if impl == "sklearnex":
+        try:
+            from sklearnex.cluster import KMeans
+        except ImportError as exc:
+            raise Unavailable(f"scikit-learn-intelex not installed ({exc})") from None
+
+        def fit(max_iter):
+            return KMeans(k, init=centers, n_init=1, tol=0, max_iter=max_iter,
+                          algorithm="lloyd").fit(X).n_iter_
+        return limited(fit)
+    if impl == "faiss":
+        try:
+            import faiss
+        except ImportError as exc:
+            raise Unavailable(f"faiss not installed ({exc})") from None
+        if X.dtype != np.float32:
+            raise Unavailable("faiss.Kmeans is float32 only")
+        faiss.omp_set_num_threads(N_THREADS)
+
+        def fit(max_iter):
+            # No subsampling: max_points_per_centroid above n_samples / k.
+            km = faiss.Kmeans(X.shape[1], k, niter=max_iter, nredo=1, seed=0,
+                              max_points_per_centroid=len(X) + 1, verbose=False)
+            km.train(X, init_centroids=centers)
+            return len(km.obj)   # one objective value per iteration
+        return fit
+    raise ValueError(f"unknown KMeans implementation {impl!r}")
+
+
+# ----------------------------------------------------------------------------- GMM
+def gmm_fast_missing():
+    """Why gmm_fast.GaussianMixture cannot be benchmarked, or None when it can."""
+    try:
+        from gmm_fast import GaussianMixture  # noqa: F401
+    except ImportError as exc:
+        return f"gmm_fast.GaussianMixture is not available yet ({exc})"
+    return None
+
+
+def make_gmm_fit(impl, X, covariance_type, weights, means, precisions):
+    """``fit(max_iter) -> n_iter`` for one GaussianMixture implementation."""
+    k = len(weights)
+    common = dict(n_components=k, covariance_type=covariance_type, tol=0.0,
+                  init_params="random_from_data", random_state=0, weights_init=weights,
+                  means_init=means, precisions_init=precisions)
+    if impl == "gmm_fast":
+        reason = gmm_fast_missing()
+        if reason:
+            raise Unavailable(reason)
+        from gmm_fast import GaussianMixture
+
+        def fit(max_iter):
+            return GaussianMixture(max_iter=max_iter, n_threads=N_THREADS,
+                                   **common).fit(X).n_iter_
+        return fit
+    if impl == "sklearn":
+        from sklearn.mixture import GaussianMixture
+
+        def fit(max_iter):
+            return GaussianMixture(max_iter=max_iter, **common).fit(X).n_iter_
+        return limited(fit)
+    if impl == "daal4py":
+        try:
+            import daal4py
+        except ImportError as exc:
+            raise Unavailable(f"daal4py (scikit-learn-intelex) not installed ({exc})") from None
+        if covariance_type not in GMM_PEER_COVARIANCES:
+            raise Unavailable(f"daal4py em_gmm has no {covariance_type!r} covariance")
+        daal4py.daalinit(N_THREADS)
+        fptype = "float" if X.dtype == np.float32 else "double"
+        weights_in = weights.reshape(1, -1).astype(X.dtype)
+        means_in = means.astype(X.dtype)
+        if covariance_type == "full":
+            storage = "full"
+            covariances = [np.ascontiguousarray(np.linalg.inv(p), dtype=X.dtype)
+                           for p in precisions]
+        else:
+            storage = "diagonal"
+            covariances = [(1.0 / p).reshape(1, -1).astype(X.dtype) for p in precisions]
+
+        def fit(max_iter):
+            algorithm = daal4py.em_gmm(nComponents=k, maxIterations=max_iter,
+                                       accuracyThreshold=0.0, covarianceStorage=storage,
+                                       fptype=fptype)
+            result = algorithm.compute(X, weights_in, means_in, covariances)
+            return int(np.asarray(result.nIterations).ravel()[0])
+        return fit
+    raise ValueError(f"unknown GaussianMixture implementation {impl!r}")
+
+
+def full_covariance_flops(n_samples, n_features, n_components):
+    """Nominal flops of one full-covariance EM iteration: ``4 n k d^2``.
+
+    E-step: ``(X - mu_k) L_k`` for every component (``2 n d^2`` each); M-step:
+    the weighted scatter ``sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T`` (``2 n d^2``
+    each). Lower-order terms (exp, logs, ``n k d``) are left out, and a kernel
+    that uses the triangle of ``L_k`` does fewer real flops: this is the
+    GEMM-equivalent count, the one to compare with the GEMM peak.
+    """
+    return 4.0 * n_samples * n_components * n_features ** 2
+

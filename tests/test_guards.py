@@ -1,0 +1,53 @@
+"""Performance guards that do not depend on timing: passes over X per iteration, and memory of a fit."""
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import gmm_fast
+from gmm_fast import _kmeans
+
+
+@pytest.fixture
+def counted_lloyd_step(monkeypatch):
+    """Count the kernel passes over X made by KMeans.fit."""
+    calls = []
+    kernel = _kmeans.lloyd_step
+
+    def counting(X, *args):
+        calls.append(X.shape[0])
+        return kernel(X, *args)
+
+    monkeypatch.setattr(_kmeans, "lloyd_step", counting)
+    return calls
+
+
+def test_kmeans_one_pass_per_iteration(counted_lloyd_step):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2000, 3))
+    init = X[:5].copy()
+    km = gmm_fast.KMeans(5, init=init, n_init=1, max_iter=300).fit(X)
+    # One Lloyd step per iteration, plus the final assignment to the returned centres.
+    assert len(counted_lloyd_step) == km.n_iter_ + 1
+    assert km.converged_
+
+
+@pytest.mark.filterwarnings("ignore::gmm_fast.ConvergenceWarning")
+def test_kmeans_fit_memory_does_not_grow_with_n_times_k():
+    """Peak allocation of a fit stays far below an n x k matrix (buffers are chunk x k per thread)."""
+    rng = np.random.default_rng(0)
+    n_samples, n_features, n_clusters = 200_000, 4, 64
+    X = rng.standard_normal((n_samples, n_features))
+    init = X[:n_clusters].copy()
+    n_by_k = n_samples * n_clusters * 8  # 102 MB: what a distance matrix would cost
+    tracemalloc.start()
+    try:
+        gmm_fast.KMeans(n_clusters, init=init, n_init=1, max_iter=3, tol=0).fit(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Allowed: labels and previous labels (2 x n int32), the labels_ array, chunked numpy
+    # temporaries for the column variance (65536 x d x 8 B each) and block buffers (< 16 MB).
+    allowed = 3 * n_samples * 4 + 4 * 65536 * n_features * 8 + 2 * 2**20
+    assert peak < allowed, (peak, allowed)
+    assert peak < n_by_k / 10

@@ -1,0 +1,345 @@
+"""gmm_fast.KMeans: parity with scikit-learn, the estimator contract, dtypes, inits, edges."""
+import pickle
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from conftest import make_blobs
+from kmeans_reference import lloyd_step_reference, sq_distances
+
+import gmm_fast
+from gmm_fast import ConvergenceWarning, KMeans, kmeans_plusplus
+
+sklearn_cluster = pytest.importorskip("sklearn.cluster")
+
+
+@pytest.fixture
+def blobs(rng):
+    """1500 samples in 4 features around 5 centres, away from the origin."""
+    return make_blobs(rng, 1500, 4, 5, spread=1.0, offset=10.0)
+
+
+def assert_same_fit(ours, theirs, rtol=1e-9):
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=rtol,
+                               atol=rtol * np.abs(theirs.cluster_centers_).max())
+    np.testing.assert_allclose(ours.inertia_, theirs.inertia_, rtol=rtol)
+    assert ours.n_iter_ == theirs.n_iter_
+
+
+# rtol 1e-9 (float64): both libraries run the same arithmetic on the same centres
+# and differ only in summation order and in the distance formula, ~1e-14 relative.
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("n_features,n_clusters", [(2, 8), (20, 5), (3, 40)])
+def test_parity_with_sklearn_same_init(rng, weighted, n_features, n_clusters):
+    X = make_blobs(rng, 2000, n_features, 6, spread=1.5, offset=5.0)
+    sample_weight = rng.uniform(0.1, 3.0, len(X)) if weighted else None
+    init = X[rng.choice(len(X), n_clusters, replace=False)]
+    ours = KMeans(n_clusters, init=init, n_init=1).fit(X, sample_weight=sample_weight)
+    theirs = sklearn_cluster.KMeans(n_clusters, init=init, n_init=1, algorithm="lloyd").fit(
+        X, sample_weight=sample_weight)
+    assert ours.n_iter_ > 2  # several Lloyd steps were compared, not just the first
+    assert_same_fit(ours, theirs)
+
+
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_parity_with_sklearn_same_seed(blobs, rng, init):
+    """Seeding draws the same random numbers as sklearn's, so even the inits agree."""
+    sample_weight = rng.uniform(0.5, 2.0, len(blobs))
+    ours = KMeans(6, init=init, n_init=3, random_state=7).fit(blobs, sample_weight=sample_weight)
+    theirs = sklearn_cluster.KMeans(6, init=init, n_init=3, random_state=7).fit(
+        blobs, sample_weight=sample_weight)
+    assert_same_fit(ours, theirs)
+
+
+def test_iris_optimum():
+    from sklearn.datasets import load_iris
+    X = load_iris().data
+    km = KMeans(3, n_init=10, random_state=0).fit(X)
+    np.testing.assert_allclose(km.inertia_, 78.851441426146, rtol=1e-9)
+
+
+def test_one_iteration_is_one_reference_step(blobs, rng):
+    """max_iter=1 from a given init: centres are one reference step, labels the next assignment."""
+    init = blobs[rng.choice(len(blobs), 5, replace=False)]
+    with pytest.warns(ConvergenceWarning, match="max_iter=1"):
+        km = KMeans(5, init=init, max_iter=1).fit(blobs)
+    centers = lloyd_step_reference(blobs, np.ones(len(blobs)), init)[4]
+    np.testing.assert_allclose(km.cluster_centers_, centers, rtol=1e-12)
+    labels, _, _, inertia, _ = lloyd_step_reference(blobs, np.ones(len(blobs)), centers)
+    np.testing.assert_array_equal(km.labels_, labels)
+    np.testing.assert_allclose(km.inertia_, inertia, rtol=1e-12)
+
+
+def test_fit_predict_equals_fit_then_predict(blobs):
+    km = KMeans(5, random_state=0)
+    np.testing.assert_array_equal(km.fit(blobs).predict(blobs), KMeans(5, random_state=0)
+                                  .fit_predict(blobs))
+    np.testing.assert_array_equal(km.predict(blobs), km.labels_)
+
+
+def test_transform_and_score_match_numpy(blobs, rng):
+    km = KMeans(5, random_state=0).fit(blobs)
+    X_new = make_blobs(rng, 300, 4, 5, offset=10.0)
+    distances = np.sqrt(sq_distances(X_new, km.cluster_centers_))
+    # transform uses the |x|^2 - 2 x.c + |c|^2 form about the centres' mean: its
+    # rounding is ~eps * (|x - mean|^2 + |c - mean|^2), relative to distances ~1-10.
+    np.testing.assert_allclose(km.transform(X_new), distances, rtol=1e-10, atol=1e-6)
+    np.testing.assert_allclose(km.fit_transform(blobs), km.transform(blobs), rtol=1e-12)
+    sample_weight = rng.uniform(0, 2, len(X_new))
+    expected = -sample_weight @ (distances.min(axis=1) ** 2)
+    np.testing.assert_allclose(km.score(X_new, sample_weight=sample_weight), expected,
+                               rtol=1e-12)
+    np.testing.assert_allclose(km.score(blobs), -km.inertia_, rtol=1e-12)
+    assert km.get_feature_names_out().tolist() == [f"kmeans{i}" for i in range(5)]
+
+
+def test_pickle_roundtrip(blobs):
+    km = KMeans(5, random_state=0).fit(blobs)
+    restored = pickle.loads(pickle.dumps(km))
+    np.testing.assert_array_equal(restored.cluster_centers_, km.cluster_centers_)
+    np.testing.assert_array_equal(restored.predict(blobs), km.labels_)
+    assert restored.get_params() == km.get_params()
+
+
+def test_memory_layouts_agree(blobs):
+    """C, Fortran and strided views give bitwise the same fit (the data is the same)."""
+    wide = np.zeros((len(blobs), 2 * blobs.shape[1]))
+    wide[:, ::2] = blobs
+    fits = [KMeans(5, random_state=1).fit(X) for X in
+            (blobs, np.asfortranarray(blobs), wide[:, ::2])]
+    for km in fits[1:]:
+        np.testing.assert_array_equal(km.cluster_centers_, fits[0].cluster_centers_)
+        np.testing.assert_array_equal(km.labels_, fits[0].labels_)
+        assert km.inertia_ == fits[0].inertia_
+    np.testing.assert_array_equal(fits[0].predict(np.asfortranarray(blobs)), fits[0].labels_)
+
+
+@pytest.mark.parametrize("in_dtype,out_dtype", [
+    (np.float32, np.float32), (np.float16, np.float32), (np.float64, np.float64),
+    (np.int64, np.float64), (np.int32, np.float64), (np.uint8, np.float64)])
+def test_output_dtype(rng, in_dtype, out_dtype):
+    X = rng.integers(0, 50, size=(300, 3)).astype(in_dtype)
+    km = KMeans(4, random_state=0).fit(X)
+    assert km.cluster_centers_.dtype == out_dtype
+    assert km.transform(X).dtype == out_dtype
+    assert km.fit_transform(X).dtype == out_dtype
+    assert km.labels_.shape == (300,) and np.issubdtype(km.labels_.dtype, np.integer)
+    assert isinstance(km.inertia_, float)
+
+
+def test_float32_close_to_float64(blobs):
+    ours32 = KMeans(5, random_state=0).fit(blobs.astype(np.float32))
+    ours64 = KMeans(5, random_state=0).fit(blobs)
+    # Same seeds and well separated blobs: same partition, centres to float32 rounding.
+    np.testing.assert_array_equal(ours32.labels_, ours64.labels_)
+    np.testing.assert_allclose(ours32.cluster_centers_, ours64.cluster_centers_, rtol=1e-5)
+    np.testing.assert_allclose(ours32.inertia_, ours64.inertia_, rtol=1e-5)
+
+
+def test_dataframe_feature_names(blobs):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(blobs, columns=["a", "b", "c", "d"])
+    km = KMeans(5, random_state=0).fit(frame)
+    assert km.feature_names_in_.tolist() == ["a", "b", "c", "d"]
+    assert km.n_features_in_ == 4
+    np.testing.assert_array_equal(km.predict(frame), km.labels_)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        km.predict(blobs)
+    with pytest.raises(ValueError, match="feature names should match"):
+        km.predict(frame[["b", "a", "c", "d"]])
+    assert not hasattr(KMeans(5, random_state=0).fit(frame).fit(blobs), "feature_names_in_")
+
+
+def test_init_array_and_callable_agree(blobs, rng):
+    init = blobs[rng.choice(len(blobs), 5, replace=False)]
+    calls = []
+
+    def init_callable(X, n_clusters, random_state):
+        calls.append((X.shape, n_clusters, type(random_state)))
+        return init
+
+    from_array = KMeans(5, init=init).fit(blobs)
+    from_callable = KMeans(5, init=init_callable, n_init=1).fit(blobs)
+    assert calls == [(blobs.shape, 5, np.random.RandomState)]
+    np.testing.assert_array_equal(from_array.cluster_centers_, from_callable.cluster_centers_)
+    with pytest.warns(RuntimeWarning, match="Explicit initial centres"):
+        KMeans(5, init=init, n_init=3).fit(blobs)
+
+
+def test_n_init_auto(blobs):
+    calls = []
+
+    def init_callable(X, n_clusters, random_state):
+        calls.append(1)
+        return X[random_state.choice(len(X), n_clusters, replace=False)]
+
+    KMeans(5, init=init_callable, random_state=0).fit(blobs)
+    assert len(calls) == 10  # "auto" is 10 for a callable
+    calls.clear()
+    KMeans(5, init=init_callable, n_init=3, random_state=0).fit(blobs)
+    assert len(calls) == 3
+    for init, runs in (("k-means++", 1), ("random", 10)):
+        auto = KMeans(5, init=init, random_state=3).fit(blobs)
+        explicit = KMeans(5, init=init, n_init=runs, random_state=3).fit(blobs)
+        np.testing.assert_array_equal(auto.cluster_centers_, explicit.cluster_centers_)
+
+
+def test_n_init_keeps_lowest_inertia(blobs):
+    runs = [KMeans(5, init="random", n_init=1, random_state=rs).fit(blobs).inertia_
+            for rs in np.random.RandomState(11).randint(np.iinfo(np.int32).max, size=8)]
+    best = KMeans(5, init="random", n_init=8, random_state=np.random.RandomState(11))
+    # Not the same draws as above (one RandomState is shared by the runs): just optimality.
+    assert best.fit(blobs).inertia_ <= np.median(runs) * (1 + 1e-12)
+
+
+def test_kmeans_plusplus_matches_sklearn(blobs, rng):
+    from sklearn.cluster import kmeans_plusplus as sklearn_kmeans_plusplus
+    sample_weight = rng.uniform(0.1, 2.0, len(blobs))
+    centers, indices = kmeans_plusplus(blobs, 7, sample_weight=sample_weight, random_state=5)
+    expected_centers, expected_indices = sklearn_kmeans_plusplus(
+        blobs, 7, sample_weight=sample_weight, random_state=5)
+    np.testing.assert_array_equal(indices, expected_indices)
+    np.testing.assert_array_equal(centers, blobs[indices])
+    assert kmeans_plusplus(blobs.astype(np.float32), 3, random_state=0)[0].dtype == np.float32
+
+
+def test_kmeans_plusplus_never_picks_zero_weight(blobs, rng):
+    sample_weight = rng.uniform(0.5, 1.5, len(blobs))
+    zero = rng.choice(len(blobs), len(blobs) // 2, replace=False)
+    sample_weight[zero] = 0
+    sample_weight[-1] = 0  # the last row is where an overshooting draw would land
+    for seed in range(20):
+        _, indices = kmeans_plusplus(blobs, 8, sample_weight=sample_weight, random_state=seed)
+        assert np.all(sample_weight[indices] > 0)
+        assert len(set(indices.tolist())) == 8
+
+
+def test_random_init_never_picks_zero_weight(blobs, rng):
+    sample_weight = np.zeros(len(blobs))
+    keep = rng.choice(len(blobs), 50, replace=False)
+    sample_weight[keep] = 1.0
+    init_rows = []
+
+    def spy(X, n_clusters, random_state):
+        p = sample_weight / sample_weight.sum()
+        rows = random_state.choice(len(X), n_clusters, replace=False, p=p)
+        init_rows.append(rows)
+        return X[rows]
+
+    random_init = KMeans(5, init="random", n_init=1, random_state=4).fit(
+        blobs, sample_weight=sample_weight)
+    spied = KMeans(5, init=spy, n_init=1, random_state=4).fit(blobs, sample_weight=sample_weight)
+    assert np.all(sample_weight[init_rows[0]] > 0)
+    np.testing.assert_array_equal(random_init.cluster_centers_, spied.cluster_centers_)
+
+
+def test_empty_cluster_relocated_like_sklearn():
+    """A centre far from all data gets no sample in the first step and must be relocated."""
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(0, 1, (200, 2)), rng.normal(8, 1, (200, 2))])
+    init = np.array([[0.0, 0.0], [8.0, 8.0], [100.0, -100.0]])
+    ours = KMeans(3, init=init).fit(X)
+    theirs = sklearn_cluster.KMeans(3, init=init, n_init=1).fit(X)
+    assert np.bincount(ours.labels_, minlength=3).min() > 0
+    assert np.all(np.abs(ours.cluster_centers_) < 20)
+    assert_same_fit(ours, theirs)
+
+
+def test_fewer_distinct_points_than_clusters():
+    X = np.repeat([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]], 10, axis=0)
+    with pytest.warns(ConvergenceWarning, match=r"distinct clusters \(3\).*n_clusters \(4\)"):
+        km = KMeans(4, random_state=0).fit(X)
+    assert km.inertia_ == 0.0
+    assert np.isfinite(km.cluster_centers_).all()
+
+
+def test_convergence_warning_at_max_iter(blobs):
+    from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
+    with pytest.warns(ConvergenceWarning, match="max_iter=2") as record:
+        km = KMeans(5, init="random", n_init=1, max_iter=2, tol=0, random_state=0).fit(blobs)
+    assert km.n_iter_ == 2 and not km.converged_
+    # Code written for sklearn filters sklearn's class; ours is a subclass of it here.
+    assert issubclass(record[0].category, SklearnConvergenceWarning)
+    converged = KMeans(5, random_state=0).fit(blobs)
+    assert converged.converged_ and converged.n_iter_ < 300
+
+
+def test_integer_weights_equal_repeated_rows(blobs, rng):
+    sample_weight = rng.integers(0, 4, len(blobs))
+    init = blobs[rng.choice(np.flatnonzero(sample_weight), 5, replace=False)]
+    weighted = KMeans(5, init=init).fit(blobs, sample_weight=sample_weight)
+    repeated_rows = np.repeat(blobs, sample_weight, axis=0)
+    repeated = KMeans(5, init=init).fit(repeated_rows)
+    # Same sums in another order: centres and inertia to summation rounding.
+    np.testing.assert_allclose(weighted.cluster_centers_, repeated.cluster_centers_, rtol=1e-12)
+    np.testing.assert_allclose(weighted.inertia_, repeated.inertia_, rtol=1e-12)
+    np.testing.assert_array_equal(np.repeat(weighted.labels_, sample_weight), repeated.labels_)
+    assert weighted.n_iter_ == repeated.n_iter_
+
+
+def test_inputs_not_modified(blobs, rng):
+    X = blobs.copy()
+    sample_weight = rng.uniform(0.5, 2, len(X))
+    weights = sample_weight.copy()
+    KMeans(5, random_state=0, copy_x=False).fit(X, sample_weight=sample_weight)
+    np.testing.assert_array_equal(X, blobs)
+    np.testing.assert_array_equal(sample_weight, weights)
+
+
+def test_scalar_and_unit_weights(blobs):
+    plain = KMeans(5, random_state=0).fit(blobs)
+    unit = KMeans(5, random_state=0).fit(blobs, sample_weight=np.ones(len(blobs)))
+    scaled = KMeans(5, random_state=0).fit(blobs, sample_weight=2.0)
+    np.testing.assert_array_equal(plain.cluster_centers_, unit.cluster_centers_)
+    np.testing.assert_allclose(scaled.inertia_, 2 * plain.inertia_, rtol=1e-12)
+
+
+def test_verbose_prints(blobs, capsys):
+    KMeans(3, n_init=1, verbose=1, random_state=0).fit(blobs)
+    out = capsys.readouterr().out
+    assert "Initialization complete" in out and "Iteration 1, inertia" in out
+
+
+def test_n_threads_none_follows_threadpoolctl(blobs):
+    from threadpoolctl import threadpool_limits
+    from gmm_fast._threads import effective_n_threads
+    with threadpool_limits(limits=1, user_api="openmp"):
+        assert effective_n_threads(None) == 1
+        limited = KMeans(5, random_state=0).fit(blobs)
+    free = KMeans(5, random_state=0, n_threads=2).fit(blobs)
+    np.testing.assert_array_equal(limited.cluster_centers_, free.cluster_centers_)
+
+
+def test_repr_and_params():
+    km = KMeans(4, init="random", n_threads=2)
+    assert repr(km) == "KMeans(init='random', n_clusters=4, n_threads=2)"
+    assert km.set_params(n_clusters=6).get_params()["n_clusters"] == 6
+    with pytest.raises(ValueError, match="Invalid parameter 'n_cluster'"):
+        km.set_params(n_cluster=3)
+
+
+def test_concurrent_fit_and_predict(blobs):
+    """Python threads sharing X and a fitted model get the sequential answers."""
+    model = KMeans(5, random_state=0, n_threads=2).fit(blobs)
+    expected_labels = model.predict(blobs)
+    expected_centers = KMeans(5, random_state=0, n_threads=2).fit(blobs).cluster_centers_
+    barrier = threading.Barrier(4)
+
+    def work(i):
+        barrier.wait()
+        if i % 2:
+            return "predict", model.predict(blobs)
+        return "fit", KMeans(5, random_state=0, n_threads=2).fit(blobs).cluster_centers_
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(work, range(12)))
+    for kind, value in results:
+        np.testing.assert_array_equal(value, expected_labels if kind == "predict"
+                                      else expected_centers)
+
+
+def test_public_names():
+    assert set(gmm_fast.__all__) >= {"KMeans", "kmeans_plusplus", "ConvergenceWarning",
+                                     "NotFittedError"}

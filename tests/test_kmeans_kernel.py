@@ -1,0 +1,195 @@
+"""The Lloyd kernel against the numpy reference, at chunk and block edges, any thread count."""
+import numpy as np
+import pytest
+from conftest import make_blobs
+from kmeans_reference import lloyd_step_reference, sq_distances
+
+from gmm_fast import KMeans
+from gmm_fast._lloyd import CHUNK_SIZE, candidate_potentials, lloyd_step, min_sq_distances
+from gmm_fast._threads import MAX_BLOCKS, MIN_ROWS_PER_BLOCK, n_blocks
+
+EPS = {np.float32: np.finfo(np.float32).eps, np.float64: np.finfo(np.float64).eps}
+
+
+def run_lloyd_step(X, sample_weight, shift, centers, n_threads, blocks=None,
+                   update_centers=True):
+    """One kernel step; returns labels, summed sums/counts/inertia and the raw block buffers."""
+    n_clusters, n_features = centers.shape
+    if blocks is None:
+        blocks = n_blocks(len(X), n_clusters * (n_features + 1))
+    labels = np.full(len(X), -1, dtype=np.int32)
+    block_sums = np.full((blocks, n_clusters, n_features), np.nan)
+    block_counts = np.full((blocks, n_clusters), np.nan)
+    block_inertia = np.full(blocks, np.nan)
+    lloyd_step(X, sample_weight, shift, centers, labels, block_sums, block_counts,
+               block_inertia, update_centers, n_threads)
+    return (labels, block_sums.sum(axis=0), block_counts.sum(axis=0), block_inertia.sum(),
+            (block_sums, block_counts, block_inertia))
+
+
+def make_step_input(rng, n_samples, n_features, n_clusters, dtype, offset=3.0):
+    """Blobs away from the origin, positive weights, centres drawn from X, all about the mean."""
+    X = make_blobs(rng, n_samples, n_features, max(n_clusters, 2), offset=offset).astype(dtype)
+    sample_weight = rng.uniform(0.2, 3.0, n_samples).astype(dtype)
+    shift = X.astype(np.float64).mean(axis=0).astype(dtype)
+    centers = (X[rng.choice(n_samples, n_clusters, replace=False)] - shift).astype(dtype)
+    return X, sample_weight, shift, np.ascontiguousarray(centers)
+
+
+def assert_step_matches_reference(X, sample_weight, shift, centers, result):
+    """Compare one kernel step with the reference, with tolerances from the rounding analysis.
+
+    The kernel works on ``xs = fl(X - shift)`` in the dtype of X and sums in float64.
+    - float64: xs is exactly what the reference computes, so sums, counts and
+      inertia differ only by summation order: at most ``n * eps64`` times the sum of
+      the absolute terms (the worst-case bound of recursive summation).
+    - float32: rounding xs to float32 moves each term by at most ``eps32/2 |x - shift|``
+      (sums) and ``eps32 |x - shift| |x - c|`` (inertia); the float64 sums add
+      nothing visible. Bounds below are twice these.
+    Labels: the kernel may choose differently from the exact float64 argmin only on
+    a near-tie, within the rounding of the distances it computes (GEMM form
+    ``|c|^2 - 2 xs.c`` for wide data): ``4 d eps (|xs| + |c|)^2``.
+    """
+    labels, sums, counts, inertia, _ = result
+    dtype = X.dtype.type
+    eps, n_samples, n_features = EPS[dtype], X.shape[0], X.shape[1]
+    xs = X.astype(np.float64) - shift.astype(np.float64)
+    w = sample_weight.astype(np.float64)
+    c64 = centers.astype(np.float64)
+
+    distances = sq_distances(xs, c64)
+    chosen = distances[np.arange(n_samples), labels]
+    scale = (np.linalg.norm(xs, axis=1) + np.linalg.norm(c64, axis=1).max()) ** 2
+    assert labels.min() >= 0 and labels.max() < len(centers)
+    assert np.all(chosen <= distances.min(axis=1) + 4 * n_features * eps * scale)
+    ref_labels = lloyd_step_reference(xs, w, c64)[0]
+    if dtype is np.float64:
+        # Random continuous data: a tie within 1e-15 relative has probability ~0.
+        np.testing.assert_array_equal(labels, ref_labels)
+    else:
+        assert np.mean(labels != ref_labels) < 0.01
+
+    # The statistics, given the kernel's own labels.
+    _, ref_sums, ref_counts, ref_inertia, _ = lloyd_step_reference(xs, w, c64, labels=labels)
+    summation = n_samples * np.finfo(np.float64).eps
+    rounding = eps if dtype is np.float32 else 0.0
+    abs_sums = np.zeros_like(ref_sums)
+    np.add.at(abs_sums, labels, w[:, None] * np.abs(xs))
+    assert np.all(np.abs(sums - ref_sums) <= (summation + rounding) * abs_sums + 1e-300)
+    np.testing.assert_allclose(counts, ref_counts, rtol=summation, atol=0)
+    inertia_bound = (summation * (w @ chosen)
+                     + 2 * rounding * (w @ (np.linalg.norm(xs, axis=1) * np.sqrt(chosen))))
+    assert abs(inertia - ref_inertia) <= inertia_bound + 1e-300
+
+
+@pytest.mark.parametrize("n_features", [2, 20], ids=["direct_d2", "gemm_d20"])
+@pytest.mark.parametrize("n_clusters", [1, 5, 40])
+def test_lloyd_step_matches_reference(rng, dtype, n_features, n_clusters):
+    X, w, shift, centers = make_step_input(rng, 1500, n_features, n_clusters, dtype)
+    result = run_lloyd_step(X, w, shift, centers, n_threads=2)
+    assert_step_matches_reference(X, w, shift, centers, result)
+
+
+def test_lloyd_step_far_from_origin(rng):
+    """Data at 1e6 from the origin: working about ``shift`` avoids the GEMM cancellation."""
+    X, w, shift, centers = make_step_input(rng, 800, 20, 6, np.float64, offset=1e6)
+    result = run_lloyd_step(X, w, shift, centers, n_threads=2)
+    assert_step_matches_reference(X, w, shift, centers, result)
+
+
+@pytest.mark.parametrize("n_samples", [1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1,
+                                       2 * CHUNK_SIZE + 1])
+@pytest.mark.parametrize("one_block", [False, True], ids=["default_blocks", "one_block"])
+@pytest.mark.parametrize("n_features", [3, 17])
+def test_lloyd_step_chunk_edges(rng, dtype, n_samples, one_block, n_features):
+    """Rows at the end of a chunk, inside one block (chunks loop) and over default blocks."""
+    X, w, shift, centers = make_step_input(rng, max(n_samples, 4), n_features, 4, dtype)
+    X, w = X[:n_samples], w[:n_samples]
+    result = run_lloyd_step(X, w, shift, centers, n_threads=2, blocks=1 if one_block else None)
+    assert_step_matches_reference(X, w, shift, centers, result)
+
+
+@pytest.mark.parametrize("n_samples", [MIN_ROWS_PER_BLOCK - 1, MIN_ROWS_PER_BLOCK,
+                                       MIN_ROWS_PER_BLOCK + 1, 3 * MIN_ROWS_PER_BLOCK + 1,
+                                       MAX_BLOCKS * MIN_ROWS_PER_BLOCK - 1,
+                                       MAX_BLOCKS * MIN_ROWS_PER_BLOCK + 1])
+def test_lloyd_step_block_boundaries(rng, dtype, n_samples):
+    """Where the number of blocks changes (n_blocks steps every MIN_ROWS_PER_BLOCK rows)."""
+    X, w, shift, centers = make_step_input(rng, n_samples, 5, 7, dtype)
+    result = run_lloyd_step(X, w, shift, centers, n_threads=2)
+    assert_step_matches_reference(X, w, shift, centers, result)
+
+
+@pytest.mark.parametrize("blocks", [1, 2, 3, 7, 10, 13])
+def test_lloyd_step_any_block_count_and_empty_blocks(rng, blocks):
+    """Any first-axis length works; blocks past the last row are zeroed, not left as garbage."""
+    n_samples = 10  # 13 blocks of 1 row leave 3 empty; 7 blocks of 2 rows leave 2 empty
+    X, w, shift, centers = make_step_input(rng, n_samples, 3, 3, np.float64)
+    result = run_lloyd_step(X, w, shift, centers, n_threads=2, blocks=blocks)
+    assert_step_matches_reference(X, w, shift, centers, result)
+    block_sums, block_counts, block_inertia = result[4]
+    rows_per_block = -(-n_samples // blocks)
+    for b in range(blocks):
+        if b * rows_per_block >= n_samples:
+            assert block_inertia[b] == 0 and not block_counts[b].any() and not block_sums[b].any()
+        else:
+            rows = slice(b * rows_per_block, min((b + 1) * rows_per_block, n_samples))
+            np.testing.assert_allclose(block_counts[b].sum(), w[rows].sum(), rtol=1e-15)
+
+
+def test_lloyd_step_labels_only(rng, dtype):
+    """update_centers=False gives the same labels and inertia; zero-size buffers are accepted."""
+    X, w, shift, centers = make_step_input(rng, 700, 4, 5, dtype)
+    full = run_lloyd_step(X, w, shift, centers, n_threads=2)
+    blocks = n_blocks(len(X), 1)
+    labels = np.empty(len(X), dtype=np.int32)
+    block_inertia = np.empty(blocks)
+    lloyd_step(X, w, shift, centers, labels, np.empty((blocks, 0, 0)), np.empty((blocks, 0)),
+               block_inertia, False, 2)
+    np.testing.assert_array_equal(labels, full[0])
+    np.testing.assert_allclose(block_inertia.sum(), full[3], rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_features", [2, 20])
+def test_lloyd_step_threads_bitwise(rng, dtype, n_features):
+    X, w, shift, centers = make_step_input(rng, 20000, n_features, 9, dtype)
+    one = run_lloyd_step(X, w, shift, centers, n_threads=1)
+    two = run_lloyd_step(X, w, shift, centers, n_threads=2)
+    assert one[4][0].shape[0] > 1  # several blocks, or the test proves nothing
+    np.testing.assert_array_equal(one[0], two[0])
+    for a, b in zip(one[4], two[4]):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n_features", [2, 20])
+def test_fit_threads_bitwise(rng, dtype, n_features):
+    """A whole fit (k-means++ seeding, n_init=2, relocations) does not depend on n_threads."""
+    X = make_blobs(rng, 20000, n_features, 6).astype(dtype)
+    w = rng.uniform(0.5, 2, len(X))
+    fits = [KMeans(8, n_init=2, random_state=3, n_threads=t).fit(X, sample_weight=w)
+            for t in (1, 2)]
+    np.testing.assert_array_equal(fits[0].cluster_centers_, fits[1].cluster_centers_)
+    np.testing.assert_array_equal(fits[0].labels_, fits[1].labels_)
+    assert fits[0].inertia_ == fits[1].inertia_
+    assert fits[0].n_iter_ == fits[1].n_iter_
+
+
+def test_min_sq_distances_matches_numpy(rng, dtype, n_threads):
+    X = make_blobs(rng, 600, 5, 3).astype(dtype)
+    center = X[17].copy()
+    closest = rng.uniform(0, 60, len(X))
+    expected = np.minimum(closest, sq_distances(X, center[None])[:, 0])
+    min_sq_distances(X, center, closest, n_threads)
+    # Differences of float32 values are exact in float64: only the sum rounds.
+    np.testing.assert_allclose(closest, expected, rtol=1e-13)
+
+
+def test_candidate_potentials_matches_numpy(rng, dtype, n_threads):
+    X = make_blobs(rng, 900, 4, 3).astype(dtype)
+    w = rng.uniform(0, 2, len(X)).astype(dtype)
+    candidates = np.ascontiguousarray(X[[3, 50, 400]])
+    closest = sq_distances(X, X[[0]])[:, 0]
+    block_potentials = np.full((n_blocks(len(X), 3), 3), np.nan)
+    candidate_potentials(X, w, candidates, closest, block_potentials, n_threads)
+    expected = w.astype(np.float64) @ np.minimum(sq_distances(X, candidates), closest[:, None])
+    np.testing.assert_allclose(block_potentials.sum(axis=0), expected, rtol=1e-12)
