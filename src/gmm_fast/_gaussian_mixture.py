@@ -434,7 +434,9 @@ class GaussianMixture(EstimatorBase):
                     replay=lambda: random_state.set_state(state))
             else:
                 if self.init_params == "k-means++":
-                    indices = kmeans_plusplus(X, n_components, sample_weight, random_state,
+                    # Keywords only: main's public kmeans_plusplus takes them so.
+                    indices = kmeans_plusplus(X, n_components, sample_weight=sample_weight,
+                                              random_state=random_state,
                                               n_threads=n_threads)[1]
                 else:
                     indices = self._samples_from_data(sample_weight, n_components, unit,
