@@ -295,14 +295,20 @@ cdef void _estep_block(
     const floating *prec_cat, const floating *prec_means,
     double *ll, double *sum_weights, double *nk, double *sums, double *second,
     double *lp, floating *xs, floating *y, floating *z, floating *tmp,
-    double *features, double *xd, double *moments,
+    double *features, double *xd, double *moments, double *local,
 ) noexcept nogil:
     """Statistics of rows ``start:end`` added to one block's slots, chunk by chunk."""
     cdef:
-        Py_ssize_t K = model.n_components, chunk_start, n_rows, i, k
-        double w, log_norm
+        Py_ssize_t K = model.n_components, d = model.n_features
+        Py_ssize_t chunk_start, n_rows, i, k
+        double w, log_norm, block_ll = 0.0, block_weight = 0.0
         bint full = model.covariance_type == FULL
+        # Running sums live in this thread's buffer, not in the shared block arrays:
+        # neighbouring blocks' slots share cache lines (false sharing).
+        double *local_nk = local
+        double *local_sums = local + K
 
+    memset(local, 0, K * (d + 1) * sizeof(double))
     if not full:
         memset(moments, 0, K * model.n_columns * sizeof(double))
     chunk_start = start
@@ -313,19 +319,26 @@ cdef void _estep_block(
         for i in range(n_rows):
             log_norm = _normalize_row(lp + i * K, K)
             w = sample_weight[chunk_start + i]
-            sum_weights[0] += w
+            block_weight += w
             if w != 0:  # a zero weight must not turn a -inf log-likelihood into NaN
-                ll[0] += w * log_norm
+                block_ll += w * log_norm
             for k in range(K):
                 lp[i * K + k] *= w
         if full:
-            _accumulate_full(model, n_rows, centered, lp, xs, nk, sums, second, z, tmp)
+            _accumulate_full(model, n_rows, centered, lp, xs, local_nk, local_sums, second,
+                             z, tmp)
         else:
-            _accumulate_expanded(model, n_rows, &sample_weight[chunk_start], lp, nk, second,
-                                 features, xd, moments)
+            _accumulate_expanded(model, n_rows, &sample_weight[chunk_start], lp, local_nk,
+                                 second, features, xd, moments)
         chunk_start += n_rows
     if not full:
-        _flush_expanded(model, sums, second, moments)
+        _flush_expanded(model, local_sums, second, moments)
+    ll[0] = block_ll
+    sum_weights[0] = block_weight
+    for k in range(K):
+        nk[k] = local_nk[k]
+    for k in range(K * d):
+        sums[k] = local_sums[k]
 
 
 cdef Model _model(int covariance_type, Py_ssize_t n_features, Py_ssize_t n_components,
@@ -380,6 +393,7 @@ def estep(
         double *features
         double *xd
         double *moments
+        double *local
         floating *xs
         floating *y
         floating *z
@@ -404,6 +418,7 @@ def estep(
         features = <double*> malloc(CHUNK * (model.n_columns + n_features) * sizeof(double))
         xd = <double*> malloc(CHUNK * n_features * sizeof(double))
         moments = <double*> malloc(n_components * model.n_columns * sizeof(double))
+        local = <double*> malloc(n_components * (n_features + 1) * sizeof(double))
         for b in prange(n_blocks, schedule='dynamic'):
             start = b * rows_per_block
             end = min(start + rows_per_block, n_samples)
@@ -412,7 +427,7 @@ def estep(
                              &centered[0, 0], &prec_cat[0, 0], &prec_means[0, 0],
                              &block_ll[b], &block_sum_weights[b], &block_nk[b, 0],
                              &block_sums[b, 0, 0], &block_second[b, 0], lp, xs, y, z, tmp,
-                             features, xd, moments)
+                             features, xd, moments, local)
         free(lp)
         free(xs)
         free(y)
@@ -421,6 +436,7 @@ def estep(
         free(features)
         free(xd)
         free(moments)
+        free(local)
 
 
 def score_chunks(
