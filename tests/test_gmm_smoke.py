@@ -96,7 +96,8 @@ def test_integer_weights_equal_repeated_rows(covariance_type):
         a.fit(X, sample_weight=counts)
         b.fit(np.repeat(X, counts, axis=0))
     np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=1e-9)
-    np.testing.assert_allclose(a.lower_bound_, b.lower_bound_, rtol=1e-12)
+    # Different row counts mean different chunks and summation orders: ~1e-12 apart.
+    np.testing.assert_allclose(a.lower_bound_, b.lower_bound_, rtol=1e-10)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)

@@ -90,63 +90,54 @@ class SufficientStatistics:
 
 
 class _KernelParameters:
-    """Mixture parameters in the forms the kernels take (see ``_estep``'s docstring).
+    """Mixture parameters in the form the kernels take (see ``_estep``'s docstring).
 
-    Rows are used about ``s = weights @ means``: ``centered = means - s``. The full
-    type takes ``shift``/``centered``/``prec_cat``/``prec_means`` in X's dtype;
-    tied, diag and spherical take ``shift_d``, ``expansion`` and ``prec_d`` in
-    float64. ``log_const`` folds log pi_k, log det P_k, -d/2 log 2 pi and, for the
-    expanded types, the constant term of the expansion.
+    Rows are used about ``shift = s = weights @ means`` (``centered = means - s``);
+    the component log-densities are ``features @ expansion + log_const``. All
+    float64: the kernels compute in float64 whatever X's dtype.
     """
 
     def __init__(self, weights, means, precisions_cholesky, covariance_type, dtype):
         helpers = COVARIANCE_TYPES[covariance_type]
         weights = np.asarray(weights, dtype=np.float64)
+        means = np.asarray(means, dtype=np.float64)
         n_components, n_features = means.shape
+        # The factors as the model holds them (float32 models use float32 factors).
         prec = np.asarray(precisions_cholesky, dtype=dtype).astype(np.float64)
         with np.errstate(divide="ignore"):  # a zero weight is a -inf log prior: fine
             log_const = (np.log(weights) + helpers.log_det(prec, n_features)
                          - 0.5 * n_features * LOG_2PI)
         log_const = np.broadcast_to(log_const, (n_components,)).astype(np.float64)
-        means = np.asarray(means, dtype=np.float64)
-        shift = (weights / weights.sum()) @ means
-        self.shift = shift.astype(dtype)
-        self.shift_d = self.shift.astype(np.float64)
-        dummy, dummy_d = np.zeros((1, 1), dtype=dtype), np.zeros((1, 1))
-        self.centered_kernel = self.prec_cat = self.prec_means = dummy
-        self.expansion = self.prec_d = dummy_d
+        self.shift = (weights / weights.sum()) @ means
+        a = self.centered = means - self.shift
+        self.prec = np.zeros((1, 1))
         if covariance_type == "full":
-            centered = np.asarray(means, dtype=dtype) - self.shift
-            self.centered_kernel = np.ascontiguousarray(centered)
-            self.centered = centered.astype(np.float64)
-            # [P_1 | P_2 | .. | P_k]: one GEMM of xs with a group of components.
-            self.prec_cat = np.ascontiguousarray(
-                prec.astype(dtype).transpose(1, 0, 2).reshape(n_features, -1))
-            self.prec_means = np.ascontiguousarray(
-                np.einsum("kd,kde->ke", self.centered, prec).astype(dtype))
+            precisions = np.einsum("kij,klj->kil", prec, prec)
+            linear = np.einsum("kij,kj->ki", precisions, a)
+            upper = np.triu_indices(n_features)
+            quadratic = -precisions[:, upper[0], upper[1]]
+            quadratic[:, upper[0] == upper[1]] *= 0.5
+            expansion = np.hstack([linear, quadratic]).T
+            log_const -= 0.5 * np.einsum("ki,ki->k", linear, a)
+        elif covariance_type == "tied":
+            b = a @ prec
+            self.prec = np.ascontiguousarray(prec)
+            expansion = np.vstack([b.T, np.full((1, n_components), -0.5)])
+            log_const -= 0.5 * np.einsum("kd,kd->k", b, b)
+        elif covariance_type == "diag":
+            p2 = prec * prec
+            expansion = np.vstack([(a * p2).T, -0.5 * p2.T])
+            log_const -= 0.5 * np.einsum("kd,kd->k", a * a, p2)
         else:
-            self.centered = means - self.shift_d
-            a = self.centered
-            if covariance_type == "tied":
-                b = a @ prec
-                self.prec_d = np.ascontiguousarray(prec)
-                expansion = np.vstack([b.T, np.full((1, n_components), -0.5)])
-                log_const = log_const - 0.5 * np.einsum("kd,kd->k", b, b)
-            elif covariance_type == "diag":
-                p2 = prec * prec
-                expansion = np.vstack([-0.5 * p2.T, (a * p2).T])
-                log_const = log_const - 0.5 * np.einsum("kd,kd->k", a * a, p2)
-            else:
-                p2 = prec * prec
-                expansion = np.vstack([(a * p2[:, None]).T, -0.5 * p2[None, :]])
-                log_const = log_const - 0.5 * p2 * np.einsum("kd,kd->k", a, a)
-            self.expansion = np.ascontiguousarray(expansion)
+            p2 = prec * prec
+            expansion = np.vstack([(a * p2[:, None]).T, -0.5 * p2[None, :]])
+            log_const -= 0.5 * p2 * np.einsum("kd,kd->k", a, a)
+        self.expansion = np.ascontiguousarray(expansion)
         self.log_const = np.ascontiguousarray(log_const)
 
     def arguments(self):
-        """The positional parameter arguments of ``estep`` / ``score_chunks``."""
-        return (self.log_const, self.shift, self.centered_kernel, self.prec_cat,
-                self.prec_means, self.shift_d, self.expansion, self.prec_d)
+        """The parameter arguments of ``estep`` / ``score_chunks``."""
+        return self.log_const, self.shift, self.expansion, self.prec
 
 
 def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, covariance_type,
@@ -200,18 +191,24 @@ def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, cova
     nk = block_nk.sum(axis=0)
     first = block_sums.sum(axis=0)  # sum_i w r_ik (x_i - s)
     second = helpers.second_from_kernel(block_second.sum(axis=0), n_components, n_features)
+    # The kernel summed about s; about the means m_k = s + a_k (exact identities):
+    # sum w r (x - m) = T - nk a, sum w r (x - m)(x - m)^T = S - T a^T - a T^T + nk a a^T.
     a = params.centered
     sums = first - nk[:, None] * a
-    if covariance_type == "tied":  # the kernel summed w (x - s)(x - s)^T
+    if covariance_type == "full":
+        cross = first[:, :, None] * a[:, None, :]
+        second = (second - cross - cross.transpose(0, 2, 1)
+                  + nk[:, None, None] * a[:, :, None] * a[:, None, :])
+    elif covariance_type == "tied":  # the kernel summed w (x - s)(x - s)^T, sum_k r = 1
         cross = first.T @ a
         second = second - cross - cross.T + (nk[:, None] * a).T @ a
-    elif covariance_type == "diag":  # the kernel summed w r (x - s)^2
+    elif covariance_type == "diag":
         second = second - 2 * a * first + nk[:, None] * a * a
-    elif covariance_type == "spherical":  # the kernel summed w r |x - s|^2
+    else:
         second = (second - 2 * np.einsum("kd,kd->k", a, first)
                   + nk * np.einsum("kd,kd->k", a, a))
     return SufficientStatistics(float(block_ll.sum()), float(block_sum_weights.sum()),
-                                nk, sums, second, params.shift_d + a)
+                                nk, sums, second, params.shift + a)
 
 
 def mstep(stats, covariance_type, reg_covar):
