@@ -35,7 +35,7 @@ any ``n_threads`` gives bitwise identical statistics.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport INFINITY, exp, log, sqrt
+from libc.math cimport sqrt
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport dgemm, dsyrk
@@ -84,6 +84,27 @@ cdef extern from *:
     }
     """
     double gmm_sqnorm(const double *y, Py_ssize_t n) noexcept nogil
+
+
+cdef extern from *:
+    """
+    #include <math.h>
+    /* One row of weighted log-densities -> responsibilities; returns the log-sum-exp. */
+    static double gmm_normalize_row(double *lp, Py_ssize_t n) {
+        double top = -INFINITY, total = 0.0, scale;
+        for (Py_ssize_t k = 0; k < n; k++) top = lp[k] > top ? lp[k] : top;
+        for (Py_ssize_t k = 0; k < n; k++) {
+            /* Below -708 exp is subnormal: slow, and < 1e-307 of the largest term. */
+            double t = lp[k] - top;
+            lp[k] = t > -708.0 ? exp(t) : 0.0;
+            total += lp[k];
+        }
+        scale = 1.0 / total;
+        for (Py_ssize_t k = 0; k < n; k++) lp[k] *= scale;
+        return top + log(total);
+    }
+    """
+    double gmm_normalize_row(double *lp, Py_ssize_t n) noexcept nogil
 
 
 cdef inline void _gemm(char *trans_a, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
@@ -174,25 +195,6 @@ cdef void _features(const Model *model, const floating *X, Py_ssize_t n_rows,
             row[d] = gmm_sqnorm(x, d)
 
 
-cdef inline double _normalize_row(double *lp, Py_ssize_t n_components) noexcept nogil:
-    """Turn one row of weighted log-densities into responsibilities; return its log-sum-exp."""
-    cdef:
-        Py_ssize_t k
-        double top = -INFINITY, total = 0.0, scale, t
-    for k in range(n_components):
-        if lp[k] > top:
-            top = lp[k]
-    for k in range(n_components):
-        t = lp[k] - top
-        # Below -708 exp is subnormal (slow, and < 1e-307 of the largest term): 0.
-        lp[k] = exp(t) if t > -708.0 else 0.0
-        total = total + lp[k]
-    scale = 1.0 / total
-    for k in range(n_components):
-        lp[k] = lp[k] * scale
-    return top + log(total)
-
-
 cdef inline void _log_prob_chunk(const Model *model, const floating *X, Py_ssize_t n_rows,
                                  double *lp, double *xd, double *features) noexcept nogil:
     """Weighted log-densities of one chunk into ``lp`` (rows x k), features left in place."""
@@ -251,7 +253,7 @@ cdef void _estep_block(
         n_rows = min(model.chunk, end - chunk_start)
         _log_prob_chunk(model, &X[chunk_start, 0], n_rows, lp, xd, features)
         for i in range(n_rows):
-            log_norm = _normalize_row(lp + i * K, K)
+            log_norm = gmm_normalize_row(lp + i * K, K)
             w = sample_weight[chunk_start + i]
             block_weight += w
             if w != 0:  # a zero weight must not turn a -inf log-likelihood into NaN
@@ -383,7 +385,7 @@ def score_chunks(
                         if row[k] > row[best]:
                             best = k
                     labels[start + i] = best
-                log_norm[start + i] = <floating>_normalize_row(row, K)
+                log_norm[start + i] = <floating>gmm_normalize_row(row, K)
                 if want_resp:
                     for k in range(K):
                         resp[start + i, k] = <floating>row[k]
