@@ -350,8 +350,8 @@ def score_chunks(
 ):
     """Per-sample outputs of the fitted mixture, chunk by chunk.
 
-    Writes ``log_norm[i]`` (the log-likelihood of row i) and, when they are not
-    empty, ``resp[i]`` (responsibilities) and ``labels[i]`` (most probable
+    Writes, for each output that is not empty, ``log_norm[i]`` (the log-likelihood
+    of row i), ``resp[i]`` (responsibilities) and ``labels[i]`` (most probable
     component: the first maximum of the weighted log-density). Parameters as for
     ``estep``.
     """
@@ -361,7 +361,9 @@ def score_chunks(
         Py_ssize_t K = model.n_components, m = model.n_columns, chunk = model.chunk
         Py_ssize_t n_chunks = (n_samples + chunk - 1) // chunk
         bint want_resp = resp.shape[0] > 0, want_labels = labels.shape[0] > 0
+        bint want_log_norm = log_norm.shape[0] > 0
         Py_ssize_t c, start, n_rows, i, k, best
+        double row_log_norm
         double *lp
         double *row
         double *xd
@@ -385,7 +387,9 @@ def score_chunks(
                         if row[k] > row[best]:
                             best = k
                     labels[start + i] = best
-                log_norm[start + i] = <floating>gmm_normalize_row(row, K)
+                row_log_norm = gmm_normalize_row(row, K)
+                if want_log_norm:
+                    log_norm[start + i] = <floating>row_log_norm
                 if want_resp:
                     for k in range(K):
                         resp[start + i, k] = <floating>row[k]

@@ -598,25 +598,26 @@ class GaussianMixture(EstimatorBase):
             Equal to ``fit(X).predict(X)``.
         """
         X = self._fit(X, sample_weight)
-        return self._score(X, labels=True)[2]
+        return self._score(X, labels=True, log_norm=False)[2]
 
     # -- per-sample outputs -----------------------------------------------------------
 
-    def _score(self, X, resp=False, labels=False):
-        """``(log_norm, resp or None, labels or None)`` for validated X, in one kernel pass."""
+    def _score(self, X, resp=False, labels=False, log_norm=True):
+        """``(log_norm, resp, labels)`` (None when not asked) for validated X, in one pass."""
         dtype = self.means_.dtype
         n_samples = X.shape[0]
         n_components = self.means_.shape[0]
         params = _KernelParameters(self.weights_, self.means_, self.precisions_cholesky_,
                                    self.covariance_type, dtype)
-        log_norm = np.empty(n_samples, dtype=dtype)
+        out_log_norm = np.empty(n_samples if log_norm else 0, dtype=dtype)
         out_resp = np.empty((n_samples if resp else 0, n_components), dtype=dtype)
         out_labels = np.empty(n_samples if labels else 0, dtype=np.int64)
         with sequential_blas():
             score_chunks(COVARIANCE_CODES[self.covariance_type], X, *params.arguments(),
-                         log_norm, out_resp, out_labels,
+                         out_log_norm, out_resp, out_labels,
                          effective_n_threads(self.n_threads))
-        return log_norm, (out_resp if resp else None), (out_labels if labels else None)
+        return ((out_log_norm if log_norm else None), (out_resp if resp else None),
+                (out_labels if labels else None))
 
     def _validated(self, X):
         self._check_fitted("means_")
@@ -668,7 +669,7 @@ class GaussianMixture(EstimatorBase):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        return self._score(self._validated(X), labels=True)[2]
+        return self._score(self._validated(X), labels=True, log_norm=False)[2]
 
     def predict_proba(self, X):
         """Posterior probability of each component for each sample.
@@ -682,7 +683,7 @@ class GaussianMixture(EstimatorBase):
         resp : ndarray of shape (n_samples, n_components)
             Rows sum to 1.
         """
-        return self._score(self._validated(X), resp=True)[1]
+        return self._score(self._validated(X), resp=True, log_norm=False)[1]
 
     def _n_parameters(self):
         n_components, n_features = self.means_.shape
