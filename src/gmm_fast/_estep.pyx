@@ -8,9 +8,9 @@ data sits. Component k's log-density is
 
 (L_k = P_k P_k^T, P_k = ``precisions_cholesky[k]``). The quadratic form is linear in a
 few per-row features ``F(xs)``, so for a chunk of rows all components come from one
-GEMM, ``lp = F @ expansion + log_const``, with
+GEMM, ``lp = [F, 1] @ [expansion ; log_const]``, with
 
-    full       F = [xs, xs_i xs_j (i <= j)]   expansion = [L_k a_k ; -L_k[i,j] (i < j), -L_k[i,i]/2]
+    full       F = [xs, xs_i xs_j (i <= j)]   expansion = [L_k a_k ; -L_k[i,j] (i<j), -L_k[i,i]/2]
     diag       F = [xs, xs^2]                 expansion = [a_k p_k^2 ; -p_k^2 / 2]
     spherical  F = [xs, |xs|^2]               expansion = [a_k p_k^2 ; -p_k^2 / 2]
     tied       F = [y, |y|^2], y = xs @ P     expansion = [a_k P ; -1/2]
@@ -89,8 +89,9 @@ cdef extern from *:
 cdef extern from *:
     """
     #include <math.h>
-    /* One row of weighted log-densities -> responsibilities; returns the log-sum-exp. */
-    static double gmm_normalize_row(double *lp, Py_ssize_t n) {
+    /* One row of weighted log-densities -> weight * responsibilities; returns the
+       row's log-sum-exp. */
+    static double gmm_normalize_row(double *lp, Py_ssize_t n, double weight) {
         double top = -INFINITY, total = 0.0, scale;
         for (Py_ssize_t k = 0; k < n; k++) top = lp[k] > top ? lp[k] : top;
         for (Py_ssize_t k = 0; k < n; k++) {
@@ -99,12 +100,12 @@ cdef extern from *:
             lp[k] = t > -708.0 ? exp(t) : 0.0;
             total += lp[k];
         }
-        scale = 1.0 / total;
+        scale = weight / total;
         for (Py_ssize_t k = 0; k < n; k++) lp[k] *= scale;
         return top + log(total);
     }
     """
-    double gmm_normalize_row(double *lp, Py_ssize_t n) noexcept nogil
+    double gmm_normalize_row(double *lp, Py_ssize_t n, double weight) noexcept nogil
 
 
 cdef inline void _gemm(char *trans_a, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
@@ -136,22 +137,19 @@ cdef struct Model:
     # What every chunk shares (pointers into the caller's arrays).
     int covariance_type
     Py_ssize_t n_features, n_components, n_columns, chunk
-    const double *log_const   # (k,)
     const double *shift       # (d,) s
-    const double *expansion   # (n_columns, k)
+    const double *expansion   # (n_columns + 1, k): the last row is log_const
     const double *prec        # (d, d) P, tied only
 
 
-cdef Model _model(int covariance_type, Py_ssize_t n_features, const double[::1] log_const,
-                  const double[::1] shift, const double[:, ::1] expansion,
-                  const double[:, ::1] prec):
+cdef Model _model(int covariance_type, Py_ssize_t n_features, const double[::1] shift,
+                  const double[:, ::1] expansion, const double[:, ::1] prec):
     cdef Model model
     model.covariance_type = covariance_type
     model.n_features = n_features
-    model.n_components = log_const.shape[0]
-    model.n_columns = expansion.shape[0]
+    model.n_components = expansion.shape[1]
+    model.n_columns = expansion.shape[0] - 1
     model.chunk = chunk_rows(covariance_type, n_features)
-    model.log_const = &log_const[0]
     model.shift = &shift[0]
     model.expansion = &expansion[0, 0]
     model.prec = &prec[0, 0]
@@ -160,9 +158,13 @@ cdef Model _model(int covariance_type, Py_ssize_t n_features, const double[::1] 
 
 cdef void _features(const Model *model, const floating *X, Py_ssize_t n_rows,
                     double *xd, double *features) noexcept nogil:
-    """``xd = X - s`` (float64) and the chunk's features F (see the module docstring)."""
+    """``xd = X - s`` (float64) and the chunk's features F (see the module docstring).
+
+    Rows of ``features`` are ``m + 1`` long: F, then a 1 (so ``wr^T`` times them also
+    gives ``nk``).
+    """
     cdef:
-        Py_ssize_t i, f, g, d = model.n_features, m = model.n_columns
+        Py_ssize_t i, f, g, d = model.n_features, m = model.n_columns + 1
         int covariance_type = model.covariance_type
         double v
         double *row
@@ -175,9 +177,11 @@ cdef void _features(const Model *model, const floating *X, Py_ssize_t n_rows,
         _gemm('N', n_rows, d, d, xd, d, model.prec, d, 0.0, features, m)
         for i in range(n_rows):
             features[i * m + d] = gmm_sqnorm(features + i * m, d)
+            features[i * m + d + 1] = 1.0
         return
     for i in range(n_rows):
         row = features + i * m
+        row[m - 1] = 1.0
         x = xd + i * d
         for f in range(d):
             row[f] = x[f]
@@ -200,11 +204,9 @@ cdef inline void _log_prob_chunk(const Model *model, const floating *X, Py_ssize
     """Weighted log-densities of one chunk into ``lp`` (rows x k), features left in place."""
     cdef Py_ssize_t i, k, K = model.n_components
     _features(model, X, n_rows, xd, features)
-    _gemm('N', n_rows, K, model.n_columns, features, model.n_columns, model.expansion, K,
-          0.0, lp, K)
-    for i in range(n_rows):
-        for k in range(K):
-            lp[i * K + k] += model.log_const[k]
+    # lp = [F, 1] @ [expansion ; log_const]
+    _gemm('N', n_rows, K, model.n_columns + 1, features, model.n_columns + 1,
+          model.expansion, K, 0.0, lp, K)
 
 
 cdef void _flush(const Model *model, const double *moments, double *nk, double *sums,
@@ -253,16 +255,16 @@ cdef void _estep_block(
         n_rows = min(model.chunk, end - chunk_start)
         _log_prob_chunk(model, &X[chunk_start, 0], n_rows, lp, xd, features)
         for i in range(n_rows):
-            log_norm = gmm_normalize_row(lp + i * K, K)
             w = sample_weight[chunk_start + i]
+            log_norm = gmm_normalize_row(lp + i * K, K, w)  # lp: w * responsibilities
             block_weight += w
             if w != 0:  # a zero weight must not turn a -inf log-likelihood into NaN
                 block_ll += w * log_norm
-            for k in range(K):
-                lp[i * K + k] *= w
-                moments[k * (m + 1) + m] += lp[i * K + k]
         if tied:
             # sums: wr^T xd; second: sum_i w_i xd_i xd_i^T (features reused as sqrt(w) xd).
+            for i in range(n_rows):
+                for k in range(K):
+                    moments[k * (m + 1) + m] += lp[i * K + k]
             _gemm('T', K, d, n_rows, lp, K, xd, d, 1.0, moments, m + 1)
             for i in range(n_rows):
                 sw = sqrt(<double>sample_weight[chunk_start + i])
@@ -270,7 +272,8 @@ cdef void _estep_block(
                     features[i * d + f] = sw * xd[i * d + f]
             _syrk_upper(n_rows, d, features, second)
         else:
-            _gemm('T', K, m, n_rows, lp, K, features, m, 1.0, moments, m + 1)
+            # [sums, second, nk] += wr^T [F, 1]
+            _gemm('T', K, m + 1, n_rows, lp, K, features, m + 1, 1.0, moments, m + 1)
         chunk_start += n_rows
     _flush(model, moments, nk, sums, second)
     ll[0] = block_ll
@@ -281,7 +284,6 @@ def estep(
     int covariance_type,
     const floating[:, ::1] X,
     const floating[::1] sample_weight,
-    const double[::1] log_const,
     const double[::1] shift,
     const double[:, ::1] expansion,
     const double[:, ::1] prec,
@@ -294,15 +296,15 @@ def estep(
 ):
     """One E-step pass over X with the M-step statistics of every block.
 
-    ``log_const``, ``shift``, ``expansion`` and (tied) ``prec`` as in the module
-    docstring. Per block b: ``block_ll[b]``, ``block_sum_weights[b]``,
+    ``shift``, ``expansion`` (its last row: ``log_const``) and (tied) ``prec`` as
+    in the module docstring. Per block b: ``block_ll[b]``, ``block_sum_weights[b]``,
     ``block_nk[b]``, ``block_sums[b]`` (about s) and ``block_second[b]`` (about s,
     flattened; full and tied: upper triangles). The caller adds the blocks in order.
     """
     cdef:
         Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
         Py_ssize_t n_blocks = block_ll.shape[0], rows_per_block, b, start, end
-        Model model = _model(covariance_type, n_features, log_const, shift, expansion, prec)
+        Model model = _model(covariance_type, n_features, shift, expansion, prec)
         Py_ssize_t K = model.n_components, m = model.n_columns, chunk = model.chunk
         double *lp
         double *xd
@@ -321,7 +323,7 @@ def estep(
     with nogil, parallel(num_threads=n_threads):
         lp = <double*> malloc(chunk * K * sizeof(double))
         xd = <double*> malloc(chunk * n_features * sizeof(double))
-        features = <double*> malloc(chunk * (m + n_features) * sizeof(double))
+        features = <double*> malloc(chunk * (m + 1 + n_features) * sizeof(double))
         moments = <double*> malloc(K * (m + 1) * sizeof(double))
         for b in prange(n_blocks, schedule='dynamic'):
             start = b * rows_per_block
@@ -339,7 +341,6 @@ def estep(
 def score_chunks(
     int covariance_type,
     const floating[:, ::1] X,
-    const double[::1] log_const,
     const double[::1] shift,
     const double[:, ::1] expansion,
     const double[:, ::1] prec,
@@ -357,7 +358,7 @@ def score_chunks(
     """
     cdef:
         Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
-        Model model = _model(covariance_type, n_features, log_const, shift, expansion, prec)
+        Model model = _model(covariance_type, n_features, shift, expansion, prec)
         Py_ssize_t K = model.n_components, m = model.n_columns, chunk = model.chunk
         Py_ssize_t n_chunks = (n_samples + chunk - 1) // chunk
         bint want_resp = resp.shape[0] > 0, want_labels = labels.shape[0] > 0
@@ -374,7 +375,7 @@ def score_chunks(
     with nogil, parallel(num_threads=n_threads):
         lp = <double*> malloc(chunk * K * sizeof(double))
         xd = <double*> malloc(chunk * n_features * sizeof(double))
-        features = <double*> malloc(chunk * (m + n_features) * sizeof(double))
+        features = <double*> malloc(chunk * (m + 1 + n_features) * sizeof(double))
         for c in prange(n_chunks, schedule='static'):
             start = c * chunk
             n_rows = min(chunk, n_samples - start)
@@ -387,7 +388,7 @@ def score_chunks(
                         if row[k] > row[best]:
                             best = k
                     labels[start + i] = best
-                row_log_norm = gmm_normalize_row(row, K)
+                row_log_norm = gmm_normalize_row(row, K, 1.0)
                 if want_log_norm:
                     log_norm[start + i] = <floating>row_log_norm
                 if want_resp:

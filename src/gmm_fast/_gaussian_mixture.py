@@ -8,23 +8,19 @@ parameters. ``GaussianMixture.fit`` is one driver over the two for data in memor
 import math
 import warnings
 from dataclasses import dataclass
+from time import perf_counter
 
 import numpy as np
 
-from ._base import ConvergenceWarning, EstimatorBase
-
-try:  # main's _base raises sklearn's twin of the warning once sklearn is imported
-    from ._base import sklearn_compatible
-except ImportError:  # pragma: no cover - older _base
-    def sklearn_compatible(cls):
-        """``cls`` itself (this _base has no sklearn twins)."""
-        return cls
+from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
 from ._covariances import COVARIANCE_TYPES, LOG_2PI
 from ._estep import COVARIANCE_CODES, estep, score_chunks
 from ._kmeans import KMeans, kmeans_plusplus
+from ._mixture_init import (check_covariance_like, check_means_init, check_weights_init,
+                            statistics_from_responsibilities, statistics_from_samples)
 from ._threads import effective_n_threads, n_blocks, sequential_blas
-from ._validation import (check_array, check_nonnegative_float, check_positive_int,
-                          check_random_state, check_sample_weight)
+from ._validation import (check_nonnegative_float, check_positive_int, check_random_state,
+                          check_sample_weight)
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -132,12 +128,12 @@ class _KernelParameters:
             p2 = prec * prec
             expansion = np.vstack([(a * p2[:, None]).T, -0.5 * p2[None, :]])
             log_const -= 0.5 * p2 * np.einsum("kd,kd->k", a, a)
-        self.expansion = np.ascontiguousarray(expansion)
-        self.log_const = np.ascontiguousarray(log_const)
+        # The constants ride along as the last row (the kernel's features end in a 1).
+        self.expansion = np.ascontiguousarray(np.vstack([expansion, log_const]))
 
     def arguments(self):
         """The parameter arguments of ``estep`` / ``score_chunks``."""
-        return self.log_const, self.shift, self.expansion, self.prec
+        return self.shift, self.expansion, self.prec
 
 
 def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, covariance_type,
@@ -368,8 +364,6 @@ class GaussianMixture(EstimatorBase):
     # -- parameters --------------------------------------------------------------
 
     def _check_params(self, n_samples, n_features):
-        from ._mixture_init import check_covariance_like, check_means_init, check_weights_init
-
         n_components = check_positive_int(self.n_components, "n_components")
         helpers = _covariance_helpers(self.covariance_type)
         check_nonnegative_float(self.tol, "tol")
@@ -403,8 +397,6 @@ class GaussianMixture(EstimatorBase):
     def _initial_parameters(self, X, sample_weight, n_components, helpers, init,
                             random_state, n_threads):
         """(weights, means, covariances, precisions_cholesky) in float64 to start EM from."""
-        from ._mixture_init import statistics_from_responsibilities, statistics_from_samples
-
         weights = means = covariances = None
         if not ("weights" in init and "means" in init and "covariances" in init):
             covariance_type = self.covariance_type
@@ -500,7 +492,7 @@ class GaussianMixture(EstimatorBase):
             for trial in range(n_init):
                 if self.verbose:
                     print(f"Initialization {trial}")
-                    start_time = iteration_time = _now()
+                    start_time = iteration_time = perf_counter()
                 if do_init:
                     params = self._initial_parameters(X, sample_weight, n_components, helpers,
                                                       init, random_state, n_threads)
@@ -525,7 +517,7 @@ class GaussianMixture(EstimatorBase):
                     change = lower_bound - previous
                     if self.verbose and n_iter % self.verbose_interval == 0:
                         if self.verbose >= 2:
-                            now = _now()
+                            now = perf_counter()
                             print(f"  Iteration {n_iter}\t time lapse {now - iteration_time:.5f}s"
                                   f"\t ll change {change:.5f}")
                             iteration_time = now
@@ -537,7 +529,8 @@ class GaussianMixture(EstimatorBase):
                 if self.verbose:
                     status = "converged" if converged else "did not converge"
                     if self.verbose >= 2:
-                        print(f"Initialization {status}. time lapse {_now() - start_time:.5f}s"
+                        lapse = perf_counter() - start_time
+                        print(f"Initialization {status}. time lapse {lapse:.5f}s"
                               f"\t lower bound {lower_bound:.5f}.")
                     else:
                         print(f"Initialization {status}.")
@@ -758,7 +751,3 @@ class GaussianMixture(EstimatorBase):
                                  for k, count in enumerate(counts)])
         return np.vstack(parts).astype(self.means_.dtype), labels
 
-
-def _now():
-    import time
-    return time.perf_counter()
