@@ -23,7 +23,7 @@ def adjusted_rand_index(labels_true, labels_pred):
 
 
 def run_demo(random_state=0):
-    """Fit KMeans and a full-covariance GaussianMixture on the built-in data; print quality and time."""
+    """Fit KMeans and a full GaussianMixture on the built-in data; print quality and time."""
     X, truth = make_tilted_blobs(random_state=random_state)
     print(f"Built-in data: {X.shape[0]} samples, {X.shape[1]} features, "
           f"{np.unique(truth).size} elongated, tilted groups.")
