@@ -4,6 +4,7 @@ The estimators follow scikit-learn's API and give its answers, faster and in
 less memory; results do not depend on the number of threads.
 """
 from ._base import ConvergenceWarning, NotFittedError
+from ._gaussian_mixture import GaussianMixture
 from ._kmeans import KMeans, kmeans_plusplus
 from ._openmp import openmp_enabled
 
@@ -11,6 +12,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConvergenceWarning",
+    "GaussianMixture",
     "KMeans",
     "NotFittedError",
     "kmeans_plusplus",

@@ -1,0 +1,222 @@
+"""What differs between the four covariance types, as small helpers picked by name.
+
+The EM loop (``_gaussian_mixture``) is written once; everything that depends on
+``covariance_type`` lives here in a ``CovarianceType`` per type, held in
+``COVARIANCE_TYPES``. Shapes follow scikit-learn: "full" (k, d, d), "tied" (d, d),
+"diag" (k, d), "spherical" (k,). All helpers work in float64.
+"""
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy.linalg import cholesky, solve_triangular
+
+
+def _precision_error(covariance_type, component, reg_covar, dtype):
+    """One actionable message for a covariance that cannot be factorised."""
+    which = ("the tied covariance" if component is None
+             else f"component {component}")
+    message = (
+        f"Fitting the Gaussian mixture failed: the {covariance_type} covariance of {which} "
+        "is not positive definite (an ill-defined empirical covariance, for instance a "
+        "component collapsed onto one or a few samples, or duplicated/constant features). "
+        f"Increase reg_covar (currently {reg_covar:g}), scale the data (e.g. "
+        "StandardScaler), or use fewer components."
+    )
+    if dtype == np.float32:
+        message += " Passing float64 data instead of float32 also improves accuracy."
+    return ValueError(message)
+
+
+def _cholesky_of_precision(covariance):
+    """Upper-triangular U with U U^T = inv(covariance), or None when not positive definite."""
+    if not np.all(np.isfinite(covariance)):
+        return None
+    try:
+        lower = cholesky(covariance, lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        return None
+    if not np.all(np.diag(lower) > 0):
+        return None
+    eye = np.eye(covariance.shape[0])
+    return solve_triangular(lower, eye, lower=True, check_finite=False).T
+
+
+def _flip(matrix):
+    return matrix[::-1, ::-1]
+
+
+def _cholesky_from_precision(precision):
+    """Upper-triangular U with U U^T = precision (Cholesky of the reversed matrix, reversed)."""
+    return np.ascontiguousarray(_flip(cholesky(_flip(precision), lower=True)))
+
+
+# --- full ---------------------------------------------------------------------------
+
+def _full_covariances(stats, nk, delta, reg_covar):
+    second = stats.second / nk[:, None, None]
+    covariances = second - delta[:, :, None] * delta[:, None, :]
+    covariances += reg_covar * np.eye(delta.shape[1])
+    return covariances
+
+
+def _full_precisions_cholesky(covariances, reg_covar, dtype):
+    out = np.empty_like(covariances)
+    for k, covariance in enumerate(covariances):
+        factor = _cholesky_of_precision(covariance)
+        if factor is None:
+            raise _precision_error("full", k, reg_covar, dtype)
+        out[k] = factor
+    return out
+
+
+def _full_log_det(precisions_cholesky, n_features):
+    return np.log(np.diagonal(precisions_cholesky, axis1=1, axis2=2)).sum(axis=1)
+
+
+# --- tied ---------------------------------------------------------------------------
+
+def _tied_covariances(stats, nk, delta, reg_covar):
+    covariance = (stats.second - (nk[:, None] * delta).T @ delta) / nk.sum()
+    covariance += reg_covar * np.eye(delta.shape[1])
+    return covariance
+
+
+def _tied_precisions_cholesky(covariance, reg_covar, dtype):
+    factor = _cholesky_of_precision(covariance)
+    if factor is None:
+        raise _precision_error("tied", None, reg_covar, dtype)
+    return factor
+
+
+def _tied_log_det(precisions_cholesky, n_features):
+    return np.log(np.diagonal(precisions_cholesky)).sum()
+
+
+# --- diag ---------------------------------------------------------------------------
+
+def _diag_covariances(stats, nk, delta, reg_covar):
+    return stats.second / nk[:, None] - delta * delta + reg_covar
+
+
+def _positive_precisions_cholesky(name):
+    def precisions_cholesky(covariances, reg_covar, dtype):
+        bad = ~(covariances > 0) | ~np.isfinite(covariances)
+        if bad.any():
+            component = int(np.flatnonzero(bad.reshape(len(covariances), -1).any(axis=1))[0])
+            raise _precision_error(name, component, reg_covar, dtype)
+        return 1.0 / np.sqrt(covariances)
+    return precisions_cholesky
+
+
+def _diag_log_det(precisions_cholesky, n_features):
+    return np.log(precisions_cholesky).sum(axis=1)
+
+
+# --- spherical ----------------------------------------------------------------------
+
+def _spherical_covariances(stats, nk, delta, reg_covar):
+    n_features = delta.shape[1]
+    return (stats.second / nk - np.einsum("ij,ij->i", delta, delta)) / n_features + reg_covar
+
+
+def _spherical_log_det(precisions_cholesky, n_features):
+    return n_features * np.log(precisions_cholesky)
+
+
+# --- checks of user-given precisions / covariances ----------------------------------
+
+def _check_matrix(matrix, name, which):
+    if not np.allclose(matrix, matrix.T, rtol=1e-5, atol=1e-8 * np.abs(matrix).max()):
+        raise ValueError(f"{name}{which} should be symmetric; it is not.")
+    smallest = np.linalg.eigvalsh(matrix)[0]
+    if not smallest > 0:
+        raise ValueError(
+            f"{name}{which} should be positive definite; its smallest eigenvalue is "
+            f"{smallest:g}.")
+
+
+def _check_full(values, name):
+    for k, matrix in enumerate(values):
+        _check_matrix(matrix, name, f"[{k}]")
+
+
+def _check_tied(values, name):
+    _check_matrix(values, name, "")
+
+
+def _check_positive(values, name):
+    if not np.all(values > 0):
+        index = np.unravel_index(np.argmin(values), values.shape)
+        raise ValueError(
+            f"{name} should be positive; got {values[index]:g} at index "
+            f"{index[0] if len(index) == 1 else index}.")
+
+
+@dataclass(frozen=True)
+class CovarianceType:
+    """The per-type pieces of EM (all float64)."""
+
+    name: str
+    shape: Callable          # (n_components, n_features) -> parameter shape
+    second_size: Callable    # (n_components, n_features) -> floats of kernel second moments
+    covariances: Callable    # (stats, nk, delta, reg_covar) -> covariances (M-step)
+    precisions_cholesky: Callable  # (covariances, reg_covar, dtype) -> Cholesky of precisions
+    log_det: Callable        # (precisions_cholesky, n_features) -> (k,) or scalar log det P
+    check: Callable          # (values, name) -> None or ValueError (SPD / positive)
+    n_covariance_parameters: Callable  # (n_components, n_features) -> free parameters
+
+    def precisions(self, precisions_cholesky):
+        """Precision matrices (or vectors) from their Cholesky factors."""
+        if self.name == "full":
+            return np.einsum("kij,klj->kil", precisions_cholesky, precisions_cholesky)
+        if self.name == "tied":
+            return precisions_cholesky @ precisions_cholesky.T
+        return precisions_cholesky ** 2
+
+    def precisions_cholesky_from_precisions(self, precisions):
+        """Cholesky factors of user-given precisions (checked positive definite before)."""
+        if self.name == "full":
+            return np.stack([_cholesky_from_precision(p) for p in precisions])
+        if self.name == "tied":
+            return _cholesky_from_precision(precisions)
+        return np.sqrt(precisions)
+
+    def covariances_from_precisions(self, precisions):
+        """Inverse of user-given precisions."""
+        if self.name in ("full", "tied"):
+            return np.linalg.inv(precisions)
+        return 1.0 / precisions
+
+    def second_from_kernel(self, flat, n_components, n_features):
+        """Second moments in the contract's shape from the kernel's flat upper triangles."""
+        if self.name == "full":
+            upper = np.triu(flat.reshape(n_components, n_features, n_features))
+            return upper + np.triu(upper, 1).transpose(0, 2, 1)
+        if self.name == "tied":
+            upper = np.triu(flat.reshape(n_features, n_features))
+            return upper + np.triu(upper, 1).T
+        return flat.reshape(self.shape(n_components, n_features))
+
+
+COVARIANCE_TYPES = {
+    "full": CovarianceType(
+        "full", lambda k, d: (k, d, d), lambda k, d: k * d * d, _full_covariances,
+        _full_precisions_cholesky, _full_log_det, _check_full,
+        lambda k, d: k * d * (d + 1) / 2.0),
+    "tied": CovarianceType(
+        "tied", lambda k, d: (d, d), lambda k, d: d * d, _tied_covariances,
+        _tied_precisions_cholesky, _tied_log_det, _check_tied,
+        lambda k, d: d * (d + 1) / 2.0),
+    "diag": CovarianceType(
+        "diag", lambda k, d: (k, d), lambda k, d: k * d, _diag_covariances,
+        _positive_precisions_cholesky("diag"), _diag_log_det, _check_positive,
+        lambda k, d: k * d),
+    "spherical": CovarianceType(
+        "spherical", lambda k, d: (k,), lambda k, d: k, _spherical_covariances,
+        _positive_precisions_cholesky("spherical"), _spherical_log_det, _check_positive,
+        lambda k, d: k),
+}
+
+LOG_2PI = math.log(2 * math.pi)

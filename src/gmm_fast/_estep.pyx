@@ -1,0 +1,469 @@
+"""One EM pass of a Gaussian mixture: log-densities, responsibilities and their statistics.
+
+Rows are used about one shift s (the weighted mean of the means): ``xs = x - s``,
+``a_k = m_k - s``, in float64 whatever X's dtype, so nothing depends on where the
+data sits. Component k's log-density is
+
+    log N(x | m_k, L_k^-1) = -0.5 (xs - a_k)^T L_k (xs - a_k) + log det P_k - d/2 log 2pi
+
+(L_k = P_k P_k^T, P_k = ``precisions_cholesky[k]``). The quadratic form is linear in a
+few per-row features ``F(xs)``, so for a chunk of rows all components come from one
+GEMM, ``lp = [F, 1] @ [expansion ; log_const]``, with
+
+    full       F = [xs, xs_i xs_j (i <= j)]   expansion = [L_k a_k ; -L_k[i,j] (i<j), -L_k[i,i]/2]
+    diag       F = [xs, xs^2]                 expansion = [a_k p_k^2 ; -p_k^2 / 2]
+    spherical  F = [xs, |xs|^2]               expansion = [a_k p_k^2 ; -p_k^2 / 2]
+    tied       F = [y, |y|^2], y = xs @ P     expansion = [a_k P ; -1/2]
+
+and the caller's ``log_const[k]`` holds log pi_k, log det P_k, -d/2 log 2pi and the
+constant -a_k^T L_k a_k / 2. The row log-sum-exp is the row log-likelihood and
+``w exp(lp - it)`` the weighted responsibilities ``wr`` (c x k); a second GEMM,
+``wr^T @ F``, then gives every statistic the M-step needs, about s:
+
+    nk[k] = sum_i wr_ik,  sums[k] = sum_i wr_ik xs_i,  second[k] = sum_i wr_ik xs_i xs_i^T
+    (diag: its diagonal; spherical: its trace; tied: sum_i w_i xs_i xs_i^T by SYRK)
+
+from which ``_gaussian_mixture.estep_statistics`` forms the moments about the means.
+Each product is a GEMM of useful size even for small d, the features are built once
+per row (not once per component), and the same features serve both GEMMs. No n x k
+array is kept: per thread only a chunk of rows, its features and responsibilities.
+
+Determinism: rows are cut into ``n_blocks`` blocks (the first axis of the caller's
+block buffers; their count never depends on threads). One thread sums one whole
+block in row order, chunk after chunk, and the caller adds the blocks in order, so
+any ``n_threads`` gives bitwise identical statistics.
+"""
+from cython cimport floating
+from cython.parallel cimport parallel, prange
+from libc.math cimport sqrt
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+from scipy.linalg.cython_blas cimport dgemm, dsyrk
+
+# Rows per chunk (at most): 256 rows measured as fast as 512 and faster than 128,
+# where the GEMMs get too thin. For wide full-covariance features the chunk shrinks
+# so that its features stay near FEATURE_ELEMENTS doubles (1 MB, in L2).
+cdef Py_ssize_t CHUNK = 256
+CHUNK_SIZE = CHUNK
+cdef Py_ssize_t FEATURE_ELEMENTS = 131072
+cdef Py_ssize_t MIN_CHUNK = 32
+
+cdef enum:
+    FULL = 0
+    TIED = 1
+    DIAG = 2
+    SPHERICAL = 3
+
+COVARIANCE_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHERICAL}
+
+
+def n_feature_columns(int covariance_type, Py_ssize_t n_features):
+    """Columns of the per-row features F (the rows of ``expansion``)."""
+    if covariance_type == FULL:
+        return n_features + n_features * (n_features + 1) // 2
+    if covariance_type == DIAG:
+        return 2 * n_features
+    return n_features + 1
+
+
+def chunk_rows(int covariance_type, Py_ssize_t n_features):
+    """Rows per kernel chunk for this covariance type and width."""
+    cdef Py_ssize_t columns = n_feature_columns(covariance_type, n_features)
+    return max(MIN_CHUNK, min(CHUNK, FEATURE_ELEMENTS // columns))
+
+
+cdef extern from *:
+    """
+    /* A float sum does not vectorise without reassociation: ask for it here,
+       deterministically (the order depends on the binary, not on the threads). */
+    static double gmm_sqnorm(const double *y, Py_ssize_t n) {
+        double acc = 0.0;
+        #pragma omp simd reduction(+:acc)
+        for (Py_ssize_t f = 0; f < n; f++) acc += y[f] * y[f];
+        return acc;
+    }
+    """
+    double gmm_sqnorm(const double *y, Py_ssize_t n) noexcept nogil
+
+
+cdef extern from *:
+    """
+    #include <math.h>
+    #include <stdint.h>
+    #include <string.h>
+
+    /* exp(t) for t <= 0, written so that a loop of it vectorises (glibc's exp does
+       not): e^t = 2^n e^r, n = round(t / ln 2), r = t - n ln 2 in [-ln2/2, ln2/2]
+       (ln 2 in two parts so r is exact), e^r by its Taylor polynomial of degree 13
+       (truncation < 1e-17; measured max relative error against exp: 2e-16), 2^n put
+       in the exponent bits. The 1.5 * 2^52 shifter rounds t / ln 2 and leaves n in
+       its low mantissa bits. Below -708 e^t is subnormal (< 1e-307 of the row's
+       largest term): 0. */
+    static inline double gmm_exp_nonpositive(double t) {
+        const double shifter = 6755399441055744.0;
+        const double ln2_hi = 6.93147180369123816490e-01;
+        const double ln2_lo = 1.90821492927058770002e-10;
+        double u = t > -708.0 ? t : -708.0;
+        double shifted = u * 1.4426950408889634 + shifter;
+        double n = shifted - shifter;
+        double r = (u - n * ln2_hi) - n * ln2_lo;
+        double p = 1.0 / 6227020800.0;
+        p = p * r + 1.0 / 479001600.0;
+        p = p * r + 1.0 / 39916800.0;
+        p = p * r + 1.0 / 3628800.0;
+        p = p * r + 1.0 / 362880.0;
+        p = p * r + 1.0 / 40320.0;
+        p = p * r + 1.0 / 5040.0;
+        p = p * r + 1.0 / 720.0;
+        p = p * r + 1.0 / 120.0;
+        p = p * r + 1.0 / 24.0;
+        p = p * r + 1.0 / 6.0;
+        p = p * r + 0.5;
+        p = p * r + 1.0;
+        p = p * r + 1.0;
+        int64_t bits;
+        memcpy(&bits, &shifted, sizeof bits);
+        bits = (bits - 0x4338000000000000LL + 1023) << 52;
+        double scale;
+        memcpy(&scale, &bits, sizeof scale);
+        return t > -708.0 ? p * scale : 0.0;
+    }
+
+    /* Wider vectors where the CPU has them, chosen at load time (no -march=native:
+       the default clone runs on any x86-64). */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    #define GMM_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+    #else
+    #define GMM_VECTOR_CLONES
+    #endif
+
+    GMM_VECTOR_CLONES
+    static void gmm_exp_inplace(double *values, Py_ssize_t n) {
+        #pragma omp simd
+        for (Py_ssize_t i = 0; i < n; i++) values[i] = gmm_exp_nonpositive(values[i]);
+    }
+
+    /* Rows of weighted log-densities -> responsibilities; log_norm[i] = the row's
+       log-sum-exp. */
+    static void gmm_normalize_chunk(double *lp, Py_ssize_t n_rows, Py_ssize_t n,
+                                    double *log_norm) {
+        for (Py_ssize_t i = 0; i < n_rows; i++) {
+            double *row = lp + i * n, top = -INFINITY;
+            for (Py_ssize_t k = 0; k < n; k++) top = row[k] > top ? row[k] : top;
+            for (Py_ssize_t k = 0; k < n; k++) row[k] -= top;
+            log_norm[i] = top;
+        }
+        gmm_exp_inplace(lp, n_rows * n);
+        for (Py_ssize_t i = 0; i < n_rows; i++) {
+            double *row = lp + i * n, total = 0.0;
+            for (Py_ssize_t k = 0; k < n; k++) total += row[k];
+            log_norm[i] += log(total);
+            double scale = 1.0 / total;
+            for (Py_ssize_t k = 0; k < n; k++) row[k] *= scale;
+        }
+    }
+    """
+    void gmm_normalize_chunk(double *lp, Py_ssize_t n_rows, Py_ssize_t n,
+                             double *log_norm) noexcept nogil
+
+
+cdef inline void _gemm(char *trans_a, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                       const double *a, Py_ssize_t lda, const double *b, Py_ssize_t ldb,
+                       double beta, double *c, Py_ssize_t ldc) noexcept nogil:
+    """Row-major ``c[m, n] = op(a) @ b + beta * c`` (op: 'N' or 'T')."""
+    # Column-major BLAS sees c.T = b.T @ op(a).T on the same storage.
+    cdef int m_ = <int>n, n_ = <int>m, k_ = <int>k
+    cdef int lda_ = <int>lda, ldb_ = <int>ldb, ldc_ = <int>ldc
+    cdef double one = 1.0
+    cdef char *no = 'N'
+    dgemm(no, trans_a, &m_, &n_, &k_, &one, <double*>b, &ldb_, <double*>a, &lda_,
+          &beta, c, &ldc_)
+
+
+cdef inline void _syrk_upper(Py_ssize_t n_rows, Py_ssize_t n_features, const double *z,
+                             double *c) noexcept nogil:
+    """Upper triangle (row-major) of ``c += z.T @ z`` for ``z[n_rows, n_features]``."""
+    # z row-major is z.T column-major (d x n): 'N' gives z.T z, whose column-major
+    # lower triangle is the row-major upper one.
+    cdef int n_ = <int>n_features, k_ = <int>n_rows
+    cdef char *lower = 'L'
+    cdef char *no = 'N'
+    cdef double one = 1.0
+    dsyrk(lower, no, &n_, &k_, &one, <double*>z, &n_, &one, c, &n_)
+
+
+cdef struct Model:
+    # What every chunk shares (pointers into the caller's arrays).
+    int covariance_type
+    Py_ssize_t n_features, n_components, n_columns, chunk
+    const double *shift       # (d,) s
+    const double *expansion   # (n_columns + 1, k): the last row is log_const
+    const double *prec        # (d, d) P, tied only
+
+
+cdef Model _model(int covariance_type, Py_ssize_t n_features, const double[::1] shift,
+                  const double[:, ::1] expansion, const double[:, ::1] prec):
+    cdef Model model
+    model.covariance_type = covariance_type
+    model.n_features = n_features
+    model.n_components = expansion.shape[1]
+    model.n_columns = expansion.shape[0] - 1
+    model.chunk = chunk_rows(covariance_type, n_features)
+    model.shift = &shift[0]
+    model.expansion = &expansion[0, 0]
+    model.prec = &prec[0, 0]
+    return model
+
+
+cdef void _features(const Model *model, const floating *X, Py_ssize_t n_rows,
+                    double *xd, double *features) noexcept nogil:
+    """``xd = X - s`` (float64) and the chunk's features F (see the module docstring).
+
+    Rows of ``features`` are ``m + 1`` long: F, then a 1 (so ``wr^T`` times them also
+    gives ``nk``).
+    """
+    cdef:
+        Py_ssize_t i, f, g, d = model.n_features, m = model.n_columns + 1
+        int covariance_type = model.covariance_type
+        double v
+        double *row
+        const double *x
+    for i in range(n_rows):
+        for f in range(d):
+            xd[i * d + f] = <double>X[i * d + f] - model.shift[f]
+    if covariance_type == TIED:
+        # F[:, :d] = xd @ P
+        _gemm('N', n_rows, d, d, xd, d, model.prec, d, 0.0, features, m)
+        for i in range(n_rows):
+            features[i * m + d] = gmm_sqnorm(features + i * m, d)
+            features[i * m + d + 1] = 1.0
+        return
+    for i in range(n_rows):
+        row = features + i * m
+        row[m - 1] = 1.0
+        x = xd + i * d
+        for f in range(d):
+            row[f] = x[f]
+        if covariance_type == FULL:
+            row = row + d
+            for f in range(d):
+                v = x[f]
+                for g in range(f, d):
+                    row[g] = v * x[g]
+                row = row + (d - f - 1)
+        elif covariance_type == DIAG:
+            for f in range(d):
+                row[d + f] = x[f] * x[f]
+        else:
+            row[d] = gmm_sqnorm(x, d)
+
+
+cdef inline void _log_prob_chunk(const Model *model, const floating *X, Py_ssize_t n_rows,
+                                 double *lp, double *xd, double *features) noexcept nogil:
+    """Weighted log-densities of one chunk into ``lp`` (rows x k), features left in place."""
+    cdef Py_ssize_t i, k, K = model.n_components
+    _features(model, X, n_rows, xd, features)
+    # lp = [F, 1] @ [expansion ; log_const]
+    _gemm('N', n_rows, K, model.n_columns + 1, features, model.n_columns + 1,
+          model.expansion, K, 0.0, lp, K)
+
+
+cdef void _flush(const Model *model, const double *moments, double *nk, double *sums,
+                 double *second) noexcept nogil:
+    """One block's running sums into its slots (second: full d x d upper, diag d, sph 1)."""
+    cdef:
+        Py_ssize_t k, f, g, d = model.n_features, K = model.n_components
+        Py_ssize_t m = model.n_columns
+        const double *row
+    for k in range(K):
+        row = moments + k * (m + 1)
+        nk[k] = row[m]
+        for f in range(d):
+            sums[k * d + f] = row[f]
+        row = row + d
+        if model.covariance_type == FULL:
+            for f in range(d):
+                for g in range(f, d):
+                    second[k * d * d + f * d + g] = row[g]
+                row = row + (d - f - 1)
+        elif model.covariance_type == DIAG:
+            for f in range(d):
+                second[k * d + f] = row[f]
+        elif model.covariance_type == SPHERICAL:
+            second[k] = row[0]
+
+
+cdef void _estep_block(
+    const Model *model, const floating[:, ::1] X, const floating[::1] sample_weight,
+    Py_ssize_t start, Py_ssize_t end, double *ll, double *sum_weights, double *nk,
+    double *sums, double *second, double *lp, double *xd, double *features,
+    double *moments, double *log_norm,
+) noexcept nogil:
+    """Statistics of rows ``start:end`` into one block's slots, chunk by chunk."""
+    cdef:
+        Py_ssize_t K = model.n_components, d = model.n_features, m = model.n_columns
+        Py_ssize_t chunk_start, n_rows, i, k, f
+        double w, sw, block_ll = 0.0, block_weight = 0.0
+        bint tied = model.covariance_type == TIED
+
+    # Running sums stay in this thread's buffer (k x (m + 1): wr^T F, then nk), not
+    # in the shared block arrays, whose neighbouring slots share cache lines.
+    memset(moments, 0, K * (m + 1) * sizeof(double))
+    chunk_start = start
+    while chunk_start < end:
+        n_rows = min(model.chunk, end - chunk_start)
+        _log_prob_chunk(model, &X[chunk_start, 0], n_rows, lp, xd, features)
+        gmm_normalize_chunk(lp, n_rows, K, log_norm)
+        for i in range(n_rows):
+            w = sample_weight[chunk_start + i]
+            block_weight += w
+            if w != 0:  # a zero weight must not turn a -inf log-likelihood into NaN
+                block_ll += w * log_norm[i]
+            for k in range(K):
+                lp[i * K + k] *= w  # lp: w * responsibilities
+        if tied:
+            # sums: wr^T xd; second: sum_i w_i xd_i xd_i^T (features reused as sqrt(w) xd).
+            for i in range(n_rows):
+                for k in range(K):
+                    moments[k * (m + 1) + m] += lp[i * K + k]
+            _gemm('T', K, d, n_rows, lp, K, xd, d, 1.0, moments, m + 1)
+            for i in range(n_rows):
+                sw = sqrt(<double>sample_weight[chunk_start + i])
+                for f in range(d):
+                    features[i * d + f] = sw * xd[i * d + f]
+            _syrk_upper(n_rows, d, features, second)
+        else:
+            # [sums, second, nk] += wr^T [F, 1]
+            _gemm('T', K, m + 1, n_rows, lp, K, features, m + 1, 1.0, moments, m + 1)
+        chunk_start += n_rows
+    _flush(model, moments, nk, sums, second)
+    ll[0] = block_ll
+    sum_weights[0] = block_weight
+
+
+def estep(
+    int covariance_type,
+    const floating[:, ::1] X,
+    const floating[::1] sample_weight,
+    const double[::1] shift,
+    const double[:, ::1] expansion,
+    const double[:, ::1] prec,
+    double[::1] block_ll,
+    double[::1] block_sum_weights,
+    double[:, ::1] block_nk,
+    double[:, :, ::1] block_sums,
+    double[:, ::1] block_second,
+    int n_threads,
+):
+    """One E-step pass over X with the M-step statistics of every block.
+
+    ``shift``, ``expansion`` (its last row: ``log_const``) and (tied) ``prec`` as
+    in the module docstring. Per block b: ``block_ll[b]``, ``block_sum_weights[b]``,
+    ``block_nk[b]``, ``block_sums[b]`` (about s) and ``block_second[b]`` (about s,
+    flattened; full and tied: upper triangles). The caller adds the blocks in order.
+    """
+    cdef:
+        Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
+        Py_ssize_t n_blocks = block_ll.shape[0], rows_per_block, b, start, end
+        Model model = _model(covariance_type, n_features, shift, expansion, prec)
+        Py_ssize_t K = model.n_components, m = model.n_columns, chunk = model.chunk
+        double *lp
+        double *xd
+        double *features
+        double *moments
+        double *log_norm
+
+    block_ll[:] = 0.0
+    block_sum_weights[:] = 0.0
+    block_nk[...] = 0.0
+    block_sums[...] = 0.0
+    block_second[...] = 0.0
+    if n_samples == 0:
+        return
+    # Whole chunks per block (a ragged last chunk in every block cost ~10% at d=64);
+    # trailing blocks may then stay empty. Depends on n_samples only, not on threads.
+    rows_per_block = (n_samples + n_blocks - 1) // n_blocks
+    rows_per_block = (rows_per_block + chunk - 1) // chunk * chunk
+
+    with nogil, parallel(num_threads=n_threads):
+        lp = <double*> malloc(chunk * K * sizeof(double))
+        xd = <double*> malloc(chunk * n_features * sizeof(double))
+        features = <double*> malloc(chunk * (m + 1 + n_features) * sizeof(double))
+        moments = <double*> malloc(K * (m + 1) * sizeof(double))
+        log_norm = <double*> malloc(chunk * sizeof(double))
+        for b in prange(n_blocks, schedule='dynamic'):
+            start = b * rows_per_block
+            end = min(start + rows_per_block, n_samples)
+            if start < end:
+                _estep_block(&model, X, sample_weight, start, end, &block_ll[b],
+                             &block_sum_weights[b], &block_nk[b, 0], &block_sums[b, 0, 0],
+                             &block_second[b, 0], lp, xd, features, moments, log_norm)
+        free(lp)
+        free(xd)
+        free(features)
+        free(moments)
+        free(log_norm)
+
+
+def score_chunks(
+    int covariance_type,
+    const floating[:, ::1] X,
+    const double[::1] shift,
+    const double[:, ::1] expansion,
+    const double[:, ::1] prec,
+    floating[::1] log_norm,
+    floating[:, ::1] resp,
+    long long[::1] labels,
+    int n_threads,
+):
+    """Per-sample outputs of the fitted mixture, chunk by chunk.
+
+    Writes, for each output that is not empty, ``log_norm[i]`` (the log-likelihood
+    of row i), ``resp[i]`` (responsibilities) and ``labels[i]`` (most probable
+    component: the first maximum of the weighted log-density). Parameters as for
+    ``estep``.
+    """
+    cdef:
+        Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
+        Model model = _model(covariance_type, n_features, shift, expansion, prec)
+        Py_ssize_t K = model.n_components, m = model.n_columns, chunk = model.chunk
+        Py_ssize_t n_chunks = (n_samples + chunk - 1) // chunk
+        bint want_resp = resp.shape[0] > 0, want_labels = labels.shape[0] > 0
+        bint want_log_norm = log_norm.shape[0] > 0
+        Py_ssize_t c, start, n_rows, i, k, best
+        double *norms
+        double *lp
+        double *row
+        double *xd
+        double *features
+
+    if n_samples == 0:
+        return
+    with nogil, parallel(num_threads=n_threads):
+        lp = <double*> malloc(chunk * K * sizeof(double))
+        xd = <double*> malloc(chunk * n_features * sizeof(double))
+        features = <double*> malloc(chunk * (m + 1 + n_features) * sizeof(double))
+        norms = <double*> malloc(chunk * sizeof(double))
+        for c in prange(n_chunks, schedule='static'):
+            start = c * chunk
+            n_rows = min(chunk, n_samples - start)
+            _log_prob_chunk(&model, &X[start, 0], n_rows, lp, xd, features)
+            if want_labels:
+                for i in range(n_rows):
+                    row = lp + i * K
+                    best = 0
+                    for k in range(1, K):
+                        if row[k] > row[best]:
+                            best = k
+                    labels[start + i] = best
+            gmm_normalize_chunk(lp, n_rows, K, norms)
+            for i in range(n_rows):
+                if want_log_norm:
+                    log_norm[start + i] = <floating>norms[i]
+                if want_resp:
+                    for k in range(K):
+                        resp[start + i, k] = <floating>lp[i * K + k]
+        free(lp)
+        free(xd)
+        free(features)
+        free(norms)

@@ -1,0 +1,137 @@
+"""Starting parameters of a Gaussian mixture: from responsibilities, and user-given checks.
+
+scikit-learn initialises EM from responsibilities (hard k-means labels, random
+rows, or chosen samples); here they come chunk by chunk so that no n x k array
+and no copy of X is held, and every sum is weighted by ``sample_weight`` (frequency
+weights). Moments are taken in two passes (means, then scatter about the means).
+"""
+import numpy as np
+
+from ._covariances import COVARIANCE_TYPES
+
+# Rows per numpy step: keeps each temporary near 4 MB.
+_STEP_BYTES = 4 * 2**20
+
+
+def _rows_per_step(n_features, n_components):
+    return max(256, _STEP_BYTES // (8 * (n_features + n_components)))
+
+
+def statistics_from_responsibilities(X, sample_weight, n_components, covariance_type,
+                                     responsibilities, replay=None):
+    """Weighted statistics about the weighted means of the given responsibilities.
+
+    ``responsibilities(start, stop)`` returns either int labels (hard, one component
+    per row) or a (stop - start, n_components) float array; it is called twice per
+    chunk (once per pass), after ``replay()`` when given (to redraw random ones).
+    Returns a ``SufficientStatistics`` with ``log_likelihood`` 0.
+    """
+    from ._gaussian_mixture import SufficientStatistics
+
+    n_samples, n_features = X.shape
+    step = _rows_per_step(n_features, n_components)
+    helpers = COVARIANCE_TYPES[covariance_type]
+
+    def weighted_resp(start, stop):
+        resp = responsibilities(start, stop)
+        w = sample_weight[start:stop].astype(np.float64)
+        if resp.ndim == 1:  # labels -> one-hot, weighted
+            hard = np.zeros((stop - start, n_components))
+            hard[np.arange(stop - start), resp] = w
+            return hard
+        return resp * w[:, None]
+
+    nk = np.zeros(n_components)
+    first = np.zeros((n_components, n_features))
+    for start in range(0, n_samples, step):
+        stop = min(start + step, n_samples)
+        wr = weighted_resp(start, stop)
+        nk += wr.sum(axis=0)
+        first += wr.T @ X[start:stop].astype(np.float64)
+    means = first / (nk + 10 * np.finfo(np.float64).eps)[:, None]
+
+    if replay is not None:
+        replay()
+    sums = np.zeros((n_components, n_features))
+    second = np.zeros(helpers.shape(n_components, n_features))
+    for start in range(0, n_samples, step):
+        stop = min(start + step, n_samples)
+        wr = weighted_resp(start, stop)
+        rows = X[start:stop].astype(np.float64)
+        for k in range(n_components):
+            diff = rows - means[k]
+            sums[k] += wr[:, k] @ diff
+            if covariance_type in ("full", "tied"):
+                scatter = (diff * wr[:, k, None]).T @ diff
+                if covariance_type == "full":
+                    second[k] += scatter
+                else:
+                    second += scatter
+            elif covariance_type == "diag":
+                second[k] += wr[:, k] @ (diff * diff)
+            else:
+                second[k] += wr[:, k] @ np.einsum("ij,ij->i", diff, diff)
+    return SufficientStatistics(0.0, float(np.sum(sample_weight, dtype=np.float64)),
+                                nk, sums, second, means)
+
+
+def statistics_from_samples(X, sample_weight, indices, covariance_type):
+    """Statistics of responsibilities that put component k on sample ``indices[k]`` only."""
+    from ._gaussian_mixture import SufficientStatistics
+
+    n_components, n_features = len(indices), X.shape[1]
+    nk = sample_weight[indices].astype(np.float64)
+    means = X[indices].astype(np.float64)
+    second = np.zeros(COVARIANCE_TYPES[covariance_type].shape(n_components, n_features))
+    return SufficientStatistics(0.0, float(np.sum(sample_weight, dtype=np.float64)), nk,
+                                np.zeros_like(means), second, means)
+
+
+def _as_float_array(value, name):
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} could not be converted to an array ({exc}).") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be numeric, got dtype {array.dtype}.")
+    array = np.array(array, dtype=np.float64)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinity.")
+    return array
+
+
+def _check_shape(array, expected, name):
+    if array.shape != tuple(expected):
+        raise ValueError(f"{name} should have shape {tuple(expected)}, got {array.shape}.")
+
+
+def check_weights_init(weights, n_components):
+    """Validated initial weights (float64): shape (k,), in [0, 1], summing to 1."""
+    weights = _as_float_array(weights, "weights_init")
+    _check_shape(weights, (n_components,), "weights_init")
+    if np.any(weights < 0) or np.any(weights > 1):
+        raise ValueError(
+            f"weights_init should be in [0, 1], got values from {weights.min():g} to "
+            f"{weights.max():g}.")
+    if not abs(1.0 - weights.sum()) <= 1e-6:
+        raise ValueError(f"weights_init should sum to 1, got sum(weights_init)="
+                         f"{weights.sum():.8g}.")
+    return weights
+
+
+def check_means_init(means, n_components, n_features):
+    """Validated initial means (float64) of shape (k, d)."""
+    means = _as_float_array(means, "means_init")
+    _check_shape(means, (n_components, n_features), "means_init")
+    return means
+
+
+def check_covariance_like(values, name, covariance_type, n_components, n_features):
+    """Validated precisions_init / covariances_init (float64): shape, symmetric, positive."""
+    helpers = COVARIANCE_TYPES[covariance_type]
+    values = _as_float_array(values, name)
+    _check_shape(values, helpers.shape(n_components, n_features),
+                 f"{name} (covariance_type={covariance_type!r})")
+    helpers.check(values, name)
+    return values
+

@@ -1,0 +1,231 @@
+"""The per-chunk primitive ``estep_statistics`` and ``mstep`` against the plain-numpy oracle.
+
+Tolerances (relative to the size of the terms being summed, see ``_assert_stats_close``):
+
+- float64: 1e-10. Kernel and oracle evaluate the same float64 expressions in different
+  orders (BLAS blocking, chunked partial sums); the differences are a few hundred ulps of
+  the largest term at worst. Any wrong formula or a dropped/duplicated chunk gives O(1e-3)
+  or larger differences.
+- float32: 1e-4. The kernel may evaluate the per-row Mahalanobis distances in float32
+  (eps = 6e-8): with d = 3 and distances up to ~50 on this data the log-densities carry
+  ~1e-5 relative error, which flows into the responsibilities; sums are float64 so nothing
+  accumulates with n. 1e-4 leaves a 10x margin and still catches wrong math.
+"""
+import numpy as np
+import pytest
+
+import gmm_reference as ref
+from gmm_fast._estep import CHUNK_SIZE
+from gmm_fast._gaussian_mixture import SufficientStatistics, estep_statistics, mstep
+from gmm_fast._threads import MAX_BLOCKS, MIN_ROWS_PER_BLOCK
+
+RTOL = {np.float32: 1e-4, np.float64: 1e-10}
+FIELDS = ("log_likelihood", "sum_weights", "nk", "sums", "second")
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture(params=ref.COVARIANCE_TYPES)
+def covariance_type(request):
+    return request.param
+
+
+def _problem(n_samples, covariance_type, dtype, n_features=3, n_components=3, seed=0,
+             offset=0.0):
+    """X, sample_weight and starting parameters, all in ``dtype`` (as the estimator passes them)."""
+    rng = np.random.default_rng(seed)
+    X, weights, means, covariances = ref.make_mixture(
+        rng, max(n_samples, n_components), n_features, n_components, covariance_type)
+    X = X[:n_samples] + offset
+    w0, m0, c0 = ref.perturbed_parameters(rng, weights, means, covariances, covariance_type)
+    sample_weight = rng.uniform(0.0, 3.0, size=n_samples)
+    sample_weight[rng.random(n_samples) < 0.1] = 0.0  # zero weights must contribute nothing
+    prec_chol = ref.precisions_cholesky_from_covariances(c0, covariance_type)
+    return (np.ascontiguousarray(X, dtype=dtype), sample_weight.astype(dtype),
+            w0.astype(dtype), (m0 + offset).astype(dtype), prec_chol.astype(dtype))
+
+
+def _reference(X, sample_weight, weights, means, prec_chol, covariance_type):
+    # The oracle sees exactly the (possibly float32) values the kernel sees, upcast exactly.
+    return ref.estep_statistics(X, sample_weight, weights, means, prec_chol, covariance_type)
+
+
+def _scales(X, sample_weight, weights, means, prec_chol, covariance_type, want):
+    """Size of the terms behind each statistic, for absolute tolerances.
+
+    log_likelihood: sum_i w_i |log p(x_i)|; nk: sum_weights; sums (can cancel):
+    sqrt(nk_k * second_kjj) >= sum_i w_i r_ik |x_ij - m_kj| (Cauchy-Schwarz); second
+    (off-diagonals can cancel): sqrt(second_ii second_jj).
+    """
+    log_prob_norm, _ = ref.estep(X, weights, means, prec_chol, covariance_type)
+    sw = np.asarray(sample_weight, dtype=np.float64)
+    ll_scale = float(sw @ np.abs(log_prob_norm))
+    if covariance_type == "full":
+        diag = np.einsum("kii->ki", want.second)
+        second_scale = np.sqrt(diag[:, :, None] * diag[:, None, :])
+        diag_per_k = diag
+    elif covariance_type == "tied":
+        diag = np.diag(want.second)
+        second_scale = np.sqrt(np.outer(diag, diag))
+        # Tied keeps only the sum over k: bound each component's diagonal by the total.
+        diag_per_k = np.broadcast_to(diag, want.sums.shape)
+    elif covariance_type == "diag":
+        second_scale = want.second
+        diag_per_k = want.second
+    else:
+        second_scale = want.second
+        diag_per_k = np.broadcast_to(want.second[:, None], want.sums.shape)
+    return {
+        "log_likelihood": ll_scale,
+        "sum_weights": want.sum_weights,
+        "nk": want.sum_weights,
+        "sums": np.sqrt(want.nk[:, None] * diag_per_k),
+        "second": second_scale,
+    }
+
+
+def _assert_stats_close(got, want, rtol, scales, dtype):
+    assert isinstance(got, SufficientStatistics)
+    for name in FIELDS:
+        g = np.asarray(getattr(got, name))
+        w = np.asarray(getattr(want, name))
+        assert g.shape == w.shape, f"{name}: shape {g.shape}, expected {w.shape}"
+        assert g.dtype == np.float64, f"{name} should be accumulated in float64, got {g.dtype}"
+        _assert_close_scaled(g, w, rtol, scales[name], name)
+    # The shift is the current means, up to the rounding of however the kernel recentres
+    # (tied works about one common point and adds back m_k - s): a few ulps of the means.
+    shift_ulps = 4 * np.finfo(dtype).eps * np.abs(want.shift).max()
+    np.testing.assert_allclose(np.asarray(got.shift, dtype=np.float64), want.shift, rtol=0,
+                               atol=shift_ulps, err_msg="shift")
+
+
+def _assert_close_scaled(got, want, rtol, scale, name):
+    """|got - want| <= rtol * (|want| + scale) elementwise, ``scale`` broadcast to the shape."""
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    bound = rtol * (np.abs(want) + np.broadcast_to(scale, want.shape))
+    err = np.abs(got - want)
+    bad = ~(err <= bound)
+    if bad.any():
+        worst = np.unravel_index(np.argmax(np.where(bad, err / np.maximum(bound, 1e-300), 0)),
+                                 want.shape) if want.ndim else ()
+        raise AssertionError(
+            f"{name}: {int(bad.sum())}/{bad.size} elements off (rtol={rtol:g} of value + scale); "
+            f"worst at {worst}: got {got[worst]!r}, expected {want[worst]!r}, "
+            f"allowed {bound[worst]:.3g}")
+
+
+def _check_against_reference(n_samples, covariance_type, dtype, n_threads=1, **kwargs):
+    X, sw, w0, m0, pc = _problem(n_samples, covariance_type, dtype, **kwargs)
+    got = estep_statistics(X, sw, w0, m0, pc, covariance_type, n_threads=n_threads)
+    want = _reference(X, sw, w0, m0, pc, covariance_type)
+    _assert_stats_close(got, want, RTOL[dtype],
+                        _scales(X, sw, w0, m0, pc, covariance_type, want), dtype)
+    return got
+
+
+def test_estep_statistics_matches_reference(covariance_type, dtype):
+    _check_against_reference(1000, covariance_type, dtype)
+
+
+@pytest.mark.parametrize("n_features, n_components", [(1, 1), (1, 4), (7, 2), (16, 5)])
+def test_estep_statistics_shapes_and_sizes(covariance_type, dtype, n_features, n_components):
+    """Odd sizes: one feature, one component, d > k, wider d (BLAS paths)."""
+    _check_against_reference(300, covariance_type, dtype, n_features=n_features,
+                             n_components=n_components, seed=1)
+
+
+CHUNK_EDGES = sorted({1, 2, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 2 * CHUNK_SIZE,
+                      3 * CHUNK_SIZE + 1, MIN_ROWS_PER_BLOCK - 1, MIN_ROWS_PER_BLOCK,
+                      MIN_ROWS_PER_BLOCK + 1, 5 * MIN_ROWS_PER_BLOCK,
+                      5 * MIN_ROWS_PER_BLOCK + 1,
+                      MAX_BLOCKS * MIN_ROWS_PER_BLOCK - 1, MAX_BLOCKS * MIN_ROWS_PER_BLOCK,
+                      MAX_BLOCKS * MIN_ROWS_PER_BLOCK + 1} - {0})
+
+
+@pytest.mark.parametrize("n_samples", CHUNK_EDGES)
+def test_estep_statistics_chunk_edges(covariance_type, dtype, n_samples):
+    """Row counts around the kernel chunk and the reduction blocks, 2 threads."""
+    _check_against_reference(n_samples, covariance_type, dtype, n_threads=2, seed=2)
+
+
+def test_estep_statistics_threads_bitwise(covariance_type, dtype):
+    """The fixed-order block reduction makes the statistics independent of n_threads."""
+    X, sw, w0, m0, pc = _problem(3 * MAX_BLOCKS * MIN_ROWS_PER_BLOCK // 2 + 17,
+                                 covariance_type, dtype, n_features=4, seed=3)
+    one = estep_statistics(X, sw, w0, m0, pc, covariance_type, n_threads=1)
+    two = estep_statistics(X, sw, w0, m0, pc, covariance_type, n_threads=2)
+    for name in FIELDS + ("shift",):
+        assert np.array_equal(getattr(one, name), getattr(two, name)), name
+
+
+def test_estep_statistics_additive_across_row_splits(covariance_type, dtype):
+    X, sw, w0, m0, pc = _problem(2 * CHUNK_SIZE + 50, covariance_type, dtype, seed=4)
+    whole = estep_statistics(X, sw, w0, m0, pc, covariance_type)
+    want = _reference(X, sw, w0, m0, pc, covariance_type)
+    scales = _scales(X, sw, w0, m0, pc, covariance_type, want)
+    for cuts in ([CHUNK_SIZE - 7], [1, 100, CHUNK_SIZE + 3]):
+        bounds = [0] + cuts + [len(X)]
+        parts = [estep_statistics(X[a:b], sw[a:b], w0, m0, pc, covariance_type)
+                 for a, b in zip(bounds[:-1], bounds[1:])]
+        total = parts[0]
+        for part in parts[1:]:
+            total = total + part
+        _assert_stats_close(total, whole, RTOL[dtype], scales, dtype)
+    # Summation in float64 over identical row values: the weights add exactly.
+    assert total.sum_weights == pytest.approx(float(sw.astype(np.float64).sum()), rel=1e-15)
+
+
+def test_mstep_matches_reference(covariance_type):
+    """mstep on the oracle's statistics == the oracle's mstep (same float64 algebra)."""
+    X, sw, w0, m0, pc = _problem(500, covariance_type, np.float64, seed=5)
+    want = _reference(X, sw, w0, m0, pc, covariance_type)
+    stats = SufficientStatistics(**{name: getattr(want, name) for name in FIELDS + ("shift",)})
+    for reg_covar in (0.0, 1e-3):
+        got = mstep(stats, covariance_type, reg_covar)
+        expected = ref.mstep(want, covariance_type, reg_covar)
+        assert len(got) == 3
+        for g, e in zip(got, expected):
+            np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-14)
+
+
+def test_estep_then_mstep_is_one_em_step(covariance_type, dtype):
+    """The kernel's statistics through mstep give the oracle's EM step (and sklearn's math)."""
+    X, sw, w0, m0, pc = _problem(800, covariance_type, dtype, seed=6)
+    got = mstep(estep_statistics(X, sw, w0, m0, pc, covariance_type), covariance_type, 1e-6)
+    want = ref.mstep(_reference(X, sw, w0, m0, pc, covariance_type), covariance_type, 1e-6)
+    rtol = RTOL[dtype]
+    for g, e in zip(got, want):
+        np.testing.assert_allclose(g, e, rtol=rtol, atol=rtol * np.abs(e).max())
+
+
+def test_estep_statistics_far_from_origin(covariance_type):
+    """Moments about the current means: X + 1e6 gives the same covariances as X.
+
+    Float64 holds X + 1e6 to ~1e-10 absolute, so after the M-step the covariances (O(1))
+    must agree to ~1e-9; 1e-6 is the issue's bar. The naive sum x x^T - nk m m^T would lose
+    all digits here (1e12 * eps ~ 1e-4 per term, summed over rows).
+    """
+    near = _problem(1000, covariance_type, np.float64, seed=7)
+    far = _problem(1000, covariance_type, np.float64, seed=7, offset=1e6)
+    cov_near = mstep(estep_statistics(*near, covariance_type), covariance_type, 0.0)[2]
+    cov_far = mstep(estep_statistics(*far, covariance_type), covariance_type, 0.0)[2]
+    np.testing.assert_allclose(cov_far, cov_near, rtol=1e-6, atol=1e-6 * np.abs(cov_near).max())
+
+
+def test_estep_statistics_no_underflow_for_far_points(covariance_type, dtype):
+    """Rows thousands of standard deviations away: finite log-likelihood, all weight assigned."""
+    X, sw, w0, m0, pc = _problem(200, covariance_type, dtype, seed=8)
+    X = X.copy()
+    X[:5] = 1e3
+    sw = np.ones(len(X), dtype=dtype)
+    got = estep_statistics(X, sw, w0, m0, pc, covariance_type)
+    assert np.isfinite(got.log_likelihood)
+    assert np.all(np.isfinite(got.nk)) and np.all(np.isfinite(got.second))
+    # Every row's responsibilities sum to one, far rows included.
+    assert got.nk.sum() == pytest.approx(len(X), rel=1e-6 if dtype == np.float32 else 1e-12)
+    want = _reference(X, sw, w0, m0, pc, covariance_type)
+    assert got.log_likelihood == pytest.approx(want.log_likelihood, rel=RTOL[dtype])
