@@ -70,7 +70,9 @@ class OutlierMixin:
     def _fit_outlier_threshold(self, X, sample_weight):
         """Set ``offset_`` from the validated training data (called at the end of fit)."""
         contamination = check_contamination(self.contamination)
-        self.offset_ = outlier_threshold(self.score_samples(X), contamination, sample_weight)
+        # X is already validated: score it directly (score_samples would check the
+        # feature names of a plain array against those of a DataFrame fit).
+        self.offset_ = outlier_threshold(self._score(X)[0], contamination, sample_weight)
 
     def set_outlier_threshold(self, X, contamination=None, sample_weight=None):
         """Set ``offset_`` from a contamination fraction of the log-densities of X.
