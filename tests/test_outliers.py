@@ -59,11 +59,14 @@ def test_gmm_contamination_weighted():
 def test_set_outlier_threshold_after_fit():
     X = np.random.default_rng(4).normal(size=(500, 2))
     gm = GaussianMixture(1, random_state=0).fit(X)
-    with pytest.raises(ValueError, match="has no outlier threshold"):
+    # Like sklearn's available_if: no threshold, no such methods (hasattr is False).
+    assert not hasattr(gm, "decision_function") and not hasattr(gm, "predict_outliers")
+    with pytest.raises(AttributeError, match="has no outlier threshold, so no predict_outliers"):
         gm.predict_outliers(X)
     with pytest.raises(ValueError, match=r"contamination=None: give a fraction"):
         gm.set_outlier_threshold(X)
     assert gm.set_outlier_threshold(X, 0.2) is gm
+    assert hasattr(gm, "decision_function")
     assert np.count_nonzero(gm.predict_outliers(X) == -1) == 100
 
 

@@ -7,7 +7,9 @@ below the threshold are outliers. The methods follow scikit-learn's outlier
 detectors (``decision_function`` < 0 and -1 mean outlier), under names that do not
 clash with the clustering ``predict``.
 """
+import functools
 import numbers
+import types
 
 import numpy as np
 
@@ -64,6 +66,28 @@ def outlier_threshold(log_density, contamination, sample_weight=None):
     return float(scores[order[first]])
 
 
+class _needs_threshold:
+    """A method that exists only once ``offset_`` is set (like sklearn's ``available_if``).
+
+    scikit-learn probes ``decision_function`` with ``hasattr``: a plain
+    GaussianMixture (no contamination) must not seem to have one.
+    """
+
+    def __init__(self, method):
+        self.method = method
+        functools.update_wrapper(self, method)
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self.method
+        if not hasattr(instance, "offset_"):
+            raise AttributeError(
+                f"This {type(instance).__name__} has no outlier threshold, so no "
+                f"{self.method.__name__}: fit it with contamination=... or call "
+                "set_outlier_threshold(X, contamination).")
+        return types.MethodType(self.method, instance)
+
+
 class OutlierMixin:
     """Outlier detection for an estimator with ``score_samples`` and a ``contamination``."""
 
@@ -104,13 +128,7 @@ class OutlierMixin:
         self.offset_ = outlier_threshold(log_density, contamination, weights)
         return self
 
-    def _check_threshold(self):
-        self._check_fitted("means_")
-        if not hasattr(self, "offset_"):
-            raise ValueError(
-                f"This {type(self).__name__} has no outlier threshold: fit it with "
-                "contamination=... or call set_outlier_threshold(X, contamination).")
-
+    @_needs_threshold
     def decision_function(self, X):
         """Log-density minus the threshold: negative for outliers.
 
@@ -123,9 +141,9 @@ class OutlierMixin:
         scores : ndarray of shape (n_samples,)
             ``score_samples(X) - offset_``.
         """
-        self._check_threshold()
         return self.score_samples(X) - self.offset_
 
+    @_needs_threshold
     def predict_outliers(self, X):
         """+1 for inliers, -1 for outliers (log-density below ``offset_``).
 
