@@ -7,6 +7,9 @@ from ._base import ConvergenceWarning, NotFittedError
 from ._gaussian_mixture import GaussianMixture
 from ._kmeans import KMeans, kmeans_plusplus
 from ._openmp import openmp_enabled
+from ._outliers import outlier_threshold
+from ._persistence import load, save
+from ._selection import ModelSelection, select_model
 
 __version__ = "0.1.0"
 
@@ -15,6 +18,11 @@ __all__ = [
     "GaussianMixture",
     "KMeans",
     "NotFittedError",
+    "ModelSelection",
     "kmeans_plusplus",
+    "load",
     "openmp_enabled",
+    "outlier_threshold",
+    "save",
+    "select_model",
 ]

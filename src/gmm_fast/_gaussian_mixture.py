@@ -18,6 +18,8 @@ from ._estep import COVARIANCE_CODES, estep, score_chunks
 from ._kmeans import KMeans, kmeans_plusplus
 from ._mixture_init import (check_covariance_like, check_means_init, check_weights_init,
                             statistics_from_responsibilities, statistics_from_samples)
+from ._ordering import check_finish_options, finish_fit
+from ._outliers import OutlierMixin
 from ._threads import effective_n_threads, n_blocks, sequential_blas
 from ._validation import (check_nonnegative_float, check_positive_int, check_random_state,
                           check_sample_weight)
@@ -241,7 +243,7 @@ def mstep(stats, covariance_type, reg_covar):
     return weights, means, covariances
 
 
-class GaussianMixture(EstimatorBase):
+class GaussianMixture(OutlierMixin, EstimatorBase):
     """Gaussian mixture fitted by EM on parallel Cython kernels.
 
     A drop-in for ``sklearn.mixture.GaussianMixture`` with the same parameters,
@@ -292,6 +294,13 @@ class GaussianMixture(EstimatorBase):
         Initial covariances (instead of ``precisions_init``, not with it).
     n_threads : int or None, default=None
         OpenMP threads. None follows ``omp_get_max_threads()`` at fit time.
+    sort_components : {None, "weights", "means"}, default=None
+        Canonical order of the fitted components, so that labels do not depend on
+        the initialisation: "weights" puts the largest weight first, "means" sorts
+        the means lexicographically; None keeps EM's order.
+    contamination : float or None, default=None
+        Fraction in (0, 0.5] of the (weighted) training data to flag as outliers:
+        ``fit`` then sets ``offset_`` for ``predict_outliers``/``decision_function``.
 
     Attributes
     ----------
@@ -313,6 +322,8 @@ class GaussianMixture(EstimatorBase):
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         When X is a DataFrame with string column names.
+    offset_ : float
+        Log-density threshold of the outliers, when ``contamination`` is set.
 
     Notes
     -----
@@ -343,7 +354,8 @@ class GaussianMixture(EstimatorBase):
     def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
                  max_iter=100, n_init=1, init_params="kmeans", weights_init=None,
                  means_init=None, precisions_init=None, random_state=None, warm_start=False,
-                 verbose=0, verbose_interval=10, covariances_init=None, n_threads=None):
+                 verbose=0, verbose_interval=10, covariances_init=None, n_threads=None,
+                 sort_components=None, contamination=None):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -360,6 +372,8 @@ class GaussianMixture(EstimatorBase):
         self.verbose_interval = verbose_interval
         self.covariances_init = covariances_init
         self.n_threads = n_threads
+        self.sort_components = sort_components
+        self.contamination = contamination
 
     # -- parameters --------------------------------------------------------------
 
@@ -478,6 +492,7 @@ class GaussianMixture(EstimatorBase):
     def _fit(self, X, sample_weight):
         """EM from ``n_init`` starts; returns the validated X for a final E-step."""
         X = self._check_fit_data(X, min_samples=2)
+        check_finish_options(self)
         n_samples, n_features = X.shape
         n_components, helpers, init = self._check_params(n_samples, n_features)
         sample_weight = check_sample_weight(sample_weight, n_samples, X.dtype)
@@ -550,6 +565,7 @@ class GaussianMixture(EstimatorBase):
                 "Best performing initialization did not converge. Try different init "
                 "parameters, or increase max_iter, tol, or check for degenerate data.",
                 sklearn_compatible(ConvergenceWarning), stacklevel=3)
+        finish_fit(self, X, sample_weight)
         return X
 
     def fit(self, X, y=None, sample_weight=None):

@@ -5,6 +5,7 @@ import numpy as np
 
 from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
 from ._lloyd import candidate_potentials, lloyd_step, min_sq_distances
+from ._ordering import check_finish_options, finish_fit
 from ._threads import effective_n_threads, n_blocks, sequential_blas
 from ._validation import (check_array, check_nonnegative_float, check_positive_int,
                           check_random_state, check_sample_weight)
@@ -227,6 +228,10 @@ class KMeans(EstimatorBase):
     n_threads : int or None, default=None
         OpenMP threads. None follows ``omp_get_max_threads()`` at fit time,
         so ``OMP_NUM_THREADS`` and threadpoolctl limits apply.
+    sort_components : {None, "weights", "means"}, default=None
+        Canonical order of the clusters, so that labels do not depend on the
+        initialisation: "weights" puts the largest (weighted) cluster first,
+        "means" sorts the centres lexicographically; None keeps Lloyd's order.
 
     Attributes
     ----------
@@ -271,7 +276,7 @@ class KMeans(EstimatorBase):
 
     def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300,
                  tol=1e-4, verbose=0, random_state=None, copy_x=True, algorithm="lloyd",
-                 n_threads=None):
+                 n_threads=None, sort_components=None):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -282,6 +287,7 @@ class KMeans(EstimatorBase):
         self.copy_x = copy_x
         self.algorithm = algorithm
         self.n_threads = n_threads
+        self.sort_components = sort_components
 
     def __sklearn_tags__(self):
         from sklearn.utils import TransformerTags
@@ -359,6 +365,7 @@ class KMeans(EstimatorBase):
         """
         X = self._check_fit_data(X)
         n_clusters, init, n_init = self._check_params(X)
+        check_finish_options(self)
         sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
         n_threads = effective_n_threads(self.n_threads)
         random_state = check_random_state(self.random_state)
@@ -387,6 +394,7 @@ class KMeans(EstimatorBase):
         self.n_iter_ = n_iter
         self.converged_ = converged
         self._n_features_out = n_clusters
+        finish_fit(self, X, sample_weight)
         if not converged:
             warnings.warn(
                 f"KMeans stopped at max_iter={self.max_iter} before converging; raise "

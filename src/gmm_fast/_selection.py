@@ -1,0 +1,317 @@
+"""Model selection: fit a grid of Gaussian mixtures and keep the best by BIC, AIC or ICL.
+
+The grid is ``n_components x covariance_types``. Work is shared where it is sound:
+for each ``n_components`` the k-means initialisations are computed once and every
+covariance type starts EM from the same labels (as ``init_params="kmeans"`` would,
+each from its own k-means). A fit that fails (a covariance that is not positive
+definite, too few samples) becomes a row marked failed instead of stopping the grid.
+"""
+import math
+import numbers
+import time
+import warnings
+
+import numpy as np
+
+from ._base import ConvergenceWarning
+from ._gaussian_mixture import GaussianMixture
+from ._kmeans import KMeans
+from ._validation import (check_array, check_positive_int, check_random_state,
+                          check_sample_weight)
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+CRITERIA = ("bic", "aic", "icl")
+COLUMNS = ("n_components", "covariance_type", "log_likelihood", "n_parameters", "bic", "aic",
+           "icl", "converged", "n_iter", "failed", "reason")
+_EPS = 10 * np.finfo(np.float64).eps
+
+
+def n_free_parameters(n_components, n_features, covariance_type):
+    """Free parameters of a mixture: means, weights (k - 1) and covariances."""
+    covariance = {"full": n_components * n_features * (n_features + 1) // 2,
+                  "tied": n_features * (n_features + 1) // 2,
+                  "diag": n_components * n_features,
+                  "spherical": n_components}[covariance_type]
+    return int(covariance + n_components * n_features + n_components - 1)
+
+
+def _initial_parameters(X, sample_weight, labels, n_components, covariance_type, reg_covar):
+    """Weights, means and covariances (+ reg_covar) of hard labels, in plain numpy (float64)."""
+    n_features = X.shape[1]
+    nk = np.bincount(labels, weights=sample_weight, minlength=n_components) + _EPS
+    weights = nk / nk.sum()
+    means = np.zeros((n_components, n_features))
+    scatter = np.zeros((n_components, n_features, n_features))
+    for k in range(n_components):
+        members = labels == k
+        rows = X[members].astype(np.float64)
+        w = sample_weight[members].astype(np.float64)
+        means[k] = w @ rows / nk[k]
+        centered = rows - means[k]
+        scatter[k] = (w[:, None] * centered).T @ centered
+    eye = np.eye(n_features)
+    if covariance_type == "full":
+        covariances = scatter / nk[:, None, None] + reg_covar * eye
+    elif covariance_type == "tied":
+        covariances = scatter.sum(axis=0) / nk.sum() + reg_covar * eye
+    else:
+        diag = np.diagonal(scatter, axis1=1, axis2=2) / nk[:, None] + reg_covar
+        covariances = diag if covariance_type == "diag" else diag.mean(axis=1)
+    return weights, means, covariances
+
+
+def _entropy(resp, sample_weight):
+    """``-sum_i w_i sum_k r_ik log r_ik`` (0 log 0 = 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(resp > 0, resp * np.log(resp), 0.0)
+    return float(-(sample_weight @ terms.sum(axis=1, dtype=np.float64)))
+
+
+def _criteria(model, X, sample_weight):
+    """Log-likelihood, free parameters, BIC, AIC and ICL of a fitted model on X."""
+    n_components, n_features = model.means_.shape
+    weights = sample_weight.astype(np.float64)
+    log_likelihood = float(weights @ model.score_samples(X).astype(np.float64))
+    n_parameters = n_free_parameters(n_components, n_features, model.covariance_type)
+    n = float(weights.sum())
+    bic = -2 * log_likelihood + n_parameters * math.log(n)
+    aic = -2 * log_likelihood + 2 * n_parameters
+    icl = bic + 2 * _entropy(model.predict_proba(X).astype(np.float64), weights)
+    return dict(log_likelihood=log_likelihood, n_parameters=n_parameters, bic=bic, aic=aic,
+                icl=icl)
+
+
+def _failed_row(n_components, covariance_type, reason):
+    row = {name: math.nan for name in COLUMNS}
+    row.update(n_components=n_components, covariance_type=covariance_type, n_parameters=-1,
+               converged=False, n_iter=0, failed=True, reason=reason)
+    return row
+
+
+def _check_grid(n_components, covariance_types, criterion):
+    if isinstance(n_components, numbers.Integral):
+        n_components = [n_components]
+    try:
+        ks = [check_positive_int(k, "n_components") for k in n_components]
+    except TypeError:
+        raise TypeError(f"n_components should be an int or an iterable of ints, got "
+                        f"{n_components!r}.") from None
+    if not ks:
+        raise ValueError("n_components is empty: give at least one number of components.")
+    if isinstance(covariance_types, str):
+        covariance_types = [covariance_types]
+    covariance_types = list(covariance_types)
+    for covariance_type in covariance_types:
+        if covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(f"covariance_types contains {covariance_type!r}; each should be "
+                             "one of 'full', 'tied', 'diag', 'spherical'.")
+    if not covariance_types:
+        raise ValueError("covariance_types is empty: give at least one covariance type.")
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion={criterion!r} should be one of 'bic', 'aic', 'icl'.")
+    return list(dict.fromkeys(ks)), list(dict.fromkeys(covariance_types))
+
+
+class ModelSelection:
+    """The result of ``select_model``: the best fitted model and the table of the grid.
+
+    Attributes
+    ----------
+    best_model : GaussianMixture
+        The fitted model of lowest criterion.
+    best_index : int
+        Its row in ``rows``.
+    criterion : {"bic", "aic", "icl"}
+    rows : list of dict
+        One per (n_components, covariance_type), with the keys of ``COLUMNS``:
+        ``log_likelihood`` (``sum_i w_i log p(x_i)``), ``n_parameters``, ``bic``,
+        ``aic``, ``icl``, ``converged``, ``n_iter``, ``failed`` and ``reason`` (why a
+        fit failed, else ""). Failed rows have NaN criteria.
+    """
+
+    def __init__(self, best_model, best_index, criterion, rows):
+        self.best_model = best_model
+        self.best_index = best_index
+        self.criterion = criterion
+        self.rows = rows
+
+    @property
+    def best_params(self):
+        """``{"n_components": ..., "covariance_type": ...}`` of the best model."""
+        row = self.rows[self.best_index]
+        return {"n_components": row["n_components"], "covariance_type": row["covariance_type"]}
+
+    def columns(self):
+        """The table as a dict of columns (numpy arrays), e.g. for ``pandas.DataFrame``."""
+        return {name: np.array([row[name] for row in self.rows]) for name in COLUMNS}
+
+    def to_pandas(self):
+        """The table as a ``pandas.DataFrame`` (pandas must be installed)."""
+        import pandas as pd
+        return pd.DataFrame({name: [row[name] for row in self.rows] for name in COLUMNS})
+
+    def format(self):
+        """The table as aligned text, the best row marked with ``*``."""
+        header = ["", "k", "covariance", "log-likelihood", "params", "BIC", "AIC", "ICL",
+                  "converged", "iter"]
+        lines = []
+        for index, row in enumerate(self.rows):
+            mark = "*" if index == self.best_index else ""
+            if row["failed"]:
+                lines.append([mark, str(row["n_components"]), row["covariance_type"],
+                              "failed: " + row["reason"]])
+                continue
+            lines.append([mark, str(row["n_components"]), row["covariance_type"],
+                          f"{row['log_likelihood']:.4f}", str(row["n_parameters"]),
+                          f"{row['bic']:.4f}", f"{row['aic']:.4f}", f"{row['icl']:.4f}",
+                          "yes" if row["converged"] else "no", str(row["n_iter"])])
+        full = [header] + [line for line in lines if len(line) == len(header)]
+        widths = [max(len(line[i]) for line in full) for i in range(len(header))]
+        for line in lines:  # the first three cells of failed rows count too
+            widths[:3] = [max(w, len(cell)) for w, cell in zip(widths, line)]
+        text = []
+        for line in [header] + lines:
+            cells = [cell.ljust(widths[i]) if i in (0, 2) else cell.rjust(widths[i])
+                     for i, cell in enumerate(line[:len(header)])]
+            if len(line) == 4:  # a failed row: the reason spans the remaining columns
+                cells[3] = line[3]
+            text.append("  ".join(cells).rstrip())
+        best = self.rows[self.best_index]
+        text.append(f"* best by {self.criterion.upper()} (lower is better): "
+                    f"{best['n_components']} components, covariance_type="
+                    f"{best['covariance_type']!r}.")
+        return "\n".join(text)
+
+    def __str__(self):
+        return self.format()
+
+    def __repr__(self):
+        return (f"ModelSelection(best_params={self.best_params!r}, criterion="
+                f"{self.criterion!r}, n_rows={len(self.rows)})")
+
+
+def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES,
+                 criterion="bic", *, n_init=1, random_state=None, sample_weight=None,
+                 tol=1e-3, reg_covar=1e-6, max_iter=100, n_threads=None,
+                 sort_components=None, callback=None):
+    """Fit Gaussian mixtures over a grid and pick the best by an information criterion.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Training data.
+    n_components : int or iterable of int, default=range(1, 10)
+        Numbers of components to try.
+    covariance_types : str or iterable of str, default=("full", "tied", "diag", \
+            "spherical")
+        Covariance types to try.
+    criterion : {"bic", "aic", "icl"}, default="bic"
+        What to minimise.
+    n_init : int, default=1
+        EM starts per grid cell; each start is a k-means (one k-means run per
+        ``n_components`` and start, shared by all covariance types). The start of
+        highest final log-likelihood is kept.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the k-means initialisations.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Frequency weights: the log-likelihood is ``sum_i w_i log p(x_i)`` and the
+        sample size in BIC is ``sum_i w_i``.
+    tol, reg_covar, max_iter, n_threads, sort_components
+        Passed to every ``GaussianMixture``.
+    callback : callable, default=None
+        Called as ``callback(done, total, row)`` after each grid cell (progress).
+
+    Returns
+    -------
+    selection : ModelSelection
+        ``best_model`` (fitted ``GaussianMixture``), ``best_params`` and the table
+        ``rows`` (also ``format()``, ``columns()``, ``to_pandas()``).
+
+    Raises
+    ------
+    ValueError
+        When every fit of the grid failed (the reasons are in the message).
+
+    Notes
+    -----
+    With ``L = sum_i w_i log p(x_i)``, ``p`` free parameters (``n_free_parameters``)
+    and ``n = sum_i w_i``:
+
+    - ``BIC = -2 L + p log(n)`` in scikit-learn's sign: **lower is better**. mclust
+      reports ``2 L - p log(n)`` (= -BIC, higher is better);
+    - ``AIC = -2 L + 2 p``;
+    - ``ICL = BIC + 2 * E`` with the entropy of the responsibilities
+      ``E = -sum_i w_i sum_k r_ik log r_ik`` (also lower is better).
+
+    Ties go to the earlier row (fewer components).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gmm_fast import select_model
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(0, 1, (200, 2)), rng.normal(8, 1, (200, 2))])
+    >>> selection = select_model(X, n_components=[1, 2, 3], covariance_types=["spherical"],
+    ...                          random_state=0)
+    >>> selection.best_params
+    {'n_components': 2, 'covariance_type': 'spherical'}
+    """
+    X = check_array(X, min_samples=2)
+    ks, covariance_types = _check_grid(n_components, covariance_types, criterion)
+    n_init = check_positive_int(n_init, "n_init")
+    sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+    random_state = check_random_state(random_state)
+    total = len(ks) * len(covariance_types)
+    rows, models = [], []
+    for k in ks:
+        starts, reason = [], ""
+        if k > X.shape[0]:
+            reason = f"n_samples={X.shape[0]} should be >= n_components={k}."
+        else:
+            with warnings.catch_warnings():
+                # Fewer distinct clusters than k (duplicates) is fine for a start.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                for _ in range(n_init):
+                    starts.append(KMeans(k, n_init=1, random_state=random_state,
+                                         n_threads=n_threads).fit(
+                        X, sample_weight=sample_weight).labels_)
+        for covariance_type in covariance_types:
+            start_time = time.perf_counter()
+            best, row = None, None
+            for labels in starts:
+                weights, means, covariances = _initial_parameters(
+                    X, sample_weight, labels, k, covariance_type, reg_covar)
+                model = GaussianMixture(
+                    k, covariance_type=covariance_type, tol=tol, reg_covar=reg_covar,
+                    max_iter=max_iter, weights_init=weights, means_init=means,
+                    covariances_init=covariances, n_threads=n_threads,
+                    sort_components=sort_components)
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", ConvergenceWarning)
+                        model.fit(X, sample_weight=sample_weight)
+                    scores = _criteria(model, X, sample_weight)
+                except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+                    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    continue
+                if not all(math.isfinite(scores[name]) for name in ("bic", "aic", "icl")):
+                    reason = "non-finite log-likelihood (degenerate data or components)."
+                    continue
+                if best is None or scores["log_likelihood"] > row["log_likelihood"]:
+                    best = model
+                    row = dict(n_components=k, covariance_type=covariance_type,
+                               converged=bool(model.converged_), n_iter=int(model.n_iter_),
+                               failed=False, reason="", **scores)
+            if best is None:
+                row = _failed_row(k, covariance_type, reason or "fit failed.")
+            row["seconds"] = time.perf_counter() - start_time
+            rows.append(row)
+            models.append(best)
+            if callback is not None:
+                callback(len(rows), total, row)
+    valid = [i for i, row in enumerate(rows) if not row["failed"]]
+    if not valid:
+        reasons = sorted({row["reason"] for row in rows})
+        raise ValueError("Every fit of the model-selection grid failed: " + " | ".join(reasons))
+    best_index = min(valid, key=lambda i: (rows[i][criterion], i))
+    return ModelSelection(models[best_index], best_index, criterion, rows)
