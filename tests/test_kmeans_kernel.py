@@ -5,7 +5,7 @@ from conftest import make_blobs
 from kmeans_reference import lloyd_step_reference, sq_distances
 
 from gmm_fast import KMeans
-from gmm_fast._lloyd import CHUNK_SIZE, candidate_potentials, lloyd_step, min_sq_distances
+from gmm_fast._lloyd import candidate_potentials, chunk_rows, lloyd_step, min_sq_distances
 from gmm_fast._threads import MAX_BLOCKS, MIN_ROWS_PER_BLOCK, n_blocks
 
 EPS = {np.float32: np.finfo(np.float32).eps, np.float64: np.finfo(np.float64).eps}
@@ -97,12 +97,13 @@ def test_lloyd_step_far_from_origin(rng):
     assert_step_matches_reference(X, w, shift, centers, result)
 
 
-@pytest.mark.parametrize("n_samples", [1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1,
-                                       2 * CHUNK_SIZE + 1])
+@pytest.mark.parametrize("chunks, extra", [(0, 1), (1, -1), (1, 0), (1, 1), (2, 1)],
+                         ids=["1", "chunk-1", "chunk", "chunk+1", "2chunk+1"])
 @pytest.mark.parametrize("one_block", [False, True], ids=["default_blocks", "one_block"])
 @pytest.mark.parametrize("n_features", [3, 17])
-def test_lloyd_step_chunk_edges(rng, dtype, n_samples, one_block, n_features):
+def test_lloyd_step_chunk_edges(rng, dtype, chunks, extra, one_block, n_features):
     """Rows at the end of a chunk, inside one block (chunks loop) and over default blocks."""
+    n_samples = chunks * chunk_rows(n_features, 4, np.dtype(dtype).itemsize) + extra
     X, w, shift, centers = make_step_input(rng, max(n_samples, 4), n_features, 4, dtype)
     X, w = X[:n_samples], w[:n_samples]
     result = run_lloyd_step(X, w, shift, centers, n_threads=2, blocks=1 if one_block else None)
