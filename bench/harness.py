@@ -70,11 +70,19 @@ def side_by_side(fits, n_base=1, target_seconds=0.3, max_extra=20, time_budget=4
         implementations in turns within each repeat lets a burst of load from
         other jobs hit all of them alike, so ratios are steadier than times.
     """
-    plan = {}
-    for name, fit in fits.items():
-        # Pilot: warms caches and thread pools, and sizes M.
-        t_short, _ = timed(fit, n_base)
-        t_long, _ = timed(fit, n_base + 2)
+    plan, failed = {}, {}
+    for name, fit in list(fits.items()):
+        # Pilot: warms caches and thread pools, and sizes M. A peer that fails on a
+        # workload (oneDAL's em_gmm gives up on some covariances) is reported, not fatal.
+        try:
+            t_short, _ = timed(fit, n_base)
+            t_long, _ = timed(fit, n_base + 2)
+        except Exception as exc:  # noqa: BLE001 - any peer error becomes a table entry
+            if name == next(iter(fits)):
+                raise
+            failed[name] = {"skip": f"failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"}
+            del fits[name]
+            continue
         pilot = max((t_long - t_short) / 2, 1e-4)
         extra = int(min(max_extra, max(2, np.ceil(target_seconds / pilot))))
         plan[name] = (extra, 2 * t_short + extra * pilot)
@@ -102,6 +110,7 @@ def side_by_side(fits, n_base=1, target_seconds=0.3, max_extra=20, time_budget=4
         pairs = [p / q for p, q in zip(per_iter[name], per_iter[first]) if p > 0 and q > 0]
         if name != first and pairs:
             results[name]["ratio"] = statistics.median(pairs)
+    results.update(failed)
     return results
 
 
