@@ -194,3 +194,20 @@ def test_candidate_potentials_matches_numpy(rng, dtype, n_threads):
     candidate_potentials(X, w, candidates, closest, block_potentials, n_threads)
     expected = w.astype(np.float64) @ np.minimum(sq_distances(X, candidates), closest[:, None])
     np.testing.assert_allclose(block_potentials.sum(axis=0), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_features", [1, 2, 7, 16])
+@pytest.mark.parametrize("n_clusters", [1, 3, 9])
+def test_narrow_data_paths_agree(rng, dtype, n_features, n_clusters):
+    """The vectorised narrow-data path and the GEMM path (taken on CPUs without AVX2) agree."""
+    from gmm_fast._lloyd import use_direct_path
+
+    X, w, shift, centers = make_step_input(rng, 3000, n_features, n_clusters, dtype)
+    previous = use_direct_path(False)
+    try:
+        gemm = run_lloyd_step(X, w, shift, centers, n_threads=2)
+    finally:
+        use_direct_path(previous)
+    direct = run_lloyd_step(X, w, shift, centers, n_threads=2)
+    assert_step_matches_reference(X, w, shift, centers, gemm)
+    assert_step_matches_reference(X, w, shift, centers, direct)

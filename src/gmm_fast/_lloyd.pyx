@@ -209,6 +209,18 @@ cdef Py_ssize_t DIRECT_MAX_FEATURES = 16
 cdef bint DIRECT_FAST = gmm_lloyd_direct_fast()
 
 
+def use_direct_path(bint enabled):
+    """Allow (the default, where the CPU has AVX2) or forbid the narrow-data path.
+
+    Returns the previous setting. For tests: on a CPU with AVX2 it is the only
+    way to run the GEMM path on narrow data, which CPUs without AVX2 take.
+    """
+    global DIRECT_FAST
+    previous = DIRECT_FAST
+    DIRECT_FAST = enabled and gmm_lloyd_direct_fast()
+    return previous
+
+
 cdef inline Py_ssize_t _argmin(const floating *v, Py_ssize_t n) noexcept nogil:
     if floating is float:
         return argmin_float(v, n)
