@@ -62,6 +62,17 @@ def _full_covariances(stats, nk, delta, reg_covar):
 
 
 def _full_precisions_cholesky(covariances, reg_covar, dtype):
+    # All components in one batched numpy call first: scipy's per-matrix wrappers
+    # cost ~23 us a component, most of a small-workload iteration's Python time.
+    if np.all(np.isfinite(covariances)):
+        try:
+            lower = np.linalg.cholesky(covariances)
+        except np.linalg.LinAlgError:
+            lower = None
+        if lower is not None and np.all(np.diagonal(lower, axis1=1, axis2=2) > 0):
+            # inv(L) is lower triangular; tril drops the rounding LU pivoting may leave.
+            return np.ascontiguousarray(np.tril(np.linalg.inv(lower)).transpose(0, 2, 1))
+    # Some component is not positive definite: find which, one at a time.
     out = np.empty_like(covariances)
     for k, covariance in enumerate(covariances):
         factor = _cholesky_of_precision(covariance)
