@@ -6,6 +6,7 @@ cells, a model file of another kind, a bad option) ends with one line on stderr,
 ``gmm-fast: error: ...``, and exit status 1; argparse's usage errors exit with 2.
 """
 import argparse
+import contextlib
 import csv
 import os
 import sys
@@ -343,19 +344,21 @@ def command_fit(args):
                        max_iter=args.max_iter or 300, n_threads=n_threads,
                        sort_components=_sort(args), verbose=int(args.verbose))
     else:
+        # Live progress: each start, and with --verbose the lower bound per iteration.
         model = GaussianMixture(args.k, covariance_type=args.covariance_type,
                                 n_init=args.n_init, random_state=args.random_state,
                                 max_iter=args.max_iter or 100, tol=args.tol,
                                 n_threads=n_threads, sort_components=_sort(args),
-                                contamination=args.contamination)
+                                contamination=args.contamination,
+                                verbose=2 if args.verbose else int(args.n_init > 1),
+                                verbose_interval=1 if args.verbose else 10)
     if args.n_init > 1:
         print(f"Fitting {type(model).__name__} from {args.n_init} starts...", file=sys.stderr)
     start = time.perf_counter()
-    model.fit(table.features(), sample_weight=table.sample_weight)
+    # Progress goes to stderr: stdout may be carrying the labels CSV (-o -).
+    with contextlib.redirect_stdout(sys.stderr):
+        model.fit(table.features(), sample_weight=table.sample_weight)
     seconds = time.perf_counter() - start
-    if args.verbose and hasattr(model, "lower_bounds_"):
-        for iteration, bound in enumerate(model.lower_bounds_, 1):
-            print(f"iteration {iteration:4d}  lower bound {bound:.10g}")
     print(_summary(model, table))
     print(f"fit time: {seconds:.3f} s")
     if args.output:

@@ -534,7 +534,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                         if self.verbose >= 2:
                             now = perf_counter()
                             print(f"  Iteration {n_iter}\t time lapse {now - iteration_time:.5f}s"
-                                  f"\t ll change {change:.5f}")
+                                  f"\t ll change {change:.5f}\t lower bound {lower_bound:.10g}")
                             iteration_time = now
                         else:
                             print(f"  Iteration {n_iter}")
