@@ -399,7 +399,7 @@ class KMeans(EstimatorBase):
             warnings.warn(
                 f"KMeans stopped at max_iter={self.max_iter} before converging; raise "
                 "max_iter or tol.", sklearn_compatible(ConvergenceWarning), stacklevel=2)
-        distinct = np.unique(labels).size
+        distinct = np.count_nonzero(np.bincount(labels, minlength=n_clusters))  # no sorted copy
         if distinct < n_clusters:
             warnings.warn(
                 f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
