@@ -16,7 +16,7 @@ import pytest
 
 import gmm_reference as ref
 from gmm_fast._estep import CHUNK_SIZE
-from gmm_fast._gaussian_mixture import SufficientStatistics, estep_statistics, mstep
+from gmm_fast._em import SufficientStatistics, estep_statistics, mstep
 from gmm_fast._threads import MAX_BLOCKS, MIN_ROWS_PER_BLOCK
 
 RTOL = {np.float32: 1e-4, np.float64: 1e-10}

@@ -8,7 +8,7 @@ from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
 from gmm_fast import ConvergenceWarning, GaussianMixture
 from gmm_fast._estep import CHUNK_SIZE
-from gmm_fast._gaussian_mixture import estep_statistics, mstep
+from gmm_fast._em import estep_statistics, mstep
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 

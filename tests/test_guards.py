@@ -56,17 +56,17 @@ def test_kmeans_fit_memory_does_not_grow_with_n_times_k():
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
 def test_gaussian_mixture_one_pass_per_iteration(monkeypatch, covariance_type):
     """Each EM iteration is one kernel pass over X (E-step and statistics fused)."""
-    from gmm_fast import _gaussian_mixture
+    from gmm_fast import _em, _gaussian_mixture
 
     passes = []
-    for name in ("estep", "score_chunks"):
-        kernel = getattr(_gaussian_mixture, name)
+    for module, name in ((_em, "estep"), (_gaussian_mixture, "score_chunks")):
+        kernel = getattr(module, name)
 
         def counting(*args, _kernel=kernel, _name=name, **kwargs):
             passes.append(_name)
             return _kernel(*args, **kwargs)
 
-        monkeypatch.setattr(_gaussian_mixture, name, counting)
+        monkeypatch.setattr(module, name, counting)
     rng = np.random.default_rng(1)
     X = np.concatenate([rng.normal(-3, 1, (500, 2)), rng.normal(3, 1, (500, 2))])
     init = dict(weights_init=[0.5, 0.5], means_init=[[-1.0, 0.0], [1.0, 0.0]])

@@ -23,7 +23,7 @@ constant -a_k^T L_k a_k / 2. The row log-sum-exp is the row log-likelihood and
     nk[k] = sum_i wr_ik,  sums[k] = sum_i wr_ik xs_i,  second[k] = sum_i wr_ik xs_i xs_i^T
     (diag: its diagonal; spherical: its trace; tied: sum_i w_i xs_i xs_i^T by SYRK)
 
-from which ``_gaussian_mixture.estep_statistics`` forms the moments about the means.
+from which ``_em.estep_statistics`` forms the moments about the means.
 Each product is a GEMM of useful size even for small d, the features are built once
 per row (not once per component), and the same features serve both GEMMs. No n x k
 array is kept: per thread only a chunk of rows, its features and responsibilities.

@@ -26,7 +26,7 @@ def statistics_from_responsibilities(X, sample_weight, n_components, covariance_
     chunk (once per pass), after ``replay()`` when given (to redraw random ones).
     Returns a ``SufficientStatistics`` with ``log_likelihood`` 0.
     """
-    from ._gaussian_mixture import SufficientStatistics
+    from ._em import SufficientStatistics
 
     n_samples, n_features = X.shape
     step = _rows_per_step(n_features, n_components)
@@ -77,7 +77,7 @@ def statistics_from_responsibilities(X, sample_weight, n_components, covariance_
 
 def statistics_from_samples(X, sample_weight, indices, covariance_type):
     """Statistics of responsibilities that put component k on sample ``indices[k]`` only."""
-    from ._gaussian_mixture import SufficientStatistics
+    from ._em import SufficientStatistics
 
     n_components, n_features = len(indices), X.shape[1]
     nk = sample_weight[indices].astype(np.float64)

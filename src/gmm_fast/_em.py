@@ -1,0 +1,231 @@
+"""The EM primitive every fitting mode shares, and the M-step.
+
+``estep_statistics``: a chunk of X, its weights and the current parameters in,
+weighted sufficient statistics out, which add up across chunks (``a + b``).
+``mstep`` turns summed statistics into new parameters. ``GaussianMixture.fit`` is
+one driver over the two for data in memory; a streamed or distributed fit is
+another driver over the same two functions.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._covariances import COVARIANCE_TYPES, LOG_2PI
+from ._estep import COVARIANCE_CODES, estep
+from ._threads import n_blocks
+
+# Added to nk before dividing, as scikit-learn does, so an empty component gets
+# finite means (its shift) and covariances (reg_covar) instead of 0/0.
+_NK_FLOOR = 10 * np.finfo(np.float64).eps
+
+
+def _covariance_helpers(covariance_type):
+    try:
+        return COVARIANCE_TYPES[covariance_type]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"covariance_type={covariance_type!r} should be one of 'full', 'tied', 'diag', "
+            "'spherical'.") from None
+
+
+@dataclass
+class SufficientStatistics:
+    """Weighted sufficient statistics of a Gaussian mixture over some rows (float64).
+
+    Attributes
+    ----------
+    log_likelihood : float
+        ``sum_i w_i log sum_k pi_k N(x_i | k)``.
+    sum_weights : float
+        ``sum_i w_i``.
+    nk : ndarray of shape (n_components,)
+        ``sum_i w_i r_ik``.
+    sums : ndarray of shape (n_components, n_features)
+        ``sum_i w_i r_ik (x_i - shift_k)``.
+    second : ndarray
+        Second moments about ``shift``: full (k, d, d) ``sum_i w_i r_ik (x_i -
+        shift_k)(x_i - shift_k)^T``; tied (d, d) the sum over k of those; diag (k, d)
+        their diagonals; spherical (k,) their traces.
+    shift : ndarray of shape (n_components, n_features)
+        The means the moments are taken about (the parameters' means).
+
+    Notes
+    -----
+    Statistics computed with the same parameters (hence the same ``shift``) add up:
+    ``estep_statistics(X[:m], ...) + estep_statistics(X[m:], ...)`` equals the
+    statistics of all of X up to rounding.
+    """
+
+    log_likelihood: float
+    sum_weights: float
+    nk: np.ndarray
+    sums: np.ndarray
+    second: np.ndarray
+    shift: np.ndarray
+
+    def __add__(self, other):
+        if not isinstance(other, SufficientStatistics):
+            return NotImplemented
+        if self.shift.shape != other.shift.shape or not np.array_equal(self.shift, other.shift):
+            raise ValueError("Only statistics computed with the same parameters (the same "
+                             "shift) can be added.")
+        return SufficientStatistics(
+            self.log_likelihood + other.log_likelihood, self.sum_weights + other.sum_weights,
+            self.nk + other.nk, self.sums + other.sums, self.second + other.second,
+            self.shift)
+
+
+class _KernelParameters:
+    """Mixture parameters in the form the kernels take (see ``_estep``'s docstring).
+
+    Rows are used about ``shift = s = weights @ means`` (``centered = means - s``);
+    the component log-densities are ``features @ expansion + log_const``. All
+    float64: the kernels compute in float64 whatever X's dtype.
+    """
+
+    def __init__(self, weights, means, precisions_cholesky, covariance_type, dtype):
+        helpers = COVARIANCE_TYPES[covariance_type]
+        weights = np.asarray(weights, dtype=np.float64)
+        means = np.asarray(means, dtype=np.float64)
+        n_components, n_features = means.shape
+        # The factors as the model holds them (float32 models use float32 factors).
+        prec = np.asarray(precisions_cholesky, dtype=dtype).astype(np.float64)
+        with np.errstate(divide="ignore"):  # a zero weight is a -inf log prior: fine
+            log_const = (np.log(weights) + helpers.log_det(prec, n_features)
+                         - 0.5 * n_features * LOG_2PI)
+        log_const = np.broadcast_to(log_const, (n_components,)).astype(np.float64)
+        self.shift = (weights / weights.sum()) @ means
+        a = self.centered = means - self.shift
+        self.prec = np.zeros((1, 1))
+        if covariance_type == "full":
+            precisions = np.einsum("kij,klj->kil", prec, prec)
+            linear = np.einsum("kij,kj->ki", precisions, a)
+            upper = np.triu_indices(n_features)
+            quadratic = -precisions[:, upper[0], upper[1]]
+            quadratic[:, upper[0] == upper[1]] *= 0.5
+            expansion = np.hstack([linear, quadratic]).T
+            log_const -= 0.5 * np.einsum("ki,ki->k", linear, a)
+        elif covariance_type == "tied":
+            b = a @ prec
+            self.prec = np.ascontiguousarray(prec)
+            expansion = np.vstack([b.T, np.full((1, n_components), -0.5)])
+            log_const -= 0.5 * np.einsum("kd,kd->k", b, b)
+        elif covariance_type == "diag":
+            p2 = prec * prec
+            expansion = np.vstack([(a * p2).T, -0.5 * p2.T])
+            log_const -= 0.5 * np.einsum("kd,kd->k", a * a, p2)
+        else:
+            p2 = prec * prec
+            expansion = np.vstack([(a * p2[:, None]).T, -0.5 * p2[None, :]])
+            log_const -= 0.5 * p2 * np.einsum("kd,kd->k", a, a)
+        # The constants ride along as the last row (the kernel's features end in a 1).
+        self.expansion = np.ascontiguousarray(np.vstack([expansion, log_const]))
+
+    def arguments(self):
+        """The parameter arguments of ``estep`` / ``score_chunks``."""
+        return self.shift, self.expansion, self.prec
+
+
+def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, covariance_type,
+                     n_threads=1):
+    """E-step over the rows of X and the weighted statistics the M-step needs.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        C-contiguous float32 or float64 rows (a chunk of the data).
+    sample_weight : ndarray of shape (n_samples,)
+        Frequency weights, same dtype as X.
+    weights : ndarray of shape (n_components,)
+        Mixture weights.
+    means : ndarray of shape (n_components, n_features)
+        Component means.
+    precisions_cholesky : ndarray
+        Cholesky factors of the precisions in scikit-learn's shapes: full
+        (k, d, d), tied (d, d), diag (k, d), spherical (k,).
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    n_threads : int, default=1
+        OpenMP threads; the result does not depend on it (bitwise).
+
+    Returns
+    -------
+    stats : SufficientStatistics
+        Float64 statistics about ``shift`` (the means).
+
+    Notes
+    -----
+    One kernel pass: per chunk of rows, the log-densities
+    ``-0.5 |(x - m_k) P_k|^2 + log det P_k - d/2 log 2 pi``, the row log-sum-exp and
+    the responsibilities, accumulated at once into per-block float64 buffers; no
+    n x k array is kept. The kernel sums about one shift s; the moments about the
+    means follow exactly: with a_k = m_k - s and T_k = sum_i w r_ik (x_i - s),
+    ``sum_i w r_ik (x_i - m_k) = T_k - nk_k a_k`` and likewise for second moments.
+    """
+    helpers = _covariance_helpers(covariance_type)
+    n_samples, n_features = X.shape
+    n_components = len(weights)
+    params = _KernelParameters(weights, means, precisions_cholesky, covariance_type, X.dtype)
+    second_size = helpers.second_size(n_components, n_features)
+    blocks = n_blocks(n_samples, 2 + n_components * (n_features + 1) + second_size)
+    block_ll = np.empty(blocks)
+    block_sum_weights = np.empty(blocks)
+    block_nk = np.empty((blocks, n_components))
+    block_sums = np.empty((blocks, n_components, n_features))
+    block_second = np.empty((blocks, second_size))
+    estep(COVARIANCE_CODES[covariance_type], X, sample_weight, *params.arguments(),
+          block_ll, block_sum_weights, block_nk, block_sums, block_second, n_threads)
+    nk = block_nk.sum(axis=0)
+    first = block_sums.sum(axis=0)  # sum_i w r_ik (x_i - s)
+    second = helpers.second_from_kernel(block_second.sum(axis=0), n_components, n_features)
+    # The kernel summed about s; about the means m_k = s + a_k (exact identities):
+    # sum w r (x - m) = T - nk a, sum w r (x - m)(x - m)^T = S - T a^T - a T^T + nk a a^T.
+    a = params.centered
+    sums = first - nk[:, None] * a
+    if covariance_type == "full":
+        cross = first[:, :, None] * a[:, None, :]
+        second = (second - cross - cross.transpose(0, 2, 1)
+                  + nk[:, None, None] * a[:, :, None] * a[:, None, :])
+    elif covariance_type == "tied":  # the kernel summed w (x - s)(x - s)^T, sum_k r = 1
+        cross = first.T @ a
+        second = second - cross - cross.T + (nk[:, None] * a).T @ a
+    elif covariance_type == "diag":
+        second = second - 2 * a * first + nk[:, None] * a * a
+    else:
+        second = (second - 2 * np.einsum("kd,kd->k", a, first)
+                  + nk * np.einsum("kd,kd->k", a, a))
+    return SufficientStatistics(float(block_ll.sum()), float(block_sum_weights.sum()),
+                                nk, sums, second, params.shift + a)
+
+
+def mstep(stats, covariance_type, reg_covar):
+    """New mixture parameters from summed statistics (scikit-learn's M-step, about a shift).
+
+    Parameters
+    ----------
+    stats : SufficientStatistics
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    reg_covar : float
+        Added to the diagonal of the covariances.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_components,)
+    means : ndarray of shape (n_components, n_features)
+    covariances : ndarray
+        float64, in scikit-learn's shape for ``covariance_type``.
+
+    Notes
+    -----
+    With ``delta = sums / nk``: ``weights = nk / sum(nk)``, ``means = shift + delta``
+    and covariances ``second / nk - delta delta^T + reg_covar I`` (tied: ``(sum_k
+    second_k - nk_k delta_k delta_k^T) / sum(nk)``; diag its diagonal; spherical the
+    mean of the diagonal). Moments about the old means make ``delta`` small, so
+    nothing cancels even far from the origin.
+    """
+    helpers = _covariance_helpers(covariance_type)
+    nk = stats.nk + _NK_FLOOR
+    delta = stats.sums / nk[:, None]
+    weights = nk / nk.sum()
+    means = stats.shift + delta
+    covariances = helpers.covariances(stats, nk, delta, reg_covar)
+    return weights, means, covariances
