@@ -11,24 +11,31 @@ from ._validation import (check_array, check_nonnegative_float, check_positive_i
                           check_random_state, check_sample_weight)
 
 # Rows per numpy step in the helpers that are not kernels (bounded temporaries).
-_ROWS_PER_STEP = 65536
+_STEP_ELEMENTS = 2**19
+
+
+def _row_steps(X):
+    """``(start, stop)`` of row slices whose temporaries hold ~4 MB (float64) whatever the width."""
+    step = max(1, _STEP_ELEMENTS // max(X.shape[1], 1))
+    return [(start, start + step) for start in range(0, len(X), step)]
 
 
 def column_mean_and_variance(X, sample_weight=None):
-    """Per-feature mean and variance of X in float64, in row chunks (no n x d temporary)."""
-    if sample_weight is None:
-        sample_weight = np.ones(len(X))
-    total = float(np.sum(sample_weight, dtype=np.float64))
+    """Per-feature (weighted) mean and variance of X in float64, in row steps (no n x d temporary)."""
+    def weighted_sum(rows, start, stop):
+        if sample_weight is None:
+            return rows.sum(axis=0, dtype=np.float64)
+        return sample_weight[start:stop].astype(np.float64) @ rows
+
+    total = len(X) if sample_weight is None else float(np.sum(sample_weight, dtype=np.float64))
     mean = np.zeros(X.shape[1])
-    for start in range(0, len(X), _ROWS_PER_STEP):
-        w = sample_weight[start:start + _ROWS_PER_STEP].astype(np.float64)
-        mean += w @ X[start:start + _ROWS_PER_STEP]
+    for start, stop in _row_steps(X):
+        mean += weighted_sum(X[start:stop], start, stop)
     mean /= total
     variance = np.zeros(X.shape[1])
-    for start in range(0, len(X), _ROWS_PER_STEP):
-        w = sample_weight[start:start + _ROWS_PER_STEP].astype(np.float64)
-        centred = X[start:start + _ROWS_PER_STEP] - mean
-        variance += w @ (centred * centred)
+    for start, stop in _row_steps(X):
+        centred = X[start:stop] - mean
+        variance += weighted_sum(centred * centred, start, stop)
     return mean, variance / total
 
 
@@ -124,8 +131,7 @@ def _relocate_empty_clusters(X, sample_weight, shift, centers_old, labels, sums,
     if empty.size == 0:
         return
     distances = np.empty(len(X))
-    for start in range(0, len(X), _ROWS_PER_STEP):
-        stop = start + _ROWS_PER_STEP
+    for start, stop in _row_steps(X):
         diff = (X[start:stop] - shift) - centers_old[labels[start:stop]]
         distances[start:stop] = np.einsum("ij,ij->i", diff, diff)
     if distances.max() == 0:  # fewer distinct points than clusters: nothing to move
@@ -479,10 +485,10 @@ class KMeans(EstimatorBase):
         centered = centers - shift
         centers_sq = np.einsum("ij,ij->i", centered, centered)
         out = np.empty((len(X), len(centers)), dtype=centers.dtype)
-        for start in range(0, len(X), _ROWS_PER_STEP):
-            rows = X[start:start + _ROWS_PER_STEP] - shift
+        for start, stop in _row_steps(X):
+            rows = X[start:stop] - shift
             sq = np.einsum("ij,ij->i", rows, rows)[:, None] - 2 * rows @ centered.T + centers_sq
-            np.sqrt(np.maximum(sq, 0, out=sq), out=out[start:start + _ROWS_PER_STEP])
+            np.sqrt(np.maximum(sq, 0, out=sq), out=out[start:stop])
         return out
 
     def fit_transform(self, X, y=None, sample_weight=None):
