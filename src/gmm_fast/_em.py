@@ -14,9 +14,17 @@ from ._covariances import COVARIANCE_TYPES, LOG_2PI
 from ._estep import COVARIANCE_CODES, estep
 from ._threads import n_blocks
 
+_KERNEL_NAMES = {code: name for name, code in COVARIANCE_CODES.items()}
+
 # Added to nk before dividing, as scikit-learn does, so an empty component gets
 # finite means (its shift) and covariances (reg_covar) instead of 0/0.
 _NK_FLOOR = 10 * np.finfo(np.float64).eps
+
+# Up to this width a tied model runs the full kernel (the same precision for every
+# component) and sums its k second moments. One thread, n=1e5, k=4, ms per iteration:
+# d=2 2.42 with the tied kernel (xs @ P and a SYRK per chunk) -> 2.16; at d=4 the
+# d(d+1)/2 features already lose (2.76 -> 2.94), at d=8 k=8 badly (4.7 -> 6.7).
+_TIED_AS_FULL_MAX_FEATURES = 2
 
 
 def _covariance_helpers(covariance_type):
@@ -97,8 +105,15 @@ class _KernelParameters:
         self.shift = (weights / weights.sum()) @ means
         a = self.centered = means - self.shift
         self.prec = np.zeros((1, 1))
-        if covariance_type == "full":
-            precisions = np.einsum("kij,klj->kil", prec, prec)
+        self.code = COVARIANCE_CODES[covariance_type]
+        if covariance_type == "tied" and n_features <= _TIED_AS_FULL_MAX_FEATURES:
+            # The full kernel with one precision for every component: its features
+            # [xs, xs_i xs_j] cost one GEMM each way, fewer calls than xs @ P + SYRK.
+            self.code = COVARIANCE_CODES["full"]
+            precisions = np.broadcast_to(prec @ prec.T, (n_components, n_features, n_features))
+        if self.code == COVARIANCE_CODES["full"]:
+            if covariance_type == "full":
+                precisions = np.einsum("kij,klj->kil", prec, prec)
             linear = np.einsum("kij,kj->ki", precisions, a)
             upper = np.triu_indices(n_features)
             quadratic = -precisions[:, upper[0], upper[1]]
@@ -165,18 +180,23 @@ def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, cova
     n_samples, n_features = X.shape
     n_components = len(weights)
     params = _KernelParameters(weights, means, precisions_cholesky, covariance_type, X.dtype)
-    second_size = helpers.second_size(n_components, n_features)
+    second_size = COVARIANCE_TYPES[_KERNEL_NAMES[params.code]].second_size(n_components,
+                                                                           n_features)
     blocks = n_blocks(n_samples, 2 + n_components * (n_features + 1) + second_size)
     block_ll = np.empty(blocks)
     block_sum_weights = np.empty(blocks)
     block_nk = np.empty((blocks, n_components))
     block_sums = np.empty((blocks, n_components, n_features))
     block_second = np.empty((blocks, second_size))
-    estep(COVARIANCE_CODES[covariance_type], X, sample_weight, *params.arguments(),
+    estep(params.code, X, sample_weight, *params.arguments(),
           block_ll, block_sum_weights, block_nk, block_sums, block_second, n_threads)
     nk = block_nk.sum(axis=0)
     first = block_sums.sum(axis=0)  # sum_i w r_ik (x_i - s)
-    second = helpers.second_from_kernel(block_second.sum(axis=0), n_components, n_features)
+    kernel_helpers = COVARIANCE_TYPES[_KERNEL_NAMES[params.code]]
+    second = kernel_helpers.second_from_kernel(block_second.sum(axis=0), n_components,
+                                               n_features)
+    if kernel_helpers is not helpers:  # tied through the full kernel: sum over components
+        second = second.sum(axis=0)
     # The kernel summed about s; about the means m_k = s + a_k (exact identities):
     # sum w r (x - m) = T - nk a, sum w r (x - m)(x - m)^T = S - T a^T - a T^T + nk a a^T.
     a = params.centered

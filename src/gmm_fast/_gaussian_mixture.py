@@ -13,7 +13,7 @@ import numpy as np
 from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
 from ._covariances import COVARIANCE_TYPES
 from ._em import _NK_FLOOR, _covariance_helpers, _KernelParameters, estep_statistics, mstep
-from ._estep import COVARIANCE_CODES, score_chunks
+from ._estep import score_chunks
 from ._kmeans import KMeans, kmeans_plusplus
 from ._mixture_init import (check_covariance_like, check_means_init, check_weights_init,
                             statistics_from_responsibilities, statistics_from_samples)
@@ -404,7 +404,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         out_resp = np.empty((n_samples if resp else 0, n_components), dtype=dtype)
         out_labels = np.empty(n_samples if labels else 0, dtype=np.int64)
         with sequential_blas():
-            score_chunks(COVARIANCE_CODES[self.covariance_type], X, *params.arguments(),
+            score_chunks(params.code, X, *params.arguments(),
                          out_log_norm, out_resp, out_labels,
                          effective_n_threads(self.n_threads))
         return ((out_log_norm if log_norm else None), (out_resp if resp else None),
