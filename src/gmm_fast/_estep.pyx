@@ -183,20 +183,32 @@ cdef extern from *:
        responsibilities, component-major: lp[k * n_rows + i] is row i's term k, so that
        every loop after the first runs along the rows and vectorises for any k (the
        exp and log of k = 2..8 terms per row do not fill a vector). log_norm[i] = the
-       row's log-sum-exp; total: n_rows of scratch. */
+       row's log-sum-exp; total: n_rows of scratch. scores NULL: lp holds them already,
+       component-major. */
     GMM_VECTOR_CLONES
     static void gmm_normalize_chunk(const double *scores, double *lp, Py_ssize_t n_rows,
                                     Py_ssize_t n, double *log_norm, double *total) {
         Py_ssize_t i, k;
         int unusual = 0;  /* some total is not a positive normal double */
-        for (i = 0; i < n_rows; i++) {
-            const double *row = scores + i * n;
-            double top = -INFINITY;
-            for (k = 0; k < n; k++) {
-                top = row[k] > top ? row[k] : top;
-                lp[k * n_rows + i] = row[k];
+        if (scores) {
+            for (i = 0; i < n_rows; i++) {
+                const double *row = scores + i * n;
+                double top = -INFINITY;
+                for (k = 0; k < n; k++) {
+                    top = row[k] > top ? row[k] : top;
+                    lp[k * n_rows + i] = row[k];
+                }
+                log_norm[i] = top;
             }
-            log_norm[i] = top;
+        }
+        else {  /* lp already holds the scores, component-major: the same maxima */
+            for (i = 0; i < n_rows; i++) log_norm[i] = -INFINITY;
+            for (k = 0; k < n; k++) {
+                const double *column = lp + k * n_rows;
+                #pragma omp simd
+                for (i = 0; i < n_rows; i++)
+                    log_norm[i] = column[i] > log_norm[i] ? column[i] : log_norm[i];
+            }
         }
         for (k = 0; k < n; k++) {
             double *column = lp + k * n_rows;
@@ -376,8 +388,11 @@ cdef void _features(const Model *model, const floating *X, Py_ssize_t n_rows,
 
 
 cdef inline void _log_prob_chunk(const Model *model, const floating *X, Py_ssize_t n_rows,
-                                 double *scores, double *xd, double *features) noexcept nogil:
-    """Weighted log-densities of one chunk into ``scores`` (rows x k), features left in place."""
+                                 double *scores, double *lp, double *xd,
+                                 double *features) noexcept nogil:
+    """Weighted log-densities of one chunk, features left in place: transposed models
+    into ``lp`` (k x rows, as the normalisation wants them), others into ``scores``
+    (rows x k)."""
     cdef Py_ssize_t K = model.n_components
     _features(model, X, n_rows, xd, features)
     # scores = [F, 1] @ [expansion ; log_const] (row-major: 'N', 'N' measured faster
@@ -385,9 +400,9 @@ cdef inline void _log_prob_chunk(const Model *model, const floating *X, Py_ssize
     if not model.transposed:
         _gemm('N', 'N', n_rows, K, model.n_columns + 1, features, model.n_columns + 1,
               model.expansion, K, 0.0, scores, K)
-    else:  # F stored transposed
-        _gemm('T', 'N', n_rows, K, model.n_columns + 1, features, n_rows,
-              model.expansion, K, 0.0, scores, K)
+    else:  # F stored transposed: lp = [expansion ; log_const]^T @ [F, 1]^T
+        _gemm('T', 'N', K, n_rows, model.n_columns + 1, model.expansion, K, features,
+              n_rows, 0.0, lp, n_rows)
 
 
 cdef void _flush(const Model *model, const double *moments, double *nk, double *sums,
@@ -434,8 +449,9 @@ cdef void _estep_block(
     chunk_start = start
     while chunk_start < end:
         n_rows = min(model.chunk, end - chunk_start)
-        _log_prob_chunk(model, &X[chunk_start, 0], n_rows, scores, xd, features)
-        gmm_normalize_chunk(scores, lp, n_rows, K, log_norm, total)
+        _log_prob_chunk(model, &X[chunk_start, 0], n_rows, scores, lp, xd, features)
+        gmm_normalize_chunk(NULL if model.transposed else scores, lp, n_rows, K, log_norm,
+                            total)
         for i in range(n_rows):
             w = sample_weight[chunk_start + i]
             block_weight += w
@@ -586,8 +602,15 @@ def score_chunks(
         for c in prange(n_chunks, schedule='static'):
             start = c * chunk
             n_rows = min(chunk, n_samples - start)
-            _log_prob_chunk(&model, &X[start, 0], n_rows, scores, xd, features)
-            if want_labels:
+            _log_prob_chunk(&model, &X[start, 0], n_rows, scores, lp, xd, features)
+            if want_labels and model.transposed:
+                for i in range(n_rows):
+                    best = 0
+                    for k in range(1, K):
+                        if lp[k * n_rows + i] > lp[best * n_rows + i]:
+                            best = k
+                    labels[start + i] = best
+            elif want_labels:
                 for i in range(n_rows):
                     row = scores + i * K
                     best = 0
@@ -595,7 +618,8 @@ def score_chunks(
                         if row[k] > row[best]:
                             best = k
                     labels[start + i] = best
-            gmm_normalize_chunk(scores, lp, n_rows, K, norms, total)
+            gmm_normalize_chunk(NULL if model.transposed else scores, lp, n_rows, K, norms,
+                                total)
             if want_log_norm:
                 for i in range(n_rows):
                     log_norm[start + i] = <floating>norms[i]
