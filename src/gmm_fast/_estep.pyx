@@ -184,10 +184,11 @@ cdef extern from *:
        every loop after the first runs along the rows and vectorises for any k (the
        exp and log of k = 2..8 terms per row do not fill a vector). log_norm[i] = the
        row's log-sum-exp; total: n_rows of scratch. scores NULL: lp holds them already,
-       component-major. */
+       component-major. weights not NULL: lp gets w_i times the responsibilities. */
     GMM_VECTOR_CLONES
     static void gmm_normalize_chunk(const double *scores, double *lp, Py_ssize_t n_rows,
-                                    Py_ssize_t n, double *log_norm, double *total) {
+                                    Py_ssize_t n, double *log_norm, double *total,
+                                    const double *weights) {
         Py_ssize_t i, k;
         int unusual = 0;  /* some total is not a positive normal double */
         if (scores) {
@@ -233,7 +234,10 @@ cdef extern from *:
         }
         else  /* a total of 0, inf or NaN somewhere: glibc's log for the whole chunk */
             for (i = 0; i < n_rows; i++) log_norm[i] += log(total[i]);
-        for (i = 0; i < n_rows; i++) total[i] = 1.0 / total[i];
+        if (weights)  /* w / total: weighted responsibilities in the same pass */
+            for (i = 0; i < n_rows; i++) total[i] = weights[i] / total[i];
+        else
+            for (i = 0; i < n_rows; i++) total[i] = 1.0 / total[i];
         for (k = 0; k < n; k++) {
             double *column = lp + k * n_rows;
             #pragma omp simd
@@ -242,7 +246,8 @@ cdef extern from *:
     }
     """
     void gmm_normalize_chunk(const double *scores, double *lp, Py_ssize_t n_rows,
-                             Py_ssize_t n, double *log_norm, double *total) noexcept nogil
+                             Py_ssize_t n, double *log_norm, double *total,
+                             const double *weights) noexcept nogil
 
 
 cdef inline void _gemm(char *trans_a, char *trans_b, Py_ssize_t m, Py_ssize_t n,
@@ -434,7 +439,7 @@ cdef void _estep_block(
     const Model *model, const floating[:, ::1] X, const floating[::1] sample_weight,
     Py_ssize_t start, Py_ssize_t end, double *ll, double *sum_weights, double *nk,
     double *sums, double *second, double *lp, double *xd, double *features,
-    double *moments, double *log_norm, double *total, double *scores,
+    double *moments, double *log_norm, double *total, double *scores, double *weights,
 ) noexcept nogil:
     """Statistics of rows ``start:end`` into one block's slots, chunk by chunk."""
     cdef:
@@ -450,17 +455,16 @@ cdef void _estep_block(
     while chunk_start < end:
         n_rows = min(model.chunk, end - chunk_start)
         _log_prob_chunk(model, &X[chunk_start, 0], n_rows, scores, lp, xd, features)
-        gmm_normalize_chunk(NULL if model.transposed else scores, lp, n_rows, K, log_norm,
-                            total)
         for i in range(n_rows):
-            w = sample_weight[chunk_start + i]
+            weights[i] = sample_weight[chunk_start + i]
+        # lp: w * responsibilities
+        gmm_normalize_chunk(NULL if model.transposed else scores, lp, n_rows, K, log_norm,
+                            total, weights)
+        for i in range(n_rows):
+            w = weights[i]
             block_weight += w
             if w != 0:  # a zero weight must not turn a -inf log-likelihood into NaN
                 block_ll += w * log_norm[i]
-            total[i] = w
-        for k in range(K):
-            for i in range(n_rows):
-                lp[k * n_rows + i] *= total[i]  # lp: w * responsibilities
         if tied:
             # sums: wr^T xd; second: sum_i w_i xd_i xd_i^T (features reused as sqrt(w) xd).
             for k in range(K):
@@ -518,6 +522,7 @@ def estep(
         double *log_norm
         double *total
         double *scores
+        double *weights
 
     block_ll[:] = 0.0
     block_sum_weights[:] = 0.0
@@ -539,6 +544,7 @@ def estep(
         log_norm = <double*> malloc(chunk * sizeof(double))
         total = <double*> malloc(chunk * sizeof(double))
         scores = <double*> malloc(chunk * K * sizeof(double))
+        weights = <double*> malloc(chunk * sizeof(double))
         for b in prange(n_blocks, schedule='dynamic'):
             start = b * rows_per_block
             end = min(start + rows_per_block, n_samples)
@@ -546,7 +552,7 @@ def estep(
                 _estep_block(&model, X, sample_weight, start, end, &block_ll[b],
                              &block_sum_weights[b], &block_nk[b, 0], &block_sums[b, 0, 0],
                              &block_second[b, 0], lp, xd, features, moments, log_norm,
-                             total, scores)
+                             total, scores, weights)
         free(lp)
         free(xd)
         free(features)
@@ -554,6 +560,7 @@ def estep(
         free(log_norm)
         free(total)
         free(scores)
+        free(weights)
 
 
 def score_chunks(
@@ -619,7 +626,7 @@ def score_chunks(
                             best = k
                     labels[start + i] = best
             gmm_normalize_chunk(NULL if model.transposed else scores, lp, n_rows, K, norms,
-                                total)
+                                total, NULL)
             if want_log_norm:
                 for i in range(n_rows):
                     log_norm[start + i] = <floating>norms[i]
