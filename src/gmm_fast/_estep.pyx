@@ -48,11 +48,12 @@ CHUNK_SIZE = CHUNK
 cdef Py_ssize_t FEATURE_ELEMENTS = 131072
 cdef Py_ssize_t MIN_CHUNK = 32
 # Up to this width (full, diag, spherical) the features are built column by column
-# (F stored transposed) so that each is a loop along the rows that vectorises: one
-# thread at (1e5, 2, 4) full went 2.16 -> 1.60 ms per iteration. Wider rows vectorise
-# row by row already and lost with the transposed layout (d=16 full: 52 -> 62 ms,
-# d=64 spherical: 14.9 -> 18.4 ms).
-cdef Py_ssize_t TRANSPOSED_FEATURES_MAX_WIDTH = 4
+# (F stored transposed) so that each is a loop along the rows that vectorises, and the
+# log-density GEMM writes the component-major scores directly. One thread, n=1e5, ms
+# per iteration: (d=2 k=4) full 2.16 -> 1.28; (8, 8) full 6.8 -> 5.5, diag 3.8 -> 3.4,
+# spherical f32 3.0 -> 2.5; (12, 8) full 11.5 -> 9.7. Wider rows lose: (16, 16) full f32
+# 26.5 -> 31, (5e4, 64, 32) spherical 14.1 -> 15.7.
+cdef Py_ssize_t TRANSPOSED_FEATURES_MAX_WIDTH = 12
 
 cdef enum:
     FULL = 0
