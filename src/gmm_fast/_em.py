@@ -21,10 +21,11 @@ _KERNEL_NAMES = {code: name for name, code in COVARIANCE_CODES.items()}
 _NK_FLOOR = 10 * np.finfo(np.float64).eps
 
 # Up to this width a tied model runs the full kernel (the same precision for every
-# component) and sums its k second moments. One thread, n=1e5, k=4, ms per iteration:
-# d=2 2.42 with the tied kernel (xs @ P and a SYRK per chunk) -> 2.16; at d=4 the
-# d(d+1)/2 features already lose (2.76 -> 2.94), at d=8 k=8 badly (4.7 -> 6.7).
-_TIED_AS_FULL_MAX_FEATURES = 2
+# component) and sums its k second moments. One thread, n=1e5, ms per iteration, tied
+# kernel (xs @ P and a SYRK per chunk) -> full kernel (column-built features):
+# (d=2, k=4) 2.45 -> 1.26, (4, 4) 2.89 -> 1.82, (6, 8) 4.37 -> 3.85; at (8, 8) the
+# d(d+1)/2 features lose (4.84 -> 5.58).
+_TIED_AS_FULL_MAX_FEATURES = 6
 
 
 def _covariance_helpers(covariance_type):
