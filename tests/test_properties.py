@@ -1,4 +1,7 @@
-"""Properties that must hold for any data, checked on data hypothesis generates."""
+"""Properties that must hold for any data, checked on data hypothesis generates.
+
+Derandomised: every run (and CI) checks the same examples, so a failure is reproducible.
+"""
 import warnings
 
 import numpy as np
@@ -20,7 +23,7 @@ def quietly(fit, *args, **kwargs):
         return fit(*args, **kwargs)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True, database=None)
 @given(X=datasets, n_clusters=st.integers(1, 4), seed=st.integers(0, 2**16))
 def test_kmeans_labels_are_nearest_centres(X, n_clusters, seed):
     km = quietly(gmm_fast.KMeans(n_clusters, n_init=1, random_state=seed).fit, X)
@@ -30,10 +33,13 @@ def test_kmeans_labels_are_nearest_centres(X, n_clusters, seed):
     scale = 1.0 + (X ** 2).sum(1).max()
     assert np.all(nearest <= sq.min(1) + 1e-9 * scale)
     np.testing.assert_allclose(km.inertia_, nearest.sum(), rtol=1e-9, atol=1e-9 * scale)
-    np.testing.assert_array_equal(km.predict(X), km.labels_)
+    # predict may break an exact tie differently (it works about another shift): any
+    # nearest centre is right.
+    predicted = km.predict(X)
+    assert np.all(sq[np.arange(len(X)), predicted] <= sq.min(1) + 1e-9 * scale)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20, deadline=None, derandomize=True, database=None)
 @given(X=datasets, factor=st.floats(0.01, 100.0), seed=st.integers(0, 2**16))
 def test_kmeans_weight_scale_does_not_matter(X, factor, seed):
     """Multiplying every weight by a constant changes neither centres nor labels (from one init)."""
@@ -46,7 +52,7 @@ def test_kmeans_weight_scale_does_not_matter(X, factor, seed):
     np.testing.assert_allclose(a.inertia_ * factor, b.inertia_, rtol=1e-9, atol=1e-6)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20, deadline=None, derandomize=True, database=None)
 @given(X=datasets, n_components=st.integers(1, 3),
        covariance_type=st.sampled_from(["full", "tied", "diag", "spherical"]),
        seed=st.integers(0, 2**16))
