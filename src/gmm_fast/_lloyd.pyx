@@ -214,26 +214,19 @@ cdef extern from *:
             for (Py_ssize_t r = 0; r < rows; r++) {                                      \
                 int label = (int)best[r];                                                \
                 const T *c = centers + label * n_features;                               \
-                /* The row again from X (contiguous, still in L1), in vector loops:   \
-                   read from the transposed xs they were strided scalar loads (d=16  \
-                   k=64, time / sklearn's: float64 0.74 -> 0.68, float32 0.72 ->    \
-                   0.58; d=2 k=8 0.63 -> 0.50). */                                   \
-                const T *x = X + (i0 + r) * n_features;                                  \
                 double w = sample_weight[i0 + r], sq = 0.0;                              \
                 labels[i0 + r] = label;                                                  \
                 /* The exact squared distance in double (the expansion cancels). */     \
                 _Pragma("omp simd reduction(+:sq)")                                      \
                 for (Py_ssize_t f = 0; f < n_features; f++) {                            \
-                    double diff = (double)(T)(x[f] - shift[f]) - (double)c[f];           \
+                    double diff = (double)xs[f * ROWS + r] - (double)c[f];               \
                     sq += diff * diff;                                                   \
                 }                                                                        \
                 inertia += w * sq;                                                       \
                 if (sums) {                                                              \
-                    double *s = sums + label * n_features;                               \
                     counts[label] += w;                                                  \
-                    _Pragma("omp simd")                                                  \
                     for (Py_ssize_t f = 0; f < n_features; f++)                          \
-                        s[f] += w * (double)(T)(x[f] - shift[f]);                        \
+                        sums[label * n_features + f] += w * (double)xs[f * ROWS + r];    \
                 }                                                                        \
             }                                                                            \
         }                                                                                \
