@@ -158,7 +158,6 @@ def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbo
     n_clusters, n_features = centers_init.shape
     centers = np.array(centers_init, dtype=X.dtype, order="C")
     labels = np.full(n_samples, -1, dtype=np.int32)
-    labels_old = labels.copy()
     blocks = n_blocks(n_samples, n_clusters * (n_features + 1))
     block_sums = np.empty((blocks, n_clusters, n_features))
     block_counts = np.empty((blocks, n_clusters))
@@ -166,8 +165,8 @@ def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbo
     converged = False
 
     for n_iter in range(1, max_iter + 1):
-        lloyd_step(X, sample_weight, shift, centers, labels, block_sums, block_counts,
-                   block_inertia, True, n_threads)
+        n_changed = lloyd_step(X, sample_weight, shift, centers, labels, block_sums,
+                               block_counts, block_inertia, True, n_threads)
         sums, counts = block_sums.sum(axis=0), block_counts.sum(axis=0)
         _relocate_empty_clusters(X, sample_weight, shift, centers, labels, sums, counts)
         filled = counts > 0
@@ -178,10 +177,9 @@ def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbo
         if verbose:
             print(f"Iteration {n_iter}, inertia {block_inertia.sum()}, "
                   f"centre shift {center_shift}.")
-        if np.array_equal(labels, labels_old) or center_shift <= tol:
+        if n_changed == 0 or center_shift <= tol:
             converged = True
             break
-        labels_old[:] = labels
 
     # Labels and inertia for the centres returned, so that predict(X) == labels_.
     lloyd_step(X, sample_weight, shift, centers, labels, block_sums, block_counts,

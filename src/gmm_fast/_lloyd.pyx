@@ -177,9 +177,11 @@ cdef extern from *:
     static double NAME(const T *X, const T *sample_weight, const T *shift,              \
                        Py_ssize_t n_rows, Py_ssize_t n_features, const T *centers,      \
                        const T *centers_m2, const T *sq_norms, Py_ssize_t k_pad,        \
-                       int *labels, double *sums, double *counts, T *xs) {              \
+                       int *labels, double *sums, double *counts, T *xs,                \
+                       Py_ssize_t *changed) {                                           \
         enum { ROWS = GMM_LLOYD_ROW_BYTES / sizeof(T), CENTERS = GMM_LLOYD_CENTERS };  \
         double inertia = 0.0;                                                            \
+        Py_ssize_t n_changed = 0;                                                        \
         for (Py_ssize_t i0 = 0; i0 < n_rows; i0 += ROWS) {                              \
             Py_ssize_t rows = n_rows - i0 < ROWS ? n_rows - i0 : ROWS;                   \
             /* Missing rows of the last group are zeros; their labels are dropped. */   \
@@ -215,6 +217,7 @@ cdef extern from *:
                 int label = (int)best[r];                                                \
                 const T *c = centers + label * n_features;                               \
                 double w = sample_weight[i0 + r], sq = 0.0;                              \
+                n_changed += labels[i0 + r] != label;                                    \
                 labels[i0 + r] = label;                                                  \
                 /* The exact squared distance in double (the expansion cancels). */     \
                 _Pragma("omp simd reduction(+:sq)")                                      \
@@ -230,6 +233,7 @@ cdef extern from *:
                 }                                                                        \
             }                                                                            \
         }                                                                                \
+        *changed = n_changed;                                                            \
         return inertia;                                                                  \
     }
     GMM_FAST_LLOYD_DIRECT(float, int32_t, lloyd_direct_float)
@@ -241,12 +245,12 @@ cdef extern from *:
                               Py_ssize_t n_rows, Py_ssize_t n_features, const float *centers,
                               const float *centers_m2, const float *sq_norms, Py_ssize_t k_pad,
                               int *labels, double *sums, double *counts,
-                              float *xs) noexcept nogil
+                              float *xs, Py_ssize_t *changed) noexcept nogil
     double lloyd_direct_double(const double *X, const double *sample_weight, const double *shift,
                                Py_ssize_t n_rows, Py_ssize_t n_features, const double *centers,
                                const double *centers_m2, const double *sq_norms, Py_ssize_t k_pad,
                                int *labels, double *sums, double *counts,
-                               double *xs) noexcept nogil
+                               double *xs, Py_ssize_t *changed) noexcept nogil
 
 
 # Up to 16 features the direct path beat the GEMM (2 threads, time / sklearn's:
@@ -297,17 +301,18 @@ cdef inline void _gemm_abt(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, floating al
               <double*>a, &k_, &beta, c, &m_)
 
 
-cdef void _nearest_in_chunk(
+cdef Py_ssize_t _nearest_in_chunk(
     const floating[:, ::1] X, const floating[::1] shift,
     const floating[:, ::1] centers, const floating[::1] centers_sq_norms,
     Py_ssize_t start, Py_ssize_t end, int[::1] labels,
     floating *xs, floating *dist,
 ) noexcept nogil:
-    """Label rows ``start:end``, leaving the shifted rows in ``xs``."""
+    """Label rows ``start:end``, leaving the shifted rows in ``xs``; how many labels changed."""
     cdef:
         Py_ssize_t n_rows = end - start
         Py_ssize_t n_clusters = centers.shape[0], n_features = centers.shape[1]
-        Py_ssize_t i, j, f
+        Py_ssize_t i, j, f, changed = 0
+        int label
 
     for i in range(n_rows):
         for f in range(n_features):
@@ -318,7 +323,10 @@ cdef void _nearest_in_chunk(
             dist[i * n_clusters + j] = centers_sq_norms[j]
     _gemm_abt(n_rows, n_clusters, n_features, -2.0, xs, &centers[0, 0], 1.0, dist)
     for i in range(n_rows):
-        labels[start + i] = <int>_argmin(&dist[i * n_clusters], n_clusters)
+        label = <int>_argmin(&dist[i * n_clusters], n_clusters)
+        changed += labels[start + i] != label
+        labels[start + i] = label
+    return changed
 
 
 cdef inline double _lloyd_direct(
@@ -326,19 +334,19 @@ cdef inline double _lloyd_direct(
     const floating[::1] shift, const floating[:, ::1] centers,
     const floating[:, ::1] centers_m2, const floating[::1] sq_norms,
     Py_ssize_t start, Py_ssize_t end, int[::1] labels,
-    double *sums, double *counts, floating *xs,
+    double *sums, double *counts, floating *xs, Py_ssize_t *changed,
 ) noexcept nogil:
     """The direct path over rows ``start:end``; returns their inertia."""
     if floating is float:
         return lloyd_direct_float(
             &X[start, 0], &sample_weight[start], &shift[0], end - start, X.shape[1],
             &centers[0, 0], &centers_m2[0, 0], &sq_norms[0], centers_m2.shape[0],
-            &labels[start], sums, counts, xs)
+            &labels[start], sums, counts, xs, changed)
     else:
         return lloyd_direct_double(
             &X[start, 0], &sample_weight[start], &shift[0], end - start, X.shape[1],
             &centers[0, 0], &centers_m2[0, 0], &sq_norms[0], centers_m2.shape[0],
-            &labels[start], sums, counts, xs)
+            &labels[start], sums, counts, xs, changed)
 
 
 cdef void _lloyd_block(
@@ -346,7 +354,7 @@ cdef void _lloyd_block(
     const floating[::1] shift, const floating[:, ::1] centers,
     const floating[::1] centers_sq_norms,
     Py_ssize_t start, Py_ssize_t end, Py_ssize_t chunk, int[::1] labels,
-    double *sums, double *counts, double *inertia,
+    double *sums, double *counts, double *inertia, Py_ssize_t *changed,
     bint update_centers, floating *xs, floating *dist,
 ) noexcept nogil:
     """Label rows ``start:end``; add their statistics to one block's ``sums``, ``counts``."""
@@ -355,6 +363,7 @@ cdef void _lloyd_block(
         Py_ssize_t chunk_start, chunk_end, i, f
         int label
         double w, block_inertia = 0.0
+        Py_ssize_t block_changed = 0
         const floating *x
         const floating *c
         double *s
@@ -362,8 +371,8 @@ cdef void _lloyd_block(
     chunk_start = start
     while chunk_start < end:
         chunk_end = min(chunk_start + chunk, end)
-        _nearest_in_chunk(X, shift, centers, centers_sq_norms,
-                          chunk_start, chunk_end, labels, xs, dist)
+        block_changed += _nearest_in_chunk(X, shift, centers, centers_sq_norms,
+                                           chunk_start, chunk_end, labels, xs, dist)
         for i in range(chunk_end - chunk_start):
             label = labels[chunk_start + i]
             w = sample_weight[chunk_start + i]
@@ -378,6 +387,7 @@ cdef void _lloyd_block(
                     s[f] += w * x[f]
         chunk_start = chunk_end
     inertia[0] = block_inertia
+    changed[0] = block_changed
 
 
 def lloyd_step(
@@ -398,6 +408,8 @@ def lloyd_step(
     ``update_centers``, ``block_counts[b, j]`` (weight of cluster j) and
     ``block_sums[b, j]`` (weighted sum of ``x - shift`` over cluster j). The
     caller adds the blocks in order. ``centers`` are about ``shift`` too.
+    Returns how many labels changed, counted as they are overwritten, so the
+    caller's strict-convergence test needs no copy of the labels nor a pass.
     """
     cdef:
         Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
@@ -408,6 +420,7 @@ def lloyd_step(
         floating[:, ::1] centers_m2
         floating *xs
         floating *dist
+        Py_ssize_t[::1] block_changed
         bint direct = DIRECT_FAST and n_features <= DIRECT_MAX_FEATURES
         # The direct path takes centres GMM_LLOYD_CENTERS at a time.
         Py_ssize_t k_pad = ((n_clusters + GMM_LLOYD_CENTERS - 1) // GMM_LLOYD_CENTERS
@@ -417,8 +430,9 @@ def lloyd_step(
     block_counts[...] = 0.0
     block_inertia[...] = 0.0
     if n_samples == 0 or n_blocks == 0:
-        return
+        return 0
     rows_per_block = (n_samples + n_blocks - 1) // n_blocks
+    block_changed = np.zeros(n_blocks, dtype=np.intp)
 
     dtype = np.float32 if floating is float else np.float64
     # |c|^2, and +inf for the padded centres so that they are never nearest.
@@ -447,15 +461,17 @@ def lloyd_step(
                     X, sample_weight, shift, centers, centers_m2, centers_sq_norms,
                     start, end, labels,
                     &block_sums[b, 0, 0] if update_centers else NULL,
-                    &block_counts[b, 0] if update_centers else NULL, xs)
+                    &block_counts[b, 0] if update_centers else NULL, xs,
+                    &block_changed[b])
             elif start < end:
                 _lloyd_block(X, sample_weight, shift, centers, centers_sq_norms,
                              start, end, chunk, labels,
                              &block_sums[b, 0, 0] if update_centers else NULL,
                              &block_counts[b, 0] if update_centers else NULL,
-                             &block_inertia[b], update_centers, xs, dist)
+                             &block_inertia[b], &block_changed[b], update_centers, xs, dist)
         free(xs)
         free(dist)
+    return int(np.sum(block_changed))
 
 
 def min_sq_distances(
