@@ -85,18 +85,15 @@ def make_kmeans_fit(impl, X, centers):
             return KMeans(k, init=centers, n_init=1, tol=0, max_iter=max_iter,
                           n_threads=N_THREADS).fit(X).n_iter_
         return fit
-    if impl == "sklearn":
-        from sklearn.cluster import KMeans
-
-        def fit(max_iter):
-            return KMeans(k, init=centers, n_init=1, tol=0, max_iter=max_iter,
-                          algorithm="lloyd").fit(X).n_iter_
-        return limited(fit)
-    if impl == "sklearnex":
-        try:
-            from sklearnex.cluster import KMeans
-        except ImportError as exc:
-            raise Unavailable(f"scikit-learn-intelex not installed ({exc})") from None
+    if impl in ("sklearn", "sklearnex"):
+        # scikit-learn-intelex's KMeans takes scikit-learn's API: one fit serves both.
+        if impl == "sklearn":
+            from sklearn.cluster import KMeans
+        else:
+            try:
+                from sklearnex.cluster import KMeans
+            except ImportError as exc:
+                raise Unavailable(f"scikit-learn-intelex not installed ({exc})") from None
 
         def fit(max_iter):
             return KMeans(k, init=centers, n_init=1, tol=0, max_iter=max_iter,
