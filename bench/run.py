@@ -240,6 +240,10 @@ def main(argv=None):
                         help="run only these parts (repeatable)")
     parser.add_argument("--dtype", choices=cases.DTYPES, action="append",
                         help="only these dtypes (repeatable)")
+    parser.add_argument("--workload", metavar="N,D,K", action="append",
+                        help="only these workloads, e.g. 100000,784,10 (repeatable)")
+    parser.add_argument("--covariance", choices=["full", "diag", "tied", "spherical"],
+                        action="append", help="only these GMM covariance types (repeatable)")
     parser.add_argument("--label", default="",
                         help="what was measured, e.g. the commit gmm_fast was built from "
                              "(printed, and stored by --refresh-thresholds)")
@@ -278,6 +282,11 @@ def main(argv=None):
         kmeans_peers, gmm_peers = cases.KMEANS_PEERS, cases.GMM_PEERS
         kmeans_workloads, gmm_workloads = cases.KMEANS_WORKLOADS, cases.GMM_WORKLOADS
 
+    if args.workload:
+        wanted = {tuple(int(float(v)) for v in w.split(",")) for w in args.workload}
+        kmeans_workloads = [w for w in kmeans_workloads if tuple(w) in wanted]
+        gmm_workloads = [w for w in gmm_workloads if tuple(w) in wanted]
+
     if "kmeans" in parts:
         log("\n== KMeans (Lloyd), fixed iterations from the same centres ==")
         extra = () if args.quick else ("issue-2 target",)
@@ -295,7 +304,7 @@ def main(argv=None):
         if reason:
             log(f"SKIPPED: {reason}. The GMM benchmarks run once it lands.")
         else:
-            covariances = ("full", "diag", "tied", "spherical")
+            covariances = args.covariance or ("full", "diag", "tied", "spherical")
             extra = () if args.quick else ("issue-3 target", "% GEMM peak")
             log(table_header(gmm_peers, extra))
             rows = gmm_rows(gmm_workloads, covariances, dtypes, gmm_peers, timing,

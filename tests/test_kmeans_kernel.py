@@ -82,7 +82,8 @@ def assert_step_matches_reference(X, sample_weight, shift, centers, result):
     assert abs(inertia - ref_inertia) <= inertia_bound + 1e-300
 
 
-@pytest.mark.parametrize("n_features", [2, 20], ids=["direct_d2", "gemm_d20"])
+# d=100: k=1 and 5 take the wide-row direct path (k <= d/8 in float32, d/2 in float64)
+@pytest.mark.parametrize("n_features", [2, 20, 100], ids=["direct_d2", "gemm_d20", "d100"])
 @pytest.mark.parametrize("n_clusters", [1, 5, 40])
 def test_lloyd_step_matches_reference(rng, dtype, n_features, n_clusters):
     X, w, shift, centers = make_step_input(rng, 1500, n_features, n_clusters, dtype)
@@ -90,9 +91,10 @@ def test_lloyd_step_matches_reference(rng, dtype, n_features, n_clusters):
     assert_step_matches_reference(X, w, shift, centers, result)
 
 
-def test_lloyd_step_far_from_origin(rng):
+@pytest.mark.parametrize("n_features", [20, 100], ids=["gemm", "wide_direct"])
+def test_lloyd_step_far_from_origin(rng, n_features):
     """Data at 1e6 from the origin: working about ``shift`` avoids the GEMM cancellation."""
-    X, w, shift, centers = make_step_input(rng, 800, 20, 6, np.float64, offset=1e6)
+    X, w, shift, centers = make_step_input(rng, 800, n_features, 6, np.float64, offset=1e6)
     result = run_lloyd_step(X, w, shift, centers, n_threads=2)
     assert_step_matches_reference(X, w, shift, centers, result)
 
@@ -105,6 +107,16 @@ def test_lloyd_step_chunk_edges(rng, dtype, chunks, extra, one_block, n_features
     """Rows at the end of a chunk, inside one block (chunks loop) and over default blocks."""
     n_samples = chunks * chunk_rows(n_features, 4, np.dtype(dtype).itemsize) + extra
     X, w, shift, centers = make_step_input(rng, max(n_samples, 4), n_features, 4, dtype)
+    X, w = X[:n_samples], w[:n_samples]
+    result = run_lloyd_step(X, w, shift, centers, n_threads=2, blocks=1 if one_block else None)
+    assert_step_matches_reference(X, w, shift, centers, result)
+
+
+@pytest.mark.parametrize("n_samples", [1, 3, 4, 5, 9, 259])
+@pytest.mark.parametrize("one_block", [False, True], ids=["default_blocks", "one_block"])
+def test_wide_direct_path_row_groups(rng, dtype, n_samples, one_block):
+    """The wide-row path takes rows 4 at a time: partial last groups, in one or many blocks."""
+    X, w, shift, centers = make_step_input(rng, max(n_samples, 8), 70, 5, dtype)
     X, w = X[:n_samples], w[:n_samples]
     result = run_lloyd_step(X, w, shift, centers, n_threads=2, blocks=1 if one_block else None)
     assert_step_matches_reference(X, w, shift, centers, result)
@@ -151,7 +163,7 @@ def test_lloyd_step_labels_only(rng, dtype):
     np.testing.assert_allclose(block_inertia.sum(), full[3], rtol=1e-12)
 
 
-@pytest.mark.parametrize("n_features", [2, 20])
+@pytest.mark.parametrize("n_features", [2, 20, 100])
 def test_lloyd_step_threads_bitwise(rng, dtype, n_features):
     X, w, shift, centers = make_step_input(rng, 20000, n_features, 9, dtype)
     one = run_lloyd_step(X, w, shift, centers, n_threads=1)
@@ -162,7 +174,7 @@ def test_lloyd_step_threads_bitwise(rng, dtype, n_features):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("n_features", [2, 20])
+@pytest.mark.parametrize("n_features", [2, 20, 100])
 def test_fit_threads_bitwise(rng, dtype, n_features):
     """A whole fit (k-means++ seeding, n_init=2, relocations) does not depend on n_threads."""
     X = make_blobs(rng, 20000, n_features, 6).astype(dtype)
@@ -196,10 +208,12 @@ def test_candidate_potentials_matches_numpy(rng, dtype, n_threads):
     np.testing.assert_allclose(block_potentials.sum(axis=0), expected, rtol=1e-12)
 
 
-@pytest.mark.parametrize("n_features", [1, 2, 7, 16])
+@pytest.mark.parametrize("n_features", [1, 2, 7, 16, 40, 101])
 @pytest.mark.parametrize("n_clusters", [1, 3, 9])
-def test_narrow_data_paths_agree(rng, dtype, n_features, n_clusters):
-    """The vectorised narrow-data path and the GEMM path (taken on CPUs without AVX2) agree."""
+def test_direct_and_gemm_paths_agree(rng, dtype, n_features, n_clusters):
+    """The direct paths (narrow data; wide rows with few centres, here d >= 40 with
+    k <= 3 and d=101 with k=9 in float64; feature counts off the 16-lane padding)
+    and the GEMM path (taken on CPUs without AVX2, and otherwise) agree."""
     from gmm_fast._lloyd import use_direct_path
 
     X, w, shift, centers = make_step_input(rng, 3000, n_features, n_clusters, dtype)

@@ -3,11 +3,13 @@
 ``lloyd_step`` assigns every sample to its nearest centre and accumulates, for the
 new centres, the weighted sums of the samples, the weight and the inertia of each
 cluster. Only ``|c|^2 - 2 x.c`` decides the nearest centre. For wide data the
-distances of a chunk of rows to all centres come from one GEMM. For narrow data
-(up to 16 features) a direct C loop, cloned for AVX2 and AVX-512 and picked at
-load time, computes them across a group of rows in registers and fuses the
-argmin and the sums; built for baseline SSE2 only, it lost to the GEMM (OpenBLAS
-picks the CPU's widest vector unit at run time), so there the GEMM serves all.
+distances of a chunk of rows to all centres come from one GEMM. Two direct C
+loops, cloned for AVX2 and AVX-512 and picked at load time, take the shapes where
+the GEMM's fixed costs dominate and fuse the argmin and the sums: narrow data (up
+to 16 features), vectorised across a group of rows, and wide rows with few
+centres, a register block of rows x centres vectorised along the features. Built
+for baseline SSE2 only they lost to the GEMM (OpenBLAS picks the CPU's widest
+vector unit at run time), so there the GEMM serves all.
 
 X is used about ``shift`` (its mean), as if it had been centred, so the dot
 products do not cancel for data far from the origin; X itself is never copied.
@@ -22,7 +24,7 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 # Rows per distance computation: as many as keep a chunk of shifted rows within
@@ -238,8 +240,115 @@ cdef extern from *:
     }
     GMM_FAST_LLOYD_DIRECT(float, int32_t, lloyd_direct_float)
     GMM_FAST_LLOYD_DIRECT(double, int64_t, lloyd_direct_double)
+
+    /* Wide rows, few centres: the same arguments and results, GMM_LLOYD_WIDE_ROWS rows
+       at a time. The rows are read from memory once; their dot products with every
+       centre come from a register block of rows x CENTERS vector accumulators along
+       the features (each centre vector loaded serves all the rows, each row vector
+       all the centres), then the exact distance and the sums while the rows are in
+       L1. The GEMM packed every chunk again for only a few centres. Here centers_m2
+       has rows of GMM_LLOYD_PAD_FEATURES(n_features) entries, zero-padded, and xs
+       holds GMM_LLOYD_WIDE_ROWS rows as long, whose padding the caller zeroed. */
+    #define GMM_LLOYD_PAD 16
+    #define GMM_LLOYD_PAD_FEATURES(d) (((d) + GMM_LLOYD_PAD - 1) / GMM_LLOYD_PAD * GMM_LLOYD_PAD)
+    #define GMM_LLOYD_WIDE_ROWS 4
+    /* Sum the first 2H lanes of every accumulator into its first H (vector adds). */
+    #define GMM_LLOYD_FOLD(H)                                                            \
+        for (int r = 0; r < GMM_LLOYD_WIDE_ROWS; r++)                                    \
+            for (int q = 0; q < GMM_LLOYD_CENTERS; q++) {                                \
+                _Pragma("omp simd")                                                      \
+                for (int l = 0; l < (H); l++) acc[r][q][l] += acc[r][q][l + (H)];        \
+            }
+    #define GMM_FAST_LLOYD_ROWWISE(T, NAME)                                              \
+    GMM_LLOYD_CLONES                                                                     \
+    static double NAME(const T *X, const T *sample_weight, const T *shift,              \
+                       Py_ssize_t n_rows, Py_ssize_t n_features, const T *centers,      \
+                       const T *centers_m2, const T *sq_norms, Py_ssize_t k_pad,        \
+                       int *labels, double *sums, double *counts, T *xs,                \
+                       Py_ssize_t *changed) {                                           \
+        enum { LANES = 64 / sizeof(T), ROWS = GMM_LLOYD_WIDE_ROWS,                      \
+               CENTERS = GMM_LLOYD_CENTERS };                                            \
+        const Py_ssize_t d_pad = GMM_LLOYD_PAD_FEATURES(n_features);                     \
+        double inertia = 0.0;                                                            \
+        Py_ssize_t n_changed = 0;                                                        \
+        for (Py_ssize_t i0 = 0; i0 < n_rows; i0 += ROWS) {                              \
+            int rows = n_rows - i0 < ROWS ? (int)(n_rows - i0) : ROWS;                   \
+            for (int r = 0; r < ROWS; r++) {                                             \
+                const T *x = X + (i0 + r) * n_features;                                  \
+                T *y = xs + r * d_pad;                                                   \
+                if (r < rows) {                                                          \
+                    _Pragma("omp simd")                                                  \
+                    for (Py_ssize_t f = 0; f < n_features; f++) y[f] = x[f] - shift[f];  \
+                } else {                                                                 \
+                    for (Py_ssize_t f = 0; f < n_features; f++) y[f] = (T)0;             \
+                }                                                                        \
+            }                                                                            \
+            /* The next rows start on their way from memory while these compute. */    \
+            if (i0 + 2 * ROWS <= n_rows)                                                 \
+                for (Py_ssize_t e = 0; e < ROWS * n_features; e += 64 / sizeof(T))      \
+                    __builtin_prefetch(X + (i0 + ROWS) * n_features + e);               \
+            T best_dist[ROWS];                                                           \
+            int best[ROWS];                                                              \
+            for (int r = 0; r < ROWS; r++) { best_dist[r] = (T)INFINITY; best[r] = 0; }  \
+            for (Py_ssize_t j = 0; j < k_pad; j += CENTERS) {                            \
+                const T *c = centers_m2 + j * d_pad;                                     \
+                T acc[ROWS][CENTERS][LANES];                                             \
+                for (int r = 0; r < ROWS; r++)                                           \
+                    for (int q = 0; q < CENTERS; q++) {                                  \
+                        _Pragma("omp simd")                                              \
+                        for (int l = 0; l < LANES; l++) acc[r][q][l] = 0;                \
+                    }                                                                    \
+                for (Py_ssize_t f = 0; f < d_pad; f += LANES)                            \
+                    for (int r = 0; r < ROWS; r++)                                       \
+                        for (int q = 0; q < CENTERS; q++) {                              \
+                            _Pragma("omp simd")                                          \
+                            for (int l = 0; l < LANES; l++)                              \
+                                acc[r][q][l] += xs[r * d_pad + f + l] * c[q * d_pad + f + l]; \
+                        }                                                                \
+                if (LANES > 8) { GMM_LLOYD_FOLD(8) }                                     \
+                GMM_LLOYD_FOLD(4) GMM_LLOYD_FOLD(2) GMM_LLOYD_FOLD(1)                    \
+                for (int r = 0; r < ROWS; r++)                                           \
+                    for (int q = 0; q < CENTERS; q++) {                                  \
+                        T dist = sq_norms[j + q] + acc[r][q][0];                         \
+                        /* strictly nearer: the first minimum, as np.argmin */           \
+                        int nearer = dist < best_dist[r];                                \
+                        best[r] = nearer ? (int)(j + q) : best[r];                       \
+                        best_dist[r] = nearer ? dist : best_dist[r];                     \
+                    }                                                                    \
+            }                                                                            \
+            for (int r = 0; r < rows; r++) {                                             \
+                int label = best[r];                                                     \
+                const T *c = centers + label * n_features, *y = xs + r * d_pad;          \
+                double w = sample_weight[i0 + r], sq = 0.0;                              \
+                n_changed += labels[i0 + r] != label;                                    \
+                labels[i0 + r] = label;                                                  \
+                if (sums) {  /* one pass: the exact distance and the sums */             \
+                    double *s = sums + label * n_features;                               \
+                    counts[label] += w;                                                  \
+                    _Pragma("omp simd reduction(+:sq)")                                  \
+                    for (Py_ssize_t f = 0; f < n_features; f++) {                        \
+                        double diff = (double)y[f] - (double)c[f];                       \
+                        sq += diff * diff;                                               \
+                        s[f] += w * (double)y[f];                                        \
+                    }                                                                    \
+                } else {                                                                 \
+                    _Pragma("omp simd reduction(+:sq)")                                  \
+                    for (Py_ssize_t f = 0; f < n_features; f++) {                        \
+                        double diff = (double)y[f] - (double)c[f];                       \
+                        sq += diff * diff;                                               \
+                    }                                                                    \
+                }                                                                        \
+                inertia += w * sq;                                                       \
+            }                                                                            \
+        }                                                                                \
+        *changed = n_changed;                                                            \
+        return inertia;                                                                  \
+    }
+    GMM_FAST_LLOYD_ROWWISE(float, lloyd_rowwise_float)
+    GMM_FAST_LLOYD_ROWWISE(double, lloyd_rowwise_double)
     """
-    const Py_ssize_t GMM_LLOYD_ROW_BYTES, GMM_LLOYD_CENTERS
+    const Py_ssize_t GMM_LLOYD_ROW_BYTES, GMM_LLOYD_CENTERS, GMM_LLOYD_WIDE_ROWS
+    Py_ssize_t GMM_LLOYD_PAD_FEATURES(Py_ssize_t n_features) noexcept nogil
     int gmm_lloyd_direct_fast() noexcept nogil
     double lloyd_direct_float(const float *X, const float *sample_weight, const float *shift,
                               Py_ssize_t n_rows, Py_ssize_t n_features, const float *centers,
@@ -251,19 +360,32 @@ cdef extern from *:
                                const double *centers_m2, const double *sq_norms, Py_ssize_t k_pad,
                                int *labels, double *sums, double *counts,
                                double *xs, Py_ssize_t *changed) noexcept nogil
+    double lloyd_rowwise_float(const float *X, const float *sample_weight, const float *shift,
+                               Py_ssize_t n_rows, Py_ssize_t n_features, const float *centers,
+                               const float *centers_m2, const float *sq_norms, Py_ssize_t k_pad,
+                               int *labels, double *sums, double *counts,
+                               float *xs, Py_ssize_t *changed) noexcept nogil
+    double lloyd_rowwise_double(const double *X, const double *sample_weight,
+                                const double *shift, Py_ssize_t n_rows, Py_ssize_t n_features,
+                                const double *centers, const double *centers_m2,
+                                const double *sq_norms, Py_ssize_t k_pad, int *labels,
+                                double *sums, double *counts, double *xs,
+                                Py_ssize_t *changed) noexcept nogil
 
 
 # Up to 16 features the direct path beat the GEMM (2 threads, time / sklearn's:
-# d=2 k=8 ~1.0 -> 0.5-0.6, d=16 k=64 ~1.0 -> 0.7); wider data stays on the GEMM.
+# d=2 k=8 ~1.0 -> 0.5-0.6, d=16 k=64 ~1.0 -> 0.7); wider data takes the GEMM
+# unless it has few centres (the row-wise path, see lloyd_step).
 cdef Py_ssize_t DIRECT_MAX_FEATURES = 16
 cdef bint DIRECT_FAST = gmm_lloyd_direct_fast()
 
 
 def use_direct_path(bint enabled):
-    """Allow (the default, where the CPU has AVX2) or forbid the narrow-data path.
+    """Allow (the default, where the CPU has AVX2) or forbid the direct paths.
 
     Returns the previous setting. For tests: on a CPU with AVX2 it is the only
-    way to run the GEMM path on narrow data, which CPUs without AVX2 take.
+    way to run the GEMM path on narrow data, or on wide data with few centres,
+    which CPUs without AVX2 take.
     """
     global DIRECT_FAST
     previous = DIRECT_FAST
@@ -334,19 +456,28 @@ cdef inline double _lloyd_direct(
     const floating[::1] shift, const floating[:, ::1] centers,
     const floating[:, ::1] centers_m2, const floating[::1] sq_norms,
     Py_ssize_t start, Py_ssize_t end, int[::1] labels,
-    double *sums, double *counts, floating *xs, Py_ssize_t *changed,
+    double *sums, double *counts, floating *xs, Py_ssize_t *changed, bint rowwise,
 ) noexcept nogil:
     """The direct path over rows ``start:end``; returns their inertia."""
+    cdef Py_ssize_t n = end - start, d = X.shape[1], k_pad = centers_m2.shape[0]
     if floating is float:
+        if rowwise:
+            return lloyd_rowwise_float(
+                &X[start, 0], &sample_weight[start], &shift[0], n, d, &centers[0, 0],
+                &centers_m2[0, 0], &sq_norms[0], k_pad, &labels[start], sums, counts, xs,
+                changed)
         return lloyd_direct_float(
-            &X[start, 0], &sample_weight[start], &shift[0], end - start, X.shape[1],
-            &centers[0, 0], &centers_m2[0, 0], &sq_norms[0], centers_m2.shape[0],
-            &labels[start], sums, counts, xs, changed)
+            &X[start, 0], &sample_weight[start], &shift[0], n, d, &centers[0, 0],
+            &centers_m2[0, 0], &sq_norms[0], k_pad, &labels[start], sums, counts, xs, changed)
     else:
+        if rowwise:
+            return lloyd_rowwise_double(
+                &X[start, 0], &sample_weight[start], &shift[0], n, d, &centers[0, 0],
+                &centers_m2[0, 0], &sq_norms[0], k_pad, &labels[start], sums, counts, xs,
+                changed)
         return lloyd_direct_double(
-            &X[start, 0], &sample_weight[start], &shift[0], end - start, X.shape[1],
-            &centers[0, 0], &centers_m2[0, 0], &sq_norms[0], centers_m2.shape[0],
-            &labels[start], sums, counts, xs, changed)
+            &X[start, 0], &sample_weight[start], &shift[0], n, d, &centers[0, 0],
+            &centers_m2[0, 0], &sq_norms[0], k_pad, &labels[start], sums, counts, xs, changed)
 
 
 cdef void _lloyd_block(
@@ -421,7 +552,16 @@ def lloyd_step(
         floating *xs
         floating *dist
         Py_ssize_t[::1] block_changed
-        bint direct = DIRECT_FAST and n_features <= DIRECT_MAX_FEATURES
+        bint narrow = n_features <= DIRECT_MAX_FEATURES
+        # Wide rows and few centres: the row-wise register blocks beat the GEMM while
+        # k <= d/2 (float64) or d/8 (float32). Kernel time / GEMM path's, 2 threads:
+        # float64 d=64 k=32 0.95, d=128 k=48 0.93, d=784 k=10 0.7, k=128 0.78, but
+        # d=32 k=32 1.11; float32 d=64 k=8 0.81, k=16 1.13, d=128 k=16 0.95, k=32
+        # 1.05, d=784 k=10 0.8 (the GEMM runs twice as fast in float32, these not).
+        bint rowwise = (not narrow
+                        and n_clusters * (8 if sizeof(floating) == 4 else 2) <= n_features)
+        bint direct = DIRECT_FAST and (narrow or rowwise)
+        Py_ssize_t d_pad = GMM_LLOYD_PAD_FEATURES(n_features), n_xs = chunk * n_features
         # The direct path takes centres GMM_LLOYD_CENTERS at a time.
         Py_ssize_t k_pad = ((n_clusters + GMM_LLOYD_CENTERS - 1) // GMM_LLOYD_CENTERS
                             * GMM_LLOYD_CENTERS if direct else n_clusters)
@@ -443,15 +583,17 @@ def lloyd_step(
             centers_sq_norms[j] += centers[j, f] * centers[j, f]
     if direct:
         # -2 c: |c|^2 - 2 x.c is then one FMA per feature (scaling by -2 is exact).
-        padded = np.zeros((k_pad, n_features), dtype=dtype)
-        padded[:n_clusters] = -2 * np.asarray(centers)
+        padded = np.zeros((k_pad, n_features if narrow else d_pad), dtype=dtype)
+        padded[:n_clusters, :n_features] = -2 * np.asarray(centers)
         centers_m2 = padded
-        chunk = GMM_LLOYD_ROW_BYTES // sizeof(floating)  # xs holds one group of rows
+        # xs holds one group of rows (narrow) or one row
+        chunk = GMM_LLOYD_ROW_BYTES // sizeof(floating) if narrow else 1
+        n_xs = chunk * n_features if narrow else GMM_LLOYD_WIDE_ROWS * d_pad
     else:
         centers_m2 = np.zeros((1, 1), dtype=dtype)
 
     with nogil, parallel(num_threads=n_threads):
-        xs = <floating*> malloc(chunk * n_features * sizeof(floating))
+        xs = <floating*> calloc(n_xs, sizeof(floating))  # rowwise: zero padding
         dist = <floating*> malloc(chunk * n_clusters * sizeof(floating))
         for b in prange(n_blocks, schedule='dynamic'):
             start = b * rows_per_block
@@ -462,7 +604,7 @@ def lloyd_step(
                     start, end, labels,
                     &block_sums[b, 0, 0] if update_centers else NULL,
                     &block_counts[b, 0] if update_centers else NULL, xs,
-                    &block_changed[b])
+                    &block_changed[b], rowwise)
             elif start < end:
                 _lloyd_block(X, sample_weight, shift, centers, centers_sq_norms,
                              start, end, chunk, labels,
