@@ -37,8 +37,8 @@ def timed(fit, max_iter):
     return elapsed, n_iter
 
 
-def side_by_side(fits, n_base=1, target_seconds=0.3, max_extra=20, time_budget=4.0,
-                 max_repeats=5):
+def side_by_side(fits, n_base=1, target_seconds=0.3, max_extra=40, time_budget=4.0,
+                 max_repeats=5, min_repeats=3):
     """Median seconds of one iteration of each fit, timed in turns, by the N / N+M difference.
 
     Parameters
@@ -50,12 +50,15 @@ def side_by_side(fits, n_base=1, target_seconds=0.3, max_extra=20, time_budget=4
     n_base : int, default=1
         ``N``: iterations of the short run.
     target_seconds : float, default=0.3
-        Wanted duration of the ``M`` extra iterations of each implementation.
-    max_extra : int, default=20
+        Wanted duration of the ``M`` extra iterations of each implementation,
+        and at least twice its fixed cost: a large fixed cost (scikit-learn
+        copies and centres X at d=784) otherwise buries the difference in noise.
+    max_extra : int, default=40
         Upper bound on ``M``.
     time_budget : float, default=4.0
         Seconds of timed runs to aim for per implementation; sets the number
-        of repeats (1 to ``max_repeats``, the slowest implementation decides).
+        of repeats (``min_repeats`` to ``max_repeats``, the slowest
+        implementation decides).
 
     Returns
     -------
@@ -84,9 +87,12 @@ def side_by_side(fits, n_base=1, target_seconds=0.3, max_extra=20, time_budget=4
             del fits[name]
             continue
         pilot = max((t_long - t_short) / 2, 1e-4)
-        extra = int(min(max_extra, max(2, np.ceil(target_seconds / pilot))))
+        fixed_cost = max(t_short - n_base * pilot, 0.0)
+        wanted = max(target_seconds, 2 * fixed_cost)
+        extra = int(min(max_extra, max(2, np.ceil(wanted / pilot))))
         plan[name] = (extra, 2 * t_short + extra * pilot)
-    repeats = int(min(max_repeats, max(1, time_budget // max(c for _, c in plan.values()))))
+    repeats = int(min(max_repeats,
+                      max(min_repeats, time_budget // max(c for _, c in plan.values()))))
 
     per_iter = {name: [] for name in fits}
     fixed = {name: [] for name in fits}

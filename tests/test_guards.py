@@ -14,9 +14,9 @@ def counted_lloyd_step(monkeypatch):
     calls = []
     kernel = _kmeans.lloyd_step
 
-    def counting(X, *args):
+    def counting(X, *args, **kwargs):
         calls.append(X.shape[0])
-        return kernel(X, *args)
+        return kernel(X, *args, **kwargs)
 
     monkeypatch.setattr(_kmeans, "lloyd_step", counting)
     return calls

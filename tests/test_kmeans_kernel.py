@@ -163,6 +163,24 @@ def test_lloyd_step_labels_only(rng, dtype):
     np.testing.assert_allclose(block_inertia.sum(), full[3], rtol=1e-12)
 
 
+@pytest.mark.parametrize("n_features", [2, 20, 100], ids=["narrow", "gemm", "wide_direct"])
+def test_lloyd_step_without_inertia(rng, dtype, n_features):
+    """with_inertia=False (Lloyd's iterations): the same labels and sums, inertia left at 0."""
+    X, w, shift, centers = make_step_input(rng, 2000, n_features, 5, dtype)
+    full = run_lloyd_step(X, w, shift, centers, n_threads=2)
+    blocks = full[4][0].shape[0]
+    labels = np.full(len(X), -1, dtype=np.int32)
+    block_sums, block_counts = np.full_like(full[4][0], np.nan), np.full_like(full[4][1], np.nan)
+    block_inertia = np.full(blocks, np.nan)
+    changed = lloyd_step(X, w, shift, centers, labels, block_sums, block_counts, block_inertia,
+                         True, 2, with_inertia=False)
+    assert changed == len(X)  # every label was -1
+    np.testing.assert_array_equal(labels, full[0])
+    np.testing.assert_array_equal(block_sums, full[4][0])
+    np.testing.assert_array_equal(block_counts, full[4][1])
+    assert not block_inertia.any() and full[3] > 0
+
+
 @pytest.mark.parametrize("n_features", [2, 20, 100])
 def test_lloyd_step_threads_bitwise(rng, dtype, n_features):
     X, w, shift, centers = make_step_input(rng, 20000, n_features, 9, dtype)

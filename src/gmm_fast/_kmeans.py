@@ -166,7 +166,8 @@ def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbo
 
     for n_iter in range(1, max_iter + 1):
         n_changed = lloyd_step(X, sample_weight, shift, centers, labels, block_sums,
-                               block_counts, block_inertia, True, n_threads)
+                               block_counts, block_inertia, True, n_threads,
+                               with_inertia=bool(verbose))
         sums, counts = block_sums.sum(axis=0), block_counts.sum(axis=0)
         _relocate_empty_clusters(X, sample_weight, shift, centers, labels, sums, counts)
         filled = counts > 0

@@ -164,8 +164,8 @@ cdef extern from *:
     #define GMM_LLOYD_ROW_BYTES 128
     #define GMM_LLOYD_CENTERS 4
 
-    /* Rows [0, n_rows) of X: labels, and the block's inertia (returned), counts and
-       sums (if sums != NULL). The group's shifted rows are transposed into xs
+    /* Rows [0, n_rows) of X: labels, and the block's inertia (returned if
+       with_inertia, else 0), counts and sums (if sums != NULL). The group's shifted rows are transposed into xs
        (n_features x ROWS) so that one vector holds a feature of ROWS rows: the
        distances are vectorised across rows and the running argmin across centres
        needs no horizontal step. centers_m2 is -2 * centers padded with zero rows to
@@ -180,7 +180,7 @@ cdef extern from *:
                        Py_ssize_t n_rows, Py_ssize_t n_features, const T *centers,      \
                        const T *centers_m2, const T *sq_norms, Py_ssize_t k_pad,        \
                        int *labels, double *sums, double *counts, T *xs,                \
-                       Py_ssize_t *changed) {                                           \
+                       Py_ssize_t *changed, int with_inertia) {                         \
         enum { ROWS = GMM_LLOYD_ROW_BYTES / sizeof(T), CENTERS = GMM_LLOYD_CENTERS };  \
         double inertia = 0.0;                                                            \
         Py_ssize_t n_changed = 0;                                                        \
@@ -222,12 +222,14 @@ cdef extern from *:
                 n_changed += labels[i0 + r] != label;                                    \
                 labels[i0 + r] = label;                                                  \
                 /* The exact squared distance in double (the expansion cancels). */     \
-                _Pragma("omp simd reduction(+:sq)")                                      \
-                for (Py_ssize_t f = 0; f < n_features; f++) {                            \
-                    double diff = (double)xs[f * ROWS + r] - (double)c[f];               \
-                    sq += diff * diff;                                                   \
+                if (with_inertia) {                                                      \
+                    _Pragma("omp simd reduction(+:sq)")                                  \
+                    for (Py_ssize_t f = 0; f < n_features; f++) {                        \
+                        double diff = (double)xs[f * ROWS + r] - (double)c[f];           \
+                        sq += diff * diff;                                               \
+                    }                                                                    \
+                    inertia += w * sq;                                                   \
                 }                                                                        \
-                inertia += w * sq;                                                       \
                 if (sums) {                                                              \
                     counts[label] += w;                                                  \
                     for (Py_ssize_t f = 0; f < n_features; f++)                          \
@@ -265,7 +267,7 @@ cdef extern from *:
                        Py_ssize_t n_rows, Py_ssize_t n_features, const T *centers,      \
                        const T *centers_m2, const T *sq_norms, Py_ssize_t k_pad,        \
                        int *labels, double *sums, double *counts, T *xs,                \
-                       Py_ssize_t *changed) {                                           \
+                       Py_ssize_t *changed, int with_inertia) {                         \
         enum { LANES = 64 / sizeof(T), ROWS = GMM_LLOYD_WIDE_ROWS,                      \
                CENTERS = GMM_LLOYD_CENTERS };                                            \
         const Py_ssize_t d_pad = GMM_LLOYD_PAD_FEATURES(n_features);                     \
@@ -322,16 +324,19 @@ cdef extern from *:
                 double w = sample_weight[i0 + r], sq = 0.0;                              \
                 n_changed += labels[i0 + r] != label;                                    \
                 labels[i0 + r] = label;                                                  \
-                if (sums) {  /* one pass: the exact distance and the sums */             \
-                    double *s = sums + label * n_features;                               \
-                    counts[label] += w;                                                  \
+                double *s = sums ? sums + label * n_features : NULL;                      \
+                if (s) counts[label] += w;                                               \
+                if (s && with_inertia) {  /* one pass: the exact distance and the sums */ \
                     _Pragma("omp simd reduction(+:sq)")                                  \
                     for (Py_ssize_t f = 0; f < n_features; f++) {                        \
                         double diff = (double)y[f] - (double)c[f];                       \
                         sq += diff * diff;                                               \
                         s[f] += w * (double)y[f];                                        \
                     }                                                                    \
-                } else {                                                                 \
+                } else if (s) {                                                          \
+                    _Pragma("omp simd")                                                  \
+                    for (Py_ssize_t f = 0; f < n_features; f++) s[f] += w * (double)y[f]; \
+                } else if (with_inertia) {                                               \
                     _Pragma("omp simd reduction(+:sq)")                                  \
                     for (Py_ssize_t f = 0; f < n_features; f++) {                        \
                         double diff = (double)y[f] - (double)c[f];                       \
@@ -354,23 +359,26 @@ cdef extern from *:
                               Py_ssize_t n_rows, Py_ssize_t n_features, const float *centers,
                               const float *centers_m2, const float *sq_norms, Py_ssize_t k_pad,
                               int *labels, double *sums, double *counts,
-                              float *xs, Py_ssize_t *changed) noexcept nogil
+                              float *xs, Py_ssize_t *changed,
+                               int with_inertia) noexcept nogil
     double lloyd_direct_double(const double *X, const double *sample_weight, const double *shift,
                                Py_ssize_t n_rows, Py_ssize_t n_features, const double *centers,
                                const double *centers_m2, const double *sq_norms, Py_ssize_t k_pad,
                                int *labels, double *sums, double *counts,
-                               double *xs, Py_ssize_t *changed) noexcept nogil
+                               double *xs, Py_ssize_t *changed,
+                               int with_inertia) noexcept nogil
     double lloyd_rowwise_float(const float *X, const float *sample_weight, const float *shift,
                                Py_ssize_t n_rows, Py_ssize_t n_features, const float *centers,
                                const float *centers_m2, const float *sq_norms, Py_ssize_t k_pad,
                                int *labels, double *sums, double *counts,
-                               float *xs, Py_ssize_t *changed) noexcept nogil
+                               float *xs, Py_ssize_t *changed,
+                               int with_inertia) noexcept nogil
     double lloyd_rowwise_double(const double *X, const double *sample_weight,
                                 const double *shift, Py_ssize_t n_rows, Py_ssize_t n_features,
                                 const double *centers, const double *centers_m2,
                                 const double *sq_norms, Py_ssize_t k_pad, int *labels,
                                 double *sums, double *counts, double *xs,
-                                Py_ssize_t *changed) noexcept nogil
+                                Py_ssize_t *changed, int with_inertia) noexcept nogil
 
 
 # Up to 16 features the direct path beat the GEMM (2 threads, time / sklearn's:
@@ -457,27 +465,30 @@ cdef inline double _lloyd_direct(
     const floating[:, ::1] centers_m2, const floating[::1] sq_norms,
     Py_ssize_t start, Py_ssize_t end, int[::1] labels,
     double *sums, double *counts, floating *xs, Py_ssize_t *changed, bint rowwise,
+    bint with_inertia,
 ) noexcept nogil:
-    """The direct path over rows ``start:end``; returns their inertia."""
+    """The direct path over rows ``start:end``; returns their inertia (or 0)."""
     cdef Py_ssize_t n = end - start, d = X.shape[1], k_pad = centers_m2.shape[0]
     if floating is float:
         if rowwise:
             return lloyd_rowwise_float(
                 &X[start, 0], &sample_weight[start], &shift[0], n, d, &centers[0, 0],
                 &centers_m2[0, 0], &sq_norms[0], k_pad, &labels[start], sums, counts, xs,
-                changed)
+                changed, with_inertia)
         return lloyd_direct_float(
             &X[start, 0], &sample_weight[start], &shift[0], n, d, &centers[0, 0],
-            &centers_m2[0, 0], &sq_norms[0], k_pad, &labels[start], sums, counts, xs, changed)
+            &centers_m2[0, 0], &sq_norms[0], k_pad, &labels[start], sums, counts, xs, changed,
+            with_inertia)
     else:
         if rowwise:
             return lloyd_rowwise_double(
                 &X[start, 0], &sample_weight[start], &shift[0], n, d, &centers[0, 0],
                 &centers_m2[0, 0], &sq_norms[0], k_pad, &labels[start], sums, counts, xs,
-                changed)
+                changed, with_inertia)
         return lloyd_direct_double(
             &X[start, 0], &sample_weight[start], &shift[0], n, d, &centers[0, 0],
-            &centers_m2[0, 0], &sq_norms[0], k_pad, &labels[start], sums, counts, xs, changed)
+            &centers_m2[0, 0], &sq_norms[0], k_pad, &labels[start], sums, counts, xs, changed,
+            with_inertia)
 
 
 cdef void _lloyd_block(
@@ -486,7 +497,7 @@ cdef void _lloyd_block(
     const floating[::1] centers_sq_norms,
     Py_ssize_t start, Py_ssize_t end, Py_ssize_t chunk, int[::1] labels,
     double *sums, double *counts, double *inertia, Py_ssize_t *changed,
-    bint update_centers, floating *xs, floating *dist,
+    bint update_centers, bint with_inertia, floating *xs, floating *dist,
 ) noexcept nogil:
     """Label rows ``start:end``; add their statistics to one block's ``sums``, ``counts``."""
     cdef:
@@ -509,8 +520,8 @@ cdef void _lloyd_block(
             w = sample_weight[chunk_start + i]
             x = &xs[i * n_features]
             c = &centers[label, 0]
-            # The exact squared distance, not the GEMM form, which cancels.
-            block_inertia += w * _sq_dist(x, c, n_features)
+            if with_inertia:  # the exact squared distance, not the GEMM form, which cancels
+                block_inertia += w * _sq_dist(x, c, n_features)
             if update_centers:
                 counts[label] += w
                 s = &sums[label * n_features]
@@ -532,13 +543,16 @@ def lloyd_step(
     double[::1] block_inertia,
     bint update_centers,
     int n_threads,
+    bint with_inertia=True,
 ):
     """Assign samples to their nearest centre; sum each block's statistics.
 
-    Writes ``labels`` and, per block ``b``, ``block_inertia[b]`` and, when
-    ``update_centers``, ``block_counts[b, j]`` (weight of cluster j) and
-    ``block_sums[b, j]`` (weighted sum of ``x - shift`` over cluster j). The
-    caller adds the blocks in order. ``centers`` are about ``shift`` too.
+    Writes ``labels`` and, per block ``b``, ``block_inertia[b]`` (when
+    ``with_inertia``, else 0: Lloyd's iterations need no inertia, and its exact
+    distances cost a pass over each row) and, when ``update_centers``,
+    ``block_counts[b, j]`` (weight of cluster j) and ``block_sums[b, j]``
+    (weighted sum of ``x - shift`` over cluster j). The caller adds the blocks
+    in order. ``centers`` are about ``shift`` too.
     Returns how many labels changed, counted as they are overwritten, so the
     caller's strict-convergence test needs no copy of the labels nor a pass.
     """
@@ -586,8 +600,8 @@ def lloyd_step(
         padded = np.zeros((k_pad, n_features if narrow else d_pad), dtype=dtype)
         padded[:n_clusters, :n_features] = -2 * np.asarray(centers)
         centers_m2 = padded
-        # xs holds one group of rows (narrow) or one row
-        chunk = GMM_LLOYD_ROW_BYTES // sizeof(floating) if narrow else 1
+        # xs holds one group of rows (transposed if narrow, else padded rows)
+        chunk = GMM_LLOYD_ROW_BYTES // sizeof(floating) if narrow else GMM_LLOYD_WIDE_ROWS
         n_xs = chunk * n_features if narrow else GMM_LLOYD_WIDE_ROWS * d_pad
     else:
         centers_m2 = np.zeros((1, 1), dtype=dtype)
@@ -604,13 +618,14 @@ def lloyd_step(
                     start, end, labels,
                     &block_sums[b, 0, 0] if update_centers else NULL,
                     &block_counts[b, 0] if update_centers else NULL, xs,
-                    &block_changed[b], rowwise)
+                    &block_changed[b], rowwise, with_inertia)
             elif start < end:
                 _lloyd_block(X, sample_weight, shift, centers, centers_sq_norms,
                              start, end, chunk, labels,
                              &block_sums[b, 0, 0] if update_centers else NULL,
                              &block_counts[b, 0] if update_centers else NULL,
-                             &block_inertia[b], &block_changed[b], update_centers, xs, dist)
+                             &block_inertia[b], &block_changed[b], update_centers,
+                             with_inertia, xs, dist)
         free(xs)
         free(dist)
     return int(np.sum(block_changed))
