@@ -108,12 +108,12 @@ def test_threadpool_limits_reach_kmeans(tmp_path):
         import gmm_fast._kmeans as kmeans_module
         from gmm_fast import KMeans
 
-        asked = []  # n_threads is the last argument of every kernel KMeans calls
+        asked = []  # n_threads is the last positional argument of every kernel KMeans calls
 
         def spy(kernel):
-            def wrapper(*args):
+            def wrapper(*args, **kwargs):
                 asked.append(args[-1])
-                return kernel(*args)
+                return kernel(*args, **kwargs)
             return wrapper
 
         for name in ("lloyd_step", "min_sq_distances", "candidate_potentials"):
