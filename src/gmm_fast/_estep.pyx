@@ -40,10 +40,13 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport dgemm, dsyrk
 
-# Rows per chunk (at most): 256 rows measured as fast as 512 and faster than 128,
-# where the GEMMs get too thin. For wide full-covariance features the chunk shrinks
-# so that its features stay near FEATURE_ELEMENTS doubles (1 MB, in L2).
-cdef Py_ssize_t CHUNK = 256
+# Rows per chunk (at most). 2 threads, E-step ms, chunk 256 -> 192: diag (5e4, 64, 32)
+# 13.9 -> 10.8 (float64) and 13.5 -> 10.3 (float32), tied there 19.0 -> 16.8,
+# spherical (2e5, 16, 16) 7.3 -> 6.8, the other bench workloads within +-3%; 128 lost
+# at (1e6, 8, 8) (diag 15.3 -> 16.6) and 512 everywhere (thinner GEMMs, larger
+# buffers). For wide full-covariance features the chunk shrinks so that its
+# features stay near FEATURE_ELEMENTS doubles (1 MB, in L2).
+cdef Py_ssize_t CHUNK = 192
 CHUNK_SIZE = CHUNK
 cdef Py_ssize_t FEATURE_ELEMENTS = 131072
 cdef Py_ssize_t MIN_CHUNK = 32
@@ -641,3 +644,4 @@ def score_chunks(
         free(xd)
         free(features)
         free(norms)
+
