@@ -7,7 +7,8 @@ distances of a chunk of rows to all centres come from one GEMM. Two direct C
 loops, cloned for AVX2 and AVX-512 and picked at load time, take the shapes where
 the GEMM's fixed costs dominate and fuse the argmin and the sums: narrow data (up
 to 16 features), vectorised across a group of rows, and wide rows with few
-centres, a register block of rows x centres vectorised along the features. Built
+centres, a register block of rows x centres vectorised along the features (AVX-512
+only: it needs 32 vector registers). Built
 for baseline SSE2 only they lost to the GEMM (OpenBLAS picks the CPU's widest
 vector unit at run time), so there the GEMM serves all.
 
@@ -153,6 +154,19 @@ cdef extern from *:
     static int gmm_lloyd_direct_fast(void) {
     #if GMM_LLOYD_HAVE_CLONES
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    #else
+        return 0;
+    #endif
+    }
+
+    /* The wide-row path keeps 16 accumulators of 64 bytes in registers: AVX-512 has
+       the 32 registers that takes; the AVX2 clone spilled them and ran 2.1-2.4x
+       slower (d=784 k=10, d=128 k=32, one thread), so there the GEMM serves. */
+    static int gmm_lloyd_wide_fast(void) {
+    #if GMM_LLOYD_HAVE_CLONES
+        return gmm_lloyd_direct_fast() && __builtin_cpu_supports("avx512f")
+               && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw")
+               && __builtin_cpu_supports("avx512dq");
     #else
         return 0;
     #endif
@@ -355,6 +369,7 @@ cdef extern from *:
     const Py_ssize_t GMM_LLOYD_ROW_BYTES, GMM_LLOYD_CENTERS, GMM_LLOYD_WIDE_ROWS
     Py_ssize_t GMM_LLOYD_PAD_FEATURES(Py_ssize_t n_features) noexcept nogil
     int gmm_lloyd_direct_fast() noexcept nogil
+    int gmm_lloyd_wide_fast() noexcept nogil
     double lloyd_direct_float(const float *X, const float *sample_weight, const float *shift,
                               Py_ssize_t n_rows, Py_ssize_t n_features, const float *centers,
                               const float *centers_m2, const float *sq_norms, Py_ssize_t k_pad,
@@ -386,18 +401,20 @@ cdef extern from *:
 # unless it has few centres (the row-wise path, see lloyd_step).
 cdef Py_ssize_t DIRECT_MAX_FEATURES = 16
 cdef bint DIRECT_FAST = gmm_lloyd_direct_fast()
+cdef bint WIDE_FAST = gmm_lloyd_wide_fast()
 
 
 def use_direct_path(bint enabled):
-    """Allow (the default, where the CPU has AVX2) or forbid the direct paths.
+    """Allow (the default, where the CPU has AVX2 / AVX-512) or forbid the direct paths.
 
     Returns the previous setting. For tests: on a CPU with AVX2 it is the only
-    way to run the GEMM path on narrow data, or on wide data with few centres,
-    which CPUs without AVX2 take.
+    way to run the GEMM path on narrow data, which CPUs without AVX2 take, or
+    (with AVX-512) on wide data with few centres.
     """
-    global DIRECT_FAST
+    global DIRECT_FAST, WIDE_FAST
     previous = DIRECT_FAST
     DIRECT_FAST = enabled and gmm_lloyd_direct_fast()
+    WIDE_FAST = enabled and gmm_lloyd_wide_fast()
     return previous
 
 
@@ -574,7 +591,7 @@ def lloyd_step(
         # 1.05, d=784 k=10 0.8 (the GEMM runs twice as fast in float32, these not).
         bint rowwise = (not narrow
                         and n_clusters * (8 if sizeof(floating) == 4 else 2) <= n_features)
-        bint direct = DIRECT_FAST and (narrow or rowwise)
+        bint direct = (DIRECT_FAST and narrow) or (WIDE_FAST and rowwise)
         Py_ssize_t d_pad = GMM_LLOYD_PAD_FEATURES(n_features), n_xs = chunk * n_features
         # The direct path takes centres GMM_LLOYD_CENTERS at a time.
         Py_ssize_t k_pad = ((n_clusters + GMM_LLOYD_CENTERS - 1) // GMM_LLOYD_CENTERS
