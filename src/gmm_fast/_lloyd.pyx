@@ -271,12 +271,43 @@ cdef extern from *:
     #define GMM_LLOYD_PAD_FEATURES(d) (((d) + GMM_LLOYD_PAD - 1) / GMM_LLOYD_PAD * GMM_LLOYD_PAD)
     #define GMM_LLOYD_WIDE_ROWS 4
     /* Sum the first 2H lanes of every accumulator into its first H (vector adds). */
-    #define GMM_LLOYD_FOLD(H)                                                            \
+    #define GMM_LLOYD_FOLD(H, Q)                                                         \
         for (int r = 0; r < GMM_LLOYD_WIDE_ROWS; r++)                                    \
-            for (int q = 0; q < GMM_LLOYD_CENTERS; q++) {                                \
+            for (int q = 0; q < (Q); q++) {                                              \
                 _Pragma("omp simd")                                                      \
                 for (int l = 0; l < (H); l++) acc[r][q][l] += acc[r][q][l + (H)];        \
             }
+    /* Centres j .. j+Q-1 against the group's rows: dot products in a register block
+       of rows x Q vectors, lanes folded in halves (a serial sum of the lanes cost more
+       than the dot products at d=128), then the running first minimum per row. */
+    #define GMM_LLOYD_WIDE_BLOCK(T, Q)                                                   \
+        {                                                                                \
+            enum { LANES_ = 64 / sizeof(T) };                                            \
+            const T *c = centers_m2 + j * d_pad;                                         \
+            T acc[GMM_LLOYD_WIDE_ROWS][Q][LANES_];                                       \
+            for (int r = 0; r < GMM_LLOYD_WIDE_ROWS; r++)                                \
+                for (int q = 0; q < (Q); q++) {                                          \
+                    _Pragma("omp simd")                                                  \
+                    for (int l = 0; l < LANES_; l++) acc[r][q][l] = 0;                   \
+                }                                                                        \
+            for (Py_ssize_t f = 0; f < d_pad; f += LANES_)                               \
+                for (int r = 0; r < GMM_LLOYD_WIDE_ROWS; r++)                            \
+                    for (int q = 0; q < (Q); q++) {                                      \
+                        _Pragma("omp simd")                                              \
+                        for (int l = 0; l < LANES_; l++)                                 \
+                            acc[r][q][l] += xs[r * d_pad + f + l] * c[q * d_pad + f + l]; \
+                    }                                                                    \
+            if (LANES_ > 8) { GMM_LLOYD_FOLD(8, Q) }                                     \
+            GMM_LLOYD_FOLD(4, Q) GMM_LLOYD_FOLD(2, Q) GMM_LLOYD_FOLD(1, Q)               \
+            for (int r = 0; r < GMM_LLOYD_WIDE_ROWS; r++)                                \
+                for (int q = 0; q < (Q); q++) {                                          \
+                    T dist = sq_norms[j + q] + acc[r][q][0];                             \
+                    /* strictly nearer: the first minimum, as np.argmin */               \
+                    int nearer = dist < best_dist[r];                                    \
+                    best[r] = nearer ? (int)(j + q) : best[r];                           \
+                    best_dist[r] = nearer ? dist : best_dist[r];                         \
+                }                                                                        \
+        }
     #define GMM_FAST_LLOYD_ROWWISE(T, NAME)                                              \
     GMM_LLOYD_CLONES                                                                     \
     static double NAME(const T *X, const T *sample_weight, const T *shift,              \
@@ -284,8 +315,7 @@ cdef extern from *:
                        const T *centers_m2, const T *sq_norms, Py_ssize_t k_pad,        \
                        int *labels, double *sums, double *counts, T *xs,                \
                        Py_ssize_t *changed, int with_inertia) {                         \
-        enum { LANES = 64 / sizeof(T), ROWS = GMM_LLOYD_WIDE_ROWS,                      \
-               CENTERS = GMM_LLOYD_CENTERS };                                            \
+        enum { ROWS = GMM_LLOYD_WIDE_ROWS, CENTERS = GMM_LLOYD_CENTERS };               \
         const Py_ssize_t d_pad = GMM_LLOYD_PAD_FEATURES(n_features);                     \
         double inertia = 0.0;                                                            \
         Py_ssize_t n_changed = 0;                                                        \
@@ -308,32 +338,10 @@ cdef extern from *:
             T best_dist[ROWS];                                                           \
             int best[ROWS];                                                              \
             for (int r = 0; r < ROWS; r++) { best_dist[r] = (T)INFINITY; best[r] = 0; }  \
-            for (Py_ssize_t j = 0; j < k_pad; j += CENTERS) {                            \
-                const T *c = centers_m2 + j * d_pad;                                     \
-                T acc[ROWS][CENTERS][LANES];                                             \
-                for (int r = 0; r < ROWS; r++)                                           \
-                    for (int q = 0; q < CENTERS; q++) {                                  \
-                        _Pragma("omp simd")                                              \
-                        for (int l = 0; l < LANES; l++) acc[r][q][l] = 0;                \
-                    }                                                                    \
-                for (Py_ssize_t f = 0; f < d_pad; f += LANES)                            \
-                    for (int r = 0; r < ROWS; r++)                                       \
-                        for (int q = 0; q < CENTERS; q++) {                              \
-                            _Pragma("omp simd")                                          \
-                            for (int l = 0; l < LANES; l++)                              \
-                                acc[r][q][l] += xs[r * d_pad + f + l] * c[q * d_pad + f + l]; \
-                        }                                                                \
-                if (LANES > 8) { GMM_LLOYD_FOLD(8) }                                     \
-                GMM_LLOYD_FOLD(4) GMM_LLOYD_FOLD(2) GMM_LLOYD_FOLD(1)                    \
-                for (int r = 0; r < ROWS; r++)                                           \
-                    for (int q = 0; q < CENTERS; q++) {                                  \
-                        T dist = sq_norms[j + q] + acc[r][q][0];                         \
-                        /* strictly nearer: the first minimum, as np.argmin */           \
-                        int nearer = dist < best_dist[r];                                \
-                        best[r] = nearer ? (int)(j + q) : best[r];                       \
-                        best_dist[r] = nearer ? dist : best_dist[r];                     \
-                    }                                                                    \
-            }                                                                            \
+            /* k_pad: the centres rounded up to 2; a last pair takes a narrower block */ \
+            Py_ssize_t j = 0;                                                            \
+            for (; j + CENTERS <= k_pad; j += CENTERS) GMM_LLOYD_WIDE_BLOCK(T, CENTERS)  \
+            if (j < k_pad) GMM_LLOYD_WIDE_BLOCK(T, 2)                                    \
             for (int r = 0; r < rows; r++) {                                             \
                 int label = best[r];                                                     \
                 const T *c = centers + label * n_features, *y = xs + r * d_pad;          \
@@ -489,6 +497,8 @@ cdef inline double _lloyd_direct(
 ) noexcept nogil:
     """The direct path over rows ``start:end``; returns their inertia (or 0)."""
     cdef Py_ssize_t n = end - start, d = X.shape[1], k_pad = centers_m2.shape[0]
+    if rowwise:  # it takes the centres 4 then 2 at a time (the arrays hold a multiple of 4)
+        k_pad = (centers.shape[0] + 1) // 2 * 2
     if floating is float:
         if rowwise:
             return lloyd_rowwise_float(
