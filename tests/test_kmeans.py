@@ -31,7 +31,9 @@ def assert_same_fit(ours, theirs, rtol=1e-9):
 # rtol 1e-9 (float64): both libraries run the same arithmetic on the same centres
 # and differ only in summation order and in the distance formula, ~1e-14 relative.
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("n_features,n_clusters", [(2, 8), (20, 5), (3, 40)])
+# Paths (float64, AVX-512): narrow (2, 8) and (3, 40), wide direct (20, 5) and (100, 7),
+# GEMM (40, 30).
+@pytest.mark.parametrize("n_features,n_clusters", [(2, 8), (20, 5), (100, 7), (3, 40), (40, 30)])
 def test_parity_with_sklearn_same_init(rng, weighted, n_features, n_clusters):
     X = make_blobs(rng, 2000, n_features, 6, spread=1.5, offset=5.0)
     sample_weight = rng.uniform(0.1, 3.0, len(X)) if weighted else None
