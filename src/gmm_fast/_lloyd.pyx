@@ -122,11 +122,40 @@ cdef extern from *:
     }
     GMM_FAST_SQ_DIST(float, sq_dist_float)
     GMM_FAST_SQ_DIST(double, sq_dist_double)
+
+    /* The GEMM path's per-row loops, with restrict and vector clones: in Cython
+       they compiled to baseline SSE2 code that gcc could not prove free of
+       aliasing. shift_rows: xs = X - shift for n_rows rows of d; add_row:
+       s += w x in double. */
+    #define GMM_FAST_ROW_HELPERS(T, SHIFT, ADD)                                 \
+    GMM_ARGMIN_CLONES                                                       \
+    static void SHIFT(const T *restrict X, Py_ssize_t n_rows, Py_ssize_t d, \
+                      const T *restrict shift, T *restrict xs) {            \
+        for (Py_ssize_t i = 0; i < n_rows; i++) {                           \
+            _Pragma("omp simd")                                             \
+            for (Py_ssize_t f = 0; f < d; f++)                              \
+                xs[i * d + f] = X[i * d + f] - shift[f];                    \
+        }                                                                   \
+    }                                                                       \
+    GMM_ARGMIN_CLONES                                                       \
+    static void ADD(double *restrict s, const T *restrict x, double w,      \
+                    Py_ssize_t d) {                                         \
+        _Pragma("omp simd")                                                 \
+        for (Py_ssize_t f = 0; f < d; f++) s[f] += w * (double)x[f];        \
+    }
+    GMM_FAST_ROW_HELPERS(float, shift_rows_float, add_row_float)
+    GMM_FAST_ROW_HELPERS(double, shift_rows_double, add_row_double)
     """
     Py_ssize_t argmin_float(const float *v, const float *off, Py_ssize_t n) noexcept nogil
     Py_ssize_t argmin_double(const double *v, const double *off, Py_ssize_t n) noexcept nogil
     double sq_dist_float(const float *x, const float *c, Py_ssize_t n) noexcept nogil
     double sq_dist_double(const double *x, const double *c, Py_ssize_t n) noexcept nogil
+    void shift_rows_float(const float *X, Py_ssize_t n_rows, Py_ssize_t d, const float *shift,
+                          float *xs) noexcept nogil
+    void shift_rows_double(const double *X, Py_ssize_t n_rows, Py_ssize_t d,
+                           const double *shift, double *xs) noexcept nogil
+    void add_row_float(double *s, const float *x, double w, Py_ssize_t d) noexcept nogil
+    void add_row_double(double *s, const double *x, double w, Py_ssize_t d) noexcept nogil
 
 
 # Narrow data (n_features <= DIRECT_MAX_FEATURES): the GEMM's fixed cost per call and
@@ -469,12 +498,13 @@ cdef Py_ssize_t _nearest_in_chunk(
     cdef:
         Py_ssize_t n_rows = end - start
         Py_ssize_t n_clusters = centers.shape[0], n_features = centers.shape[1]
-        Py_ssize_t i, j, f, changed = 0
+        Py_ssize_t i, changed = 0
         int label
 
-    for i in range(n_rows):
-        for f in range(n_features):
-            xs[i * n_features + f] = X[start + i, f] - shift[f]
+    if floating is float:
+        shift_rows_float(&X[start, 0], n_rows, n_features, &shift[0], xs)
+    else:
+        shift_rows_double(&X[start, 0], n_rows, n_features, &shift[0], xs)
     # The nearest centre minimises |c|^2 - 2 xs.c (|x|^2 is the same for all): the GEMM
     # writes -2 xs @ centers.T and the argmin adds |c|^2 as it reads (filling dist with
     # |c|^2 for a beta=1 GEMM was an extra pass: 2 threads, d=128 k=256 159 -> 152 ms
@@ -532,13 +562,12 @@ cdef void _lloyd_block(
     """Label rows ``start:end``; add their statistics to one block's ``sums``, ``counts``."""
     cdef:
         Py_ssize_t n_features = centers.shape[1]
-        Py_ssize_t chunk_start, chunk_end, i, f
+        Py_ssize_t chunk_start, chunk_end, i
         int label
         double w, block_inertia = 0.0
         Py_ssize_t block_changed = 0
         const floating *x
         const floating *c
-        double *s
 
     chunk_start = start
     while chunk_start < end:
@@ -554,9 +583,10 @@ cdef void _lloyd_block(
                 block_inertia += w * _sq_dist(x, c, n_features)
             if update_centers:
                 counts[label] += w
-                s = &sums[label * n_features]
-                for f in range(n_features):
-                    s[f] += w * x[f]
+                if floating is float:
+                    add_row_float(&sums[label * n_features], x, w, n_features)
+                else:
+                    add_row_double(&sums[label * n_features], x, w, n_features)
         chunk_start = chunk_end
     inertia[0] = block_inertia
     changed[0] = block_changed
