@@ -278,7 +278,7 @@ def main(argv=None):
         kmeans_peers, gmm_peers = ("sklearn",), ("sklearn",)
         kmeans_workloads, gmm_workloads = cases.QUICK_KMEANS_WORKLOADS, cases.QUICK_GMM_WORKLOADS
     else:
-        timing = dict(target_seconds=0.4, time_budget=4.0, max_repeats=5)
+        timing = dict(target_seconds=0.4, time_budget=6.0, max_repeats=7)
         kmeans_peers, gmm_peers = cases.KMEANS_PEERS, cases.GMM_PEERS
         kmeans_workloads, gmm_workloads = cases.KMEANS_WORKLOADS, cases.GMM_WORKLOADS
 
