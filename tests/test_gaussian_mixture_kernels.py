@@ -146,16 +146,24 @@ CHUNK_EDGES = sorted({1, 2, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 2 * CHUN
                       MAX_BLOCKS * MIN_ROWS_PER_BLOCK + 1} - {0})
 
 
+# Up to 12 features the kernel stores the features column by column, above that row by
+# row (with the responsibilities normalised in place): both layouts at every edge.
+WIDTHS = pytest.mark.parametrize("n_features", [3, 16], ids=["by_column", "by_row"])
+
+
+@WIDTHS
 @pytest.mark.parametrize("n_samples", CHUNK_EDGES)
-def test_estep_statistics_chunk_edges(covariance_type, dtype, n_samples):
+def test_estep_statistics_chunk_edges(covariance_type, dtype, n_samples, n_features):
     """Row counts around the kernel chunk and the reduction blocks, 2 threads."""
-    _check_against_reference(n_samples, covariance_type, dtype, n_threads=2, seed=2)
+    _check_against_reference(n_samples, covariance_type, dtype, n_threads=2, seed=2,
+                             n_features=n_features)
 
 
-def test_estep_statistics_threads_bitwise(covariance_type, dtype):
+@pytest.mark.parametrize("n_features", [4, 16], ids=["by_column", "by_row"])
+def test_estep_statistics_threads_bitwise(covariance_type, dtype, n_features):
     """The fixed-order block reduction makes the statistics independent of n_threads."""
     X, sw, w0, m0, pc = _problem(3 * MAX_BLOCKS * MIN_ROWS_PER_BLOCK // 2 + 17,
-                                 covariance_type, dtype, n_features=4, seed=3)
+                                 covariance_type, dtype, n_features=n_features, seed=3)
     one = estep_statistics(X, sw, w0, m0, pc, covariance_type, n_threads=1)
     two = estep_statistics(X, sw, w0, m0, pc, covariance_type, n_threads=2)
     for name in FIELDS + ("shift",):
@@ -216,9 +224,10 @@ def test_estep_statistics_far_from_origin(covariance_type):
     np.testing.assert_allclose(cov_far, cov_near, rtol=1e-6, atol=1e-6 * np.abs(cov_near).max())
 
 
-def test_estep_statistics_no_underflow_for_far_points(covariance_type, dtype):
+@WIDTHS
+def test_estep_statistics_no_underflow_for_far_points(covariance_type, dtype, n_features):
     """Rows thousands of standard deviations away: finite log-likelihood, all weight assigned."""
-    X, sw, w0, m0, pc = _problem(200, covariance_type, dtype, seed=8)
+    X, sw, w0, m0, pc = _problem(200, covariance_type, dtype, seed=8, n_features=n_features)
     X = X.copy()
     X[:5] = 1e3
     sw = np.ones(len(X), dtype=dtype)
