@@ -46,11 +46,28 @@ def test_kmeans_fit_memory_does_not_grow_with_n_times_k():
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    # Allowed: labels and previous labels (2 x n int32), the labels_ array, chunked numpy
-    # temporaries for the column variance (2**19 float64 = 4 MB each) and block buffers.
-    allowed = 3 * n_samples * 4 + 3 * 2**19 * 8 + 2 * 2**20
+    # Allowed: the labels (n int32), chunked numpy temporaries for the column variance
+    # (2**17 float64 = 1 MB each) and block buffers.
+    allowed = n_samples * 4 + 3 * 2**17 * 8 + 2 * 2**20
     assert peak < allowed, (peak, allowed)
     assert peak < n_by_k / 10
+
+
+@pytest.mark.filterwarnings("ignore::gmm_fast.ConvergenceWarning")
+def test_kmeans_unweighted_fit_allocates_no_weight_vector():
+    """sample_weight=None reaches the kernels as None: no n-vector of ones (8 MB here)."""
+    rng = np.random.default_rng(0)
+    n_samples = 1_000_000
+    X = rng.standard_normal((n_samples, 2))
+    init = X[:8].copy()
+    tracemalloc.start()
+    try:
+        gmm_fast.KMeans(8, init=init, n_init=1, max_iter=2, tol=0).fit(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    labels = n_samples * 4
+    assert peak < labels + n_samples * 8 // 2, (peak, labels)  # ones would add n * 8
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])

@@ -345,3 +345,18 @@ def test_concurrent_fit_and_predict(blobs):
 def test_public_names():
     assert set(gmm_fast.__all__) >= {"KMeans", "kmeans_plusplus", "ConvergenceWarning",
                                      "NotFittedError"}
+
+
+@pytest.mark.parametrize("init", ["k-means++", "random", "array"])
+def test_no_weights_equals_unit_weights(rng, init):
+    """None (unit weights inside the kernels) and explicit ones give the same fit, bitwise."""
+    X = make_blobs(rng, 3000, 5, 4)
+    if init == "array":
+        init = X[:4].copy()
+    fits = [KMeans(4, init=init, n_init=2 if isinstance(init, str) else 1, random_state=1)
+            .fit(X, sample_weight=w) for w in (None, np.ones(len(X)))]
+    np.testing.assert_array_equal(fits[0].cluster_centers_, fits[1].cluster_centers_)
+    np.testing.assert_array_equal(fits[0].labels_, fits[1].labels_)
+    assert fits[0].inertia_ == fits[1].inertia_ and fits[0].n_iter_ == fits[1].n_iter_
+    assert fits[0].score(X) == fits[1].score(X, sample_weight=np.ones(len(X)))
+

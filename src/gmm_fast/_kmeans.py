@@ -10,12 +10,13 @@ from ._threads import effective_n_threads, n_blocks, sequential_blas
 from ._validation import (check_array, check_nonnegative_float, check_positive_int,
                           check_random_state, check_sample_weight)
 
-# Rows per numpy step in the helpers that are not kernels (bounded temporaries).
-_STEP_ELEMENTS = 2**19
+# Rows per numpy step in the helpers that are not kernels (bounded temporaries, 1 MB
+# in float64: 4 MB made the column variances the largest allocation of a fit).
+_STEP_ELEMENTS = 2**17
 
 
 def _row_steps(X):
-    """``(start, stop)`` of row slices whose temporaries hold ~4 MB (float64) whatever the width."""
+    """``(start, stop)`` of row slices whose temporaries hold ~1 MB (float64) whatever the width."""
     step = max(1, _STEP_ELEMENTS // max(X.shape[1], 1))
     return [(start, start + step) for start in range(0, len(X), step)]
 
@@ -101,7 +102,9 @@ def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=
         n_local_trials = 2 + int(np.log(n_clusters))
     centers = np.empty((n_clusters, n_features), dtype=X.dtype)
     indices = np.full(n_clusters, -1, dtype=np.intp)
-    weight = sample_weight.astype(np.float64)
+    if sample_weight is None:  # unit weights, drawn from as scikit-learn draws (same stream)
+        sample_weight = np.ones(n_samples, dtype=X.dtype)
+    weight = np.asarray(sample_weight, dtype=np.float64)  # no copy for float64
     block_potentials = np.empty((n_blocks(n_samples, n_local_trials), n_local_trials))
 
     first = random_state.choice(n_samples, p=weight / weight.sum())
@@ -138,7 +141,7 @@ def _relocate_empty_clusters(X, sample_weight, shift, centers_old, labels, sums,
         return
     farthest = np.argpartition(distances, -empty.size)[:-empty.size - 1:-1]
     for new_id, far in zip(empty, farthest):
-        w = float(sample_weight[far])
+        w = 1.0 if sample_weight is None else float(sample_weight[far])
         old_id = labels[far]
         point = (X[far] - shift).astype(np.float64)
         sums[old_id] -= w * point
@@ -342,7 +345,8 @@ class KMeans(EstimatorBase):
             return _kmeans_plusplus(X, n_clusters, sample_weight, random_state,
                                     n_threads=n_threads)[0]
         if init == "random":
-            p = sample_weight.astype(np.float64)
+            p = (np.ones(len(X)) if sample_weight is None
+                 else np.asarray(sample_weight, dtype=np.float64))
             seeds = random_state.choice(len(X), size=n_clusters, replace=False, p=p / p.sum())
             return X[seeds]
         centers = check_array(init(X, n_clusters, random_state=random_state),
@@ -371,7 +375,9 @@ class KMeans(EstimatorBase):
         X = self._check_fit_data(X)
         n_clusters, init, n_init = self._check_params(X)
         check_finish_options(self)
-        sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        # None stays None: the kernels take it as unit weights, without an n-vector of ones.
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
         n_threads = effective_n_threads(self.n_threads)
         random_state = check_random_state(self.random_state)
 
@@ -404,7 +410,11 @@ class KMeans(EstimatorBase):
             warnings.warn(
                 f"KMeans stopped at max_iter={self.max_iter} before converging; raise "
                 "max_iter or tol.", sklearn_compatible(ConvergenceWarning), stacklevel=2)
-        distinct = np.count_nonzero(np.bincount(labels, minlength=n_clusters))  # no sorted copy
+        # Counted in steps: np.bincount casts int32 labels to an n-vector of intp.
+        step = _STEP_ELEMENTS
+        counts = sum(np.bincount(labels[start:start + step], minlength=n_clusters)
+                     for start in range(0, len(labels), step))
+        distinct = np.count_nonzero(counts)
         if distinct < n_clusters:
             warnings.warn(
                 f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
@@ -440,7 +450,7 @@ class KMeans(EstimatorBase):
         """
         self._check_fitted("cluster_centers_")
         X = self._check_predict_data(X, self.cluster_centers_.dtype)
-        return self._labels_inertia(X, np.ones(len(X), dtype=X.dtype))[0]
+        return self._labels_inertia(X, None)[0]
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit, then return the labels of the training samples (``fit(X).labels_``).
@@ -529,7 +539,8 @@ class KMeans(EstimatorBase):
         """
         self._check_fitted("cluster_centers_")
         X = self._check_predict_data(X, self.cluster_centers_.dtype)
-        sample_weight = check_sample_weight(sample_weight, len(X), X.dtype)
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(sample_weight, len(X), X.dtype)
         return -self._labels_inertia(X, sample_weight)[1]
 
     def get_feature_names_out(self, input_features=None):

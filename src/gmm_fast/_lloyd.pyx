@@ -263,7 +263,7 @@ cdef extern from *:
             for (Py_ssize_t r = 0; r < rows; r++) {                                      \
                 int label = (int)best[r];                                                \
                 const T *c = centers + label * n_features;                               \
-                double w = sample_weight[i0 + r], sq = 0.0;                              \
+                double w = sample_weight ? sample_weight[i0 + r] : 1.0, sq = 0.0;        \
                 n_changed += labels[i0 + r] != label;                                    \
                 labels[i0 + r] = label;                                                  \
                 /* The exact squared distance in double (the expansion cancels). */     \
@@ -374,7 +374,7 @@ cdef extern from *:
             for (int r = 0; r < rows; r++) {                                             \
                 int label = best[r];                                                     \
                 const T *c = centers + label * n_features, *y = xs + r * d_pad;          \
-                double w = sample_weight[i0 + r], sq = 0.0;                              \
+                double w = sample_weight ? sample_weight[i0 + r] : 1.0, sq = 0.0;        \
                 n_changed += labels[i0 + r] != label;                                    \
                 labels[i0 + r] = label;                                                  \
                 double *s = sums ? sums + label * n_features : NULL;                      \
@@ -518,7 +518,7 @@ cdef Py_ssize_t _nearest_in_chunk(
 
 
 cdef inline double _lloyd_direct(
-    const floating[:, ::1] X, const floating[::1] sample_weight,
+    const floating[:, ::1] X, const floating *sample_weight,
     const floating[::1] shift, const floating[:, ::1] centers,
     const floating[:, ::1] centers_m2, const floating[::1] sq_norms,
     Py_ssize_t start, Py_ssize_t end, int[::1] labels,
@@ -527,32 +527,33 @@ cdef inline double _lloyd_direct(
 ) noexcept nogil:
     """The direct path over rows ``start:end``; returns their inertia (or 0)."""
     cdef Py_ssize_t n = end - start, d = X.shape[1], k_pad = centers_m2.shape[0]
+    cdef const floating *weights = sample_weight + start if sample_weight != NULL else NULL
     if rowwise:  # it takes the centres 4 then 2 at a time (the arrays hold a multiple of 4)
         k_pad = (centers.shape[0] + 1) // 2 * 2
     if floating is float:
         if rowwise:
             return lloyd_rowwise_float(
-                &X[start, 0], &sample_weight[start], &shift[0], n, d, &centers[0, 0],
+                &X[start, 0], weights, &shift[0], n, d, &centers[0, 0],
                 &centers_m2[0, 0], &sq_norms[0], k_pad, &labels[start], sums, counts, xs,
                 changed, with_inertia)
         return lloyd_direct_float(
-            &X[start, 0], &sample_weight[start], &shift[0], n, d, &centers[0, 0],
+            &X[start, 0], weights, &shift[0], n, d, &centers[0, 0],
             &centers_m2[0, 0], &sq_norms[0], k_pad, &labels[start], sums, counts, xs, changed,
             with_inertia)
     else:
         if rowwise:
             return lloyd_rowwise_double(
-                &X[start, 0], &sample_weight[start], &shift[0], n, d, &centers[0, 0],
+                &X[start, 0], weights, &shift[0], n, d, &centers[0, 0],
                 &centers_m2[0, 0], &sq_norms[0], k_pad, &labels[start], sums, counts, xs,
                 changed, with_inertia)
         return lloyd_direct_double(
-            &X[start, 0], &sample_weight[start], &shift[0], n, d, &centers[0, 0],
+            &X[start, 0], weights, &shift[0], n, d, &centers[0, 0],
             &centers_m2[0, 0], &sq_norms[0], k_pad, &labels[start], sums, counts, xs, changed,
             with_inertia)
 
 
 cdef void _lloyd_block(
-    const floating[:, ::1] X, const floating[::1] sample_weight,
+    const floating[:, ::1] X, const floating *sample_weight,
     const floating[::1] shift, const floating[:, ::1] centers,
     const floating[::1] centers_sq_norms,
     Py_ssize_t start, Py_ssize_t end, Py_ssize_t chunk, int[::1] labels,
@@ -576,7 +577,7 @@ cdef void _lloyd_block(
                                            chunk_start, chunk_end, labels, xs, dist)
         for i in range(chunk_end - chunk_start):
             label = labels[chunk_start + i]
-            w = sample_weight[chunk_start + i]
+            w = sample_weight[chunk_start + i] if sample_weight != NULL else 1.0
             x = &xs[i * n_features]
             c = &centers[label, 0]
             if with_inertia:  # the exact squared distance, not the GEMM form, which cancels
@@ -612,7 +613,8 @@ def lloyd_step(
     distances cost a pass over each row) and, when ``update_centers``,
     ``block_counts[b, j]`` (weight of cluster j) and ``block_sums[b, j]``
     (weighted sum of ``x - shift`` over cluster j). The caller adds the blocks
-    in order. ``centers`` are about ``shift`` too.
+    in order. ``centers`` are about ``shift`` too. ``sample_weight`` None means
+    unit weights (no n-vector of ones).
     Returns how many labels changed, counted as they are overwritten, so the
     caller's strict-convergence test needs no copy of the labels nor a pass.
     """
@@ -626,6 +628,7 @@ def lloyd_step(
         floating *xs
         floating *dist
         Py_ssize_t[::1] block_changed
+        const floating *weights = NULL if sample_weight is None else &sample_weight[0]
         bint narrow = n_features <= DIRECT_MAX_FEATURES
         # Wide rows and few centres: the row-wise register blocks beat the GEMM while
         # k <= d/2 (float64) or d/8 (float32). Kernel time / GEMM path's, 2 threads:
@@ -674,13 +677,13 @@ def lloyd_step(
             end = min(start + rows_per_block, n_samples)
             if start < end and direct:
                 block_inertia[b] = _lloyd_direct(
-                    X, sample_weight, shift, centers, centers_m2, centers_sq_norms,
+                    X, weights, shift, centers, centers_m2, centers_sq_norms,
                     start, end, labels,
                     &block_sums[b, 0, 0] if update_centers else NULL,
                     &block_counts[b, 0] if update_centers else NULL, xs,
                     &block_changed[b], rowwise, with_inertia)
             elif start < end:
-                _lloyd_block(X, sample_weight, shift, centers, centers_sq_norms,
+                _lloyd_block(X, weights, shift, centers, centers_sq_norms,
                              start, end, chunk, labels,
                              &block_sums[b, 0, 0] if update_centers else NULL,
                              &block_counts[b, 0] if update_centers else NULL,
