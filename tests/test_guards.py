@@ -53,6 +53,24 @@ def test_kmeans_fit_memory_does_not_grow_with_n_times_k():
     assert peak < n_by_k / 10
 
 
+def test_kmeans_plusplus_seeding_holds_two_n_vectors():
+    """Unweighted k-means++ holds at most two float64 n-vectors besides X: the first draw's
+    probabilities and numpy's cumulative sum of them, freed before the nearest-centre
+    distances exist. No weights, w * D^2 product or whole cumulative sum (4 before)."""
+    from gmm_fast._kmeans import _kmeans_plusplus
+
+    rng = np.random.default_rng(0)
+    n_samples = 1_000_000
+    X = rng.standard_normal((n_samples, 2))
+    tracemalloc.start()
+    try:
+        _kmeans_plusplus(X, 8, None, np.random.RandomState(0), n_threads=2)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.3 * n_samples * 8, peak
+
+
 @pytest.mark.filterwarnings("ignore::gmm_fast.ConvergenceWarning")
 def test_kmeans_unweighted_fit_allocates_no_weight_vector():
     """sample_weight=None reaches the kernels as None: no n-vector of ones (8 MB here)."""

@@ -360,3 +360,19 @@ def test_no_weights_equals_unit_weights(rng, init):
     assert fits[0].inertia_ == fits[1].inertia_ and fits[0].n_iter_ == fits[1].n_iter_
     assert fits[0].score(X) == fits[1].score(X, sample_weight=np.ones(len(X)))
 
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_kmeans_plusplus_draws_match_whole_cumsum(rng, weighted):
+    """The stepped search finds the indices np.searchsorted(np.cumsum(w * D)) finds, exactly,
+    across step boundaries (2**17 rows each) and for draws at and past the total."""
+    from gmm_fast._kmeans import _searchsorted_cumsum
+
+    values = rng.exponential(size=300_001)
+    values[rng.random(len(values)) < 0.3] = 0.0  # zero distances: flat runs of the sum
+    weight = rng.uniform(0, 2, len(values)) if weighted else None
+    whole = np.cumsum(values if weight is None else weight * values)
+    draws = np.concatenate([rng.uniform(size=50) * whole[-1], whole[[0, 131071, 131072, -1]],
+                            [whole[-1] * 2]])
+    expected = np.searchsorted(whole, draws)
+    np.testing.assert_array_equal(_searchsorted_cumsum(values, weight, draws), expected)
+

@@ -89,6 +89,30 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, x_squared_norms=None,
                             n_local_trials, effective_n_threads(n_threads))
 
 
+def _searchsorted_cumsum(values, weight, draws):
+    """``np.searchsorted(np.cumsum(weight * values), draws)`` without n-long temporaries.
+
+    The running sum is carried from step to step as ``np.cumsum`` carries it (one
+    addition after another), so the indices are the same; ``weight`` None is 1.
+    """
+    found = np.full(len(draws), len(values), dtype=np.intp)
+    pending = np.arange(len(draws))
+    total = 0.0
+    for start, stop in _row_steps(values[:, None]):
+        running = (np.array(values[start:stop], dtype=np.float64) if weight is None
+                   else weight[start:stop] * values[start:stop])
+        running[0] += total
+        np.cumsum(running, out=running)
+        index = np.searchsorted(running, draws[pending])
+        inside = index < len(running)
+        found[pending[inside]] = start + index[inside]
+        pending = pending[~inside]
+        if pending.size == 0:
+            break
+        total = running[-1]
+    return found
+
+
 def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=None,
                      n_threads=1):
     """Greedy k-means++ seeding: returns ``(centers, indices)`` of the chosen rows.
@@ -102,20 +126,23 @@ def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=
         n_local_trials = 2 + int(np.log(n_clusters))
     centers = np.empty((n_clusters, n_features), dtype=X.dtype)
     indices = np.full(n_clusters, -1, dtype=np.intp)
-    if sample_weight is None:  # unit weights, drawn from as scikit-learn draws (same stream)
-        sample_weight = np.ones(n_samples, dtype=X.dtype)
-    weight = np.asarray(sample_weight, dtype=np.float64)  # no copy for float64
+    # Weights None are unit weights, kept implicit: besides X the seeding then holds
+    # one n-vector, the distances to the nearest centre.
+    weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     block_potentials = np.empty((n_blocks(n_samples, n_local_trials), n_local_trials))
 
-    first = random_state.choice(n_samples, p=weight / weight.sum())
+    # The first draw as scikit-learn makes it (p = w / sum(w), ones if unweighted).
+    p = np.full(n_samples, 1.0 / n_samples) if weight is None else weight / weight.sum()
+    first = random_state.choice(n_samples, p=p)
+    del p
     centers[0], indices[0] = X[first], first
     closest_sq_dist = np.full(n_samples, np.inf)
     min_sq_distances(X, centers[0], closest_sq_dist, n_threads)
-    potential = closest_sq_dist @ weight
+    potential = closest_sq_dist.sum() if weight is None else closest_sq_dist @ weight
 
     for c in range(1, n_clusters):
         draws = random_state.uniform(size=n_local_trials) * potential
-        candidate_ids = np.searchsorted(np.cumsum(weight * closest_sq_dist), draws)
+        candidate_ids = _searchsorted_cumsum(closest_sq_dist, weight, draws)
         np.clip(candidate_ids, None, n_samples - 1, out=candidate_ids)
         candidate_potentials(X, sample_weight, np.ascontiguousarray(X[candidate_ids]),
                              closest_sq_dist, block_potentials, n_threads)

@@ -716,7 +716,7 @@ def min_sq_distances(
 
 
 cdef void _potentials_block(
-    const floating[:, ::1] X, const floating[::1] sample_weight,
+    const floating[:, ::1] X, const floating *sample_weight,
     const floating[:, ::1] candidates, const double[::1] closest_sq_dist,
     Py_ssize_t b, Py_ssize_t start, Py_ssize_t end, double[:, ::1] block_potentials,
 ) noexcept nogil:
@@ -732,7 +732,9 @@ cdef void _potentials_block(
             for f in range(n_features):
                 diff = <double>X[i, f] - candidates[t, f]
                 sq = sq + diff * diff
-            block_potentials[b, t] += sample_weight[i] * min(sq, closest_sq_dist[i])
+            block_potentials[b, t] += (
+                (sample_weight[i] if sample_weight != NULL else 1.0)
+                * min(sq, closest_sq_dist[i]))
 
 
 def candidate_potentials(
@@ -747,11 +749,13 @@ def candidate_potentials(
 
     ``block_potentials[b, t]`` sums ``w * min(closest, |x - candidates[t]|^2)``
     over the rows of block ``b``; the caller adds the blocks in order.
+    ``sample_weight`` None means unit weights.
     """
     cdef:
         Py_ssize_t n_samples = X.shape[0], n_blocks = block_potentials.shape[0]
         Py_ssize_t rows_per_block = (n_samples + n_blocks - 1) // n_blocks
         Py_ssize_t b, start, end
+        const floating *weights = NULL if sample_weight is None else &sample_weight[0]
 
     block_potentials[...] = 0.0
     if n_samples == 0 or n_blocks == 0:
@@ -760,5 +764,5 @@ def candidate_potentials(
         start = b * rows_per_block
         end = min(start + rows_per_block, n_samples)
         if start < end:
-            _potentials_block(X, sample_weight, candidates, closest_sq_dist,
+            _potentials_block(X, weights, candidates, closest_sq_dist,
                               b, start, end, block_potentials)
