@@ -215,16 +215,16 @@ def test_min_sq_distances_matches_numpy(rng, dtype, n_threads):
     np.testing.assert_allclose(closest, expected, rtol=1e-13)
 
 
-# d=4: rows 8 at a time in vector lanes, candidates 4 at a time (here 3, then 6: a tail);
-# d=40: the row-by-row loop. weighted=False passes None (unit weights).
+# Rows 8 at a time in vector lanes, features 32 at a time (d=40: a second, partial block),
+# candidates 8 at a time (3: a partial pass; 9: a second pass). weighted=False passes None.
 @pytest.mark.parametrize("n_features", [4, 40])
-@pytest.mark.parametrize("n_candidates", [3, 6])
+@pytest.mark.parametrize("n_candidates", [3, 9])
 @pytest.mark.parametrize("weighted", [True, False])
 def test_candidate_potentials_matches_numpy(rng, dtype, n_threads, n_features, n_candidates,
                                             weighted):
     X = make_blobs(rng, 901, n_features, 3).astype(dtype)
     w = rng.uniform(0, 2, len(X)).astype(dtype) if weighted else None
-    candidates = np.ascontiguousarray(X[[3, 50, 400, 7, 8, 900][:n_candidates]])
+    candidates = np.ascontiguousarray(X[[3, 50, 400, 7, 8, 900, 11, 12, 13][:n_candidates]])
     closest = sq_distances(X, X[[0]])[:, 0]
     block_potentials = np.full((n_blocks(len(X), n_candidates), n_candidates), np.nan)
     candidate_potentials(X, w, candidates, closest, block_potentials, n_threads)
