@@ -231,6 +231,15 @@ def test_candidate_potentials_matches_numpy(rng, dtype, n_threads, n_features, n
     weight = np.ones(len(X)) if w is None else w.astype(np.float64)
     expected = weight @ np.minimum(sq_distances(X, candidates), closest[:, None])
     np.testing.assert_allclose(block_potentials.sum(axis=0), expected, rtol=1e-12)
+    # The row loop, which CPUs without AVX-512 take
+    from gmm_fast._lloyd import use_direct_path
+
+    previous = use_direct_path(False)
+    try:
+        candidate_potentials(X, w, candidates, closest, block_potentials, n_threads)
+    finally:
+        use_direct_path(previous)
+    np.testing.assert_allclose(block_potentials.sum(axis=0), expected, rtol=1e-12)
 
 
 @pytest.mark.parametrize("n_features", [1, 2, 7, 16, 40, 101])
