@@ -183,6 +183,24 @@ cdef extern from *:
         return de * ln2_hi + ((f - s * (f - s2 * p)) + de * ln2_lo);
     }
 
+    /* log_norm[i] += log(total[i]): the vectorised log, or glibc's for the whole chunk
+       when some total is not a positive normal double (0, inf or NaN). */
+    GMM_VECTOR_CLONES
+    static void gmm_add_log(double *log_norm, const double *total, Py_ssize_t n_rows) {
+        Py_ssize_t i;
+        int unusual = 0;
+        for (i = 0; i < n_rows; i++) {
+            double t = total[i];
+            unusual |= !(t >= 2.2250738585072014e-308 && t <= 1.7976931348623157e308);
+        }
+        if (!unusual) {
+            #pragma omp simd
+            for (i = 0; i < n_rows; i++) log_norm[i] += gmm_log_normal(total[i]);
+        }
+        else
+            for (i = 0; i < n_rows; i++) log_norm[i] += log(total[i]);
+    }
+
     /* Rows of weighted log-densities (scores[i * n + k], as the GEMM gives them) ->
        responsibilities, component-major: lp[k * n_rows + i] is row i's term k, so that
        every loop after the first runs along the rows and vectorises for any k (the
@@ -194,7 +212,6 @@ cdef extern from *:
                                     Py_ssize_t n, double *log_norm, double *total,
                                     const double *weights) {
         Py_ssize_t i, k;
-        int unusual = 0;  /* some total is not a positive normal double */
         if (scores) {
             for (i = 0; i < n_rows; i++) {
                 const double *row = scores + i * n;
@@ -228,16 +245,7 @@ cdef extern from *:
             #pragma omp simd
             for (i = 0; i < n_rows; i++) total[i] += column[i];
         }
-        for (i = 0; i < n_rows; i++) {
-            double t = total[i];
-            unusual |= !(t >= 2.2250738585072014e-308 && t <= 1.7976931348623157e308);
-        }
-        if (!unusual) {
-            #pragma omp simd
-            for (i = 0; i < n_rows; i++) log_norm[i] += gmm_log_normal(total[i]);
-        }
-        else  /* a total of 0, inf or NaN somewhere: glibc's log for the whole chunk */
-            for (i = 0; i < n_rows; i++) log_norm[i] += log(total[i]);
+        gmm_add_log(log_norm, total, n_rows);
         if (weights)  /* w / total: weighted responsibilities in the same pass */
             for (i = 0; i < n_rows; i++) total[i] = weights[i] / total[i];
         else
@@ -258,7 +266,6 @@ cdef extern from *:
     static void gmm_normalize_rows(double *scores, Py_ssize_t n_rows, Py_ssize_t n,
                                    double *log_norm, double *total, const double *weights) {
         Py_ssize_t i, k;
-        int unusual = 0;
         for (i = 0; i < n_rows; i++) {
             double *row = scores + i * n;
             double top = -INFINITY, sum = 0.0;
@@ -272,14 +279,8 @@ cdef extern from *:
             }
             log_norm[i] = top;
             total[i] = sum;
-            unusual |= !(sum >= 2.2250738585072014e-308 && sum <= 1.7976931348623157e308);
         }
-        if (!unusual) {
-            #pragma omp simd
-            for (i = 0; i < n_rows; i++) log_norm[i] += gmm_log_normal(total[i]);
-        }
-        else
-            for (i = 0; i < n_rows; i++) log_norm[i] += log(total[i]);
+        gmm_add_log(log_norm, total, n_rows);
         for (i = 0; i < n_rows; i++) {
             double *row = scores + i * n;
             double scale = weights[i] / total[i];

@@ -438,9 +438,8 @@ class KMeans(EstimatorBase):
                 f"KMeans stopped at max_iter={self.max_iter} before converging; raise "
                 "max_iter or tol.", sklearn_compatible(ConvergenceWarning), stacklevel=2)
         # Counted in steps: np.bincount casts int32 labels to an n-vector of intp.
-        step = _STEP_ELEMENTS
-        counts = sum(np.bincount(labels[start:start + step], minlength=n_clusters)
-                     for start in range(0, len(labels), step))
+        counts = sum(np.bincount(labels[start:stop], minlength=n_clusters)
+                     for start, stop in _row_steps(labels[:, None]))
         distinct = np.count_nonzero(counts)
         if distinct < n_clusters:
             warnings.warn(

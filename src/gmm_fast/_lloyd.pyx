@@ -366,8 +366,8 @@ cdef extern from *:
         *changed = n_changed;                                                            \
         return inertia;                                                                  \
     }
-    GMM_FAST_LLOYD_DIRECT(float, int32_t, lloyd_direct_float)
-    GMM_FAST_LLOYD_DIRECT(double, int64_t, lloyd_direct_double)
+    GMM_FAST_LLOYD_DIRECT(float, int32_t, lloyd_narrow_float)
+    GMM_FAST_LLOYD_DIRECT(double, int64_t, lloyd_narrow_double)
 
     /* Wide rows, few centres: the same arguments and results, GMM_LLOYD_WIDE_ROWS rows
        at a time. The rows are read from memory once; their dot products with every
@@ -485,6 +485,20 @@ cdef extern from *:
     }
     GMM_FAST_LLOYD_ROWWISE(float, lloyd_rowwise_float)
     GMM_FAST_LLOYD_ROWWISE(double, lloyd_rowwise_double)
+
+    /* One entry per dtype for the two direct paths (they share their arguments). */
+    #define GMM_FAST_LLOYD_PICK(T, NAME, NARROW, WIDE)                                   \
+    static double NAME(const T *X, const T *sample_weight, const T *shift,              \
+                       Py_ssize_t n_rows, Py_ssize_t n_features, const T *centers,      \
+                       const T *centers_m2, const T *sq_norms, Py_ssize_t k_pad,        \
+                       int *labels, double *sums, double *counts, T *xs,                \
+                       Py_ssize_t *changed, int with_inertia, int rowwise) {            \
+        return (rowwise ? WIDE : NARROW)(X, sample_weight, shift, n_rows, n_features,   \
+                                         centers, centers_m2, sq_norms, k_pad, labels,  \
+                                         sums, counts, xs, changed, with_inertia);      \
+    }
+    GMM_FAST_LLOYD_PICK(float, lloyd_direct_float, lloyd_narrow_float, lloyd_rowwise_float)
+    GMM_FAST_LLOYD_PICK(double, lloyd_direct_double, lloyd_narrow_double, lloyd_rowwise_double)
     """
     const Py_ssize_t GMM_LLOYD_ROW_BYTES, GMM_LLOYD_CENTERS, GMM_LLOYD_WIDE_ROWS
     Py_ssize_t GMM_LLOYD_PAD_FEATURES(Py_ssize_t n_features) noexcept nogil
@@ -493,27 +507,14 @@ cdef extern from *:
     double lloyd_direct_float(const float *X, const float *sample_weight, const float *shift,
                               Py_ssize_t n_rows, Py_ssize_t n_features, const float *centers,
                               const float *centers_m2, const float *sq_norms, Py_ssize_t k_pad,
-                              int *labels, double *sums, double *counts,
-                              float *xs, Py_ssize_t *changed,
-                               int with_inertia) noexcept nogil
+                              int *labels, double *sums, double *counts, float *xs,
+                              Py_ssize_t *changed, int with_inertia, int rowwise) noexcept nogil
     double lloyd_direct_double(const double *X, const double *sample_weight, const double *shift,
                                Py_ssize_t n_rows, Py_ssize_t n_features, const double *centers,
-                               const double *centers_m2, const double *sq_norms, Py_ssize_t k_pad,
-                               int *labels, double *sums, double *counts,
-                               double *xs, Py_ssize_t *changed,
-                               int with_inertia) noexcept nogil
-    double lloyd_rowwise_float(const float *X, const float *sample_weight, const float *shift,
-                               Py_ssize_t n_rows, Py_ssize_t n_features, const float *centers,
-                               const float *centers_m2, const float *sq_norms, Py_ssize_t k_pad,
-                               int *labels, double *sums, double *counts,
-                               float *xs, Py_ssize_t *changed,
-                               int with_inertia) noexcept nogil
-    double lloyd_rowwise_double(const double *X, const double *sample_weight,
-                                const double *shift, Py_ssize_t n_rows, Py_ssize_t n_features,
-                                const double *centers, const double *centers_m2,
-                                const double *sq_norms, Py_ssize_t k_pad, int *labels,
-                                double *sums, double *counts, double *xs,
-                                Py_ssize_t *changed, int with_inertia) noexcept nogil
+                               const double *centers_m2, const double *sq_norms,
+                               Py_ssize_t k_pad, int *labels, double *sums, double *counts,
+                               double *xs, Py_ssize_t *changed, int with_inertia,
+                               int rowwise) noexcept nogil
 
 
 # Up to 16 features the direct path beat the GEMM (2 threads, time / sklearn's:
@@ -612,25 +613,15 @@ cdef inline double _lloyd_direct(
     if rowwise:  # it takes the centres 4 then 2 at a time (the arrays hold a multiple of 4)
         k_pad = (centers.shape[0] + 1) // 2 * 2
     if floating is float:
-        if rowwise:
-            return lloyd_rowwise_float(
-                &X[start, 0], weights, &shift[0], n, d, &centers[0, 0],
-                &centers_m2[0, 0], &sq_norms[0], k_pad, &labels[start], sums, counts, xs,
-                changed, with_inertia)
         return lloyd_direct_float(
-            &X[start, 0], weights, &shift[0], n, d, &centers[0, 0],
-            &centers_m2[0, 0], &sq_norms[0], k_pad, &labels[start], sums, counts, xs, changed,
-            with_inertia)
+            &X[start, 0], weights, &shift[0], n, d, &centers[0, 0], &centers_m2[0, 0],
+            &sq_norms[0], k_pad, &labels[start], sums, counts, xs, changed, with_inertia,
+            rowwise)
     else:
-        if rowwise:
-            return lloyd_rowwise_double(
-                &X[start, 0], weights, &shift[0], n, d, &centers[0, 0],
-                &centers_m2[0, 0], &sq_norms[0], k_pad, &labels[start], sums, counts, xs,
-                changed, with_inertia)
         return lloyd_direct_double(
-            &X[start, 0], weights, &shift[0], n, d, &centers[0, 0],
-            &centers_m2[0, 0], &sq_norms[0], k_pad, &labels[start], sums, counts, xs, changed,
-            with_inertia)
+            &X[start, 0], weights, &shift[0], n, d, &centers[0, 0], &centers_m2[0, 0],
+            &sq_norms[0], k_pad, &labels[start], sums, counts, xs, changed, with_inertia,
+            rowwise)
 
 
 cdef void _lloyd_block(
