@@ -140,6 +140,28 @@ def test_float32_close_to_float64(blobs):
     np.testing.assert_allclose(ours32.inertia_, ours64.inertia_, rtol=1e-5)
 
 
+
+def test_float32_centres_of_large_far_clusters_are_exact_means(rng):
+    """float32 in, float64 sums: each centre is its cluster's exact mean to float32 rounding.
+
+    Two clusters of 200 000 points around 1000 and 1100. A float32 running sum reaches
+    2e8, where float32 values are 16 apart, so float32 accumulation misses the mean by
+    more than the one float32 spacing at 1100 (1.2e-4) allowed here: on this data
+    oneDAL's float32 KMeans is 1.6 off, scikit-learn's 3.5e-4 (measured).
+    """
+    half = 200_000
+    X = np.empty((2 * half, 2), dtype=np.float32)
+    X[:half] = 1000 + rng.standard_normal((half, 2))
+    X[half:] = 1100 + rng.standard_normal((half, 2))
+    init = np.array([[1000, 1000], [1100, 1100]], dtype=np.float32)
+    km = KMeans(2, init=init, n_init=1).fit(X)
+    exact = np.array([X[:half].mean(axis=0, dtype=np.float64),
+                      X[half:].mean(axis=0, dtype=np.float64)])
+    np.testing.assert_array_equal(km.labels_, np.repeat([0, 1], half))
+    assert km.cluster_centers_.dtype == np.float32
+    np.testing.assert_allclose(km.cluster_centers_, exact, rtol=0,
+                               atol=np.spacing(np.float32(1100)))
+
 def test_dataframe_feature_names(blobs):
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame(blobs, columns=["a", "b", "c", "d"])
