@@ -568,8 +568,9 @@ def test_fit_memory_grows_by_rows_not_rows_times_components(init_params):
     """No n x k (or n x k x d) temporary: peak memory per extra row << 8 k bytes.
 
     Measured as the slope of the traced peak between n and 2n rows, so constant-size chunk
-    buffers cancel. Allowed: a few length-n vectors (unit sample weights, labels of the
-    final E-step): 32 bytes/row, against 8 * k = 128 bytes/row for one n x k float64 array.
+    buffers cancel. Allowed: a few length-n vectors (random_from_data's permutation of the
+    rows, as scikit-learn draws them): 32 bytes/row, against 8 * k = 128 bytes/row for one
+    n x k float64 array.
     (KMeans init is KMeans's business and is left out.)
     """
     n_components, n_features = 16, 2
@@ -591,6 +592,47 @@ def test_fit_memory_grows_by_rows_not_rows_times_components(init_params):
     n = len(X_big) // 2
     slope = (_peak_bytes(fit(2 * n)) - _peak_bytes(fit(n))) / n
     assert slope < 32, f"{slope:.1f} bytes per row"
+
+
+@pytest.mark.parametrize("init_params", ["explicit", "random"])
+def test_unweighted_fit_allocates_no_weight_vector(init_params):
+    """sample_weight=None reaches the kernels as None: no n-vector of ones.
+
+    Slope of the traced peak between n and 2n rows, as above: measured ~0.2 bytes/row
+    unweighted, 8-9 with ``sample_weight=np.ones(n)`` (the vector itself)."""
+    n_components, n_features = 8, 2
+    rng = np.random.default_rng(42)
+    X = rng.normal(size=(400_000, n_features))
+    params = (dict(init_params=init_params) if init_params == "random" else
+              dict(weights_init=np.full(n_components, 1 / n_components),
+                   means_init=X[:n_components],
+                   precisions_init=np.stack([np.eye(n_features)] * n_components)))
+
+    def fit(n):
+        def run():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)  # 2 iterations on purpose
+                GaussianMixture(n_components, max_iter=2, tol=0.0, random_state=0,
+                                **params).fit(X[:n])
+        return run
+
+    n = len(X) // 2
+    slope = (_peak_bytes(fit(2 * n)) - _peak_bytes(fit(n))) / n
+    assert slope < 2, f"{slope:.1f} bytes per row"
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
+def test_none_sample_weight_fits_as_unit_weights(covariance_type, init_params):
+    """Bitwise the same model with sample_weight=None and with ones (same draws too)."""
+    X, _ = _data(covariance_type, n_samples=500, seed=6)
+    params = dict(covariance_type=covariance_type, init_params=init_params, n_init=2,
+                  random_state=3, n_threads=2)
+    none = GaussianMixture(3, **params).fit(X)
+    ones = GaussianMixture(3, **params).fit(X, sample_weight=np.ones(len(X)))
+    for name in ATTRIBUTES:
+        assert np.array_equal(getattr(none, name), getattr(ones, name)), name
+    assert none.lower_bound_ == ones.lower_bound_ and none.n_iter_ == ones.n_iter_
+    assert none.score(X) == pytest.approx(ones.score(X), rel=1e-14)
 
 
 def test_score_samples_and_predict_memory():

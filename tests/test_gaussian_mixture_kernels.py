@@ -170,6 +170,19 @@ def test_estep_statistics_threads_bitwise(covariance_type, dtype, n_features):
         assert np.array_equal(getattr(one, name), getattr(two, name)), name
 
 
+@pytest.mark.parametrize("n_features", [4, 16], ids=["by_column", "by_row"])
+def test_estep_statistics_none_weights_are_unit_weights(covariance_type, dtype, n_features):
+    """sample_weight=None (no n-vector of ones) gives bitwise the statistics of ones."""
+    X, _, w0, m0, pc = _problem(2 * CHUNK_SIZE + 50, covariance_type, dtype,
+                                n_features=n_features, seed=5)
+    ones = estep_statistics(X, np.ones(len(X), dtype=dtype), w0, m0, pc, covariance_type,
+                            n_threads=2)
+    none = estep_statistics(X, None, w0, m0, pc, covariance_type, n_threads=2)
+    for name in FIELDS + ("shift",):
+        assert np.array_equal(getattr(none, name), getattr(ones, name)), name
+    assert none.sum_weights == len(X)
+
+
 def test_estep_statistics_additive_across_row_splits(covariance_type, dtype):
     X, sw, w0, m0, pc = _problem(2 * CHUNK_SIZE + 50, covariance_type, dtype, seed=4)
     whole = estep_statistics(X, sw, w0, m0, pc, covariance_type)

@@ -150,8 +150,9 @@ def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, cova
     ----------
     X : ndarray of shape (n_samples, n_features)
         C-contiguous float32 or float64 rows (a chunk of the data).
-    sample_weight : ndarray of shape (n_samples,)
-        Frequency weights, same dtype as X.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Frequency weights, same dtype as X; None means unit weights (no n-vector
+        of ones is made).
     weights : ndarray of shape (n_components,)
         Mixture weights.
     means : ndarray of shape (n_components, n_features)

@@ -509,7 +509,7 @@ cdef void _flush(const Model *model, const double *moments, double *nk, double *
 
 
 cdef void _estep_block(
-    const Model *model, const floating[:, ::1] X, const floating[::1] sample_weight,
+    const Model *model, const floating[:, ::1] X, const floating *sample_weight,
     Py_ssize_t start, Py_ssize_t end, double *ll, double *sum_weights, double *nk,
     double *sums, double *second, double *lp, double *xd, double *features,
     double *moments, double *log_norm, double *total, double *scores, double *weights,
@@ -528,8 +528,8 @@ cdef void _estep_block(
     while chunk_start < end:
         n_rows = min(model.chunk, end - chunk_start)
         _log_prob_chunk(model, &X[chunk_start, 0], n_rows, scores, lp, xd, features)
-        for i in range(n_rows):
-            weights[i] = sample_weight[chunk_start + i]
+        for i in range(n_rows):  # NULL sample_weight: unit weights
+            weights[i] = sample_weight[chunk_start + i] if sample_weight != NULL else 1.0
         # w * responsibilities: in lp (k x rows), or in place in scores (rows x k)
         if model.transposed or tied:
             gmm_normalize_chunk(NULL if model.transposed else scores, lp, n_rows, K,
@@ -548,7 +548,7 @@ cdef void _estep_block(
                     moments[k * (m + 1) + m] += lp[k * n_rows + i]
             _gemm('N', 'N', K, d, n_rows, lp, n_rows, xd, d, 1.0, moments, m + 1)
             for i in range(n_rows):
-                sw = sqrt(<double>sample_weight[chunk_start + i])
+                sw = sqrt(weights[i])
                 for f in range(d):
                     features[i * d + f] = sw * xd[i * d + f]
             _syrk_upper(n_rows, d, features, second)
@@ -585,10 +585,12 @@ def estep(
     in the module docstring. Per block b: ``block_ll[b]``, ``block_sum_weights[b]``,
     ``block_nk[b]``, ``block_sums[b]`` (about s) and ``block_second[b]`` (about s,
     flattened; full and tied: upper triangles). The caller adds the blocks in order.
+    ``sample_weight`` None means unit weights (no n-vector of ones).
     """
     cdef:
         Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
         Py_ssize_t n_blocks = block_ll.shape[0], rows_per_block, b, start, end
+        const floating *weights_in = NULL
         Model model = _model(covariance_type, n_features, shift, expansion, prec)
         Py_ssize_t K = model.n_components, m = model.n_columns, chunk = model.chunk
         double *lp
@@ -607,6 +609,8 @@ def estep(
     block_second[...] = 0.0
     if n_samples == 0:
         return
+    if sample_weight is not None:
+        weights_in = &sample_weight[0]
     # Whole chunks per block (a ragged last chunk in every block cost ~10% at d=64);
     # trailing blocks may then stay empty. Depends on n_samples only, not on threads.
     rows_per_block = (n_samples + n_blocks - 1) // n_blocks
@@ -625,7 +629,7 @@ def estep(
             start = b * rows_per_block
             end = min(start + rows_per_block, n_samples)
             if start < end:
-                _estep_block(&model, X, sample_weight, start, end, &block_ll[b],
+                _estep_block(&model, X, weights_in, start, end, &block_ll[b],
                              &block_sum_weights[b], &block_nk[b, 0], &block_sums[b, 0, 0],
                              &block_second[b, 0], lp, xd, features, moments, log_norm,
                              total, scores, weights)

@@ -196,7 +196,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         weights = means = covariances = None
         if not ("weights" in init and "means" in init and "covariances" in init):
             covariance_type = self.covariance_type
-            unit = bool(np.all(sample_weight == 1))
+            unit = sample_weight is None or bool(np.all(sample_weight == 1))
             if self.init_params == "kmeans":
                 with warnings.catch_warnings():
                     # Duplicated rows may leave fewer distinct clusters: EM copes.
@@ -224,8 +224,8 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                                               random_state=random_state,
                                               n_threads=n_threads)[1]
                 else:
-                    indices = self._samples_from_data(sample_weight, n_components, unit,
-                                                      random_state)
+                    indices = self._samples_from_data(len(X), sample_weight, n_components,
+                                                      unit, random_state)
                 stats = statistics_from_samples(X, sample_weight, indices, covariance_type)
             weights, means, covariances = mstep(stats, covariance_type, self.reg_covar)
             # As scikit-learn: weights are nk / sum of sample weights, so that samples
@@ -242,8 +242,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         return weights, means, covariances, precisions_cholesky
 
     @staticmethod
-    def _samples_from_data(sample_weight, n_components, unit, random_state):
-        n_samples = len(sample_weight)
+    def _samples_from_data(n_samples, sample_weight, n_components, unit, random_state):
         if unit:  # the same draws as scikit-learn
             return random_state.choice(n_samples, size=n_components, replace=False)
         positive = int(np.count_nonzero(sample_weight))
@@ -277,7 +276,8 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         check_finish_options(self)
         n_samples, n_features = X.shape
         n_components, helpers, init = self._check_params(n_samples, n_features)
-        sample_weight = check_sample_weight(sample_weight, n_samples, X.dtype)
+        if sample_weight is not None:  # None: unit weights, and no n-vector of ones
+            sample_weight = check_sample_weight(sample_weight, n_samples, X.dtype)
         n_threads = effective_n_threads(self.n_threads)
         random_state = check_random_state(self.random_state)
         covariance_type, reg_covar, tol = self.covariance_type, float(self.reg_covar), self.tol
@@ -445,8 +445,10 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
             ``sum_i w_i log p(x_i) / sum_i w_i``.
         """
         X = self._validated(X)
-        sample_weight = check_sample_weight(sample_weight, len(X), np.float64)
         log_norm = self._score(X)[0].astype(np.float64)
+        if sample_weight is None:
+            return float(log_norm.mean())
+        sample_weight = check_sample_weight(sample_weight, len(X), np.float64)
         return float(log_norm @ sample_weight / sample_weight.sum())
 
     def predict(self, X):

@@ -8,7 +8,7 @@ from ._lloyd import candidate_potentials, lloyd_step, min_sq_distances
 from ._ordering import check_finish_options, finish_fit
 from ._threads import effective_n_threads, n_blocks, sequential_blas
 from ._validation import (check_array, check_nonnegative_float, check_positive_int,
-                          check_random_state, check_sample_weight)
+                          check_random_state, check_sample_weight, total_weight)
 
 # Rows per numpy step in the helpers that are not kernels (bounded temporaries, 1 MB
 # in float64: 4 MB made the column variances the largest allocation of a fit).
@@ -28,7 +28,7 @@ def column_mean_and_variance(X, sample_weight=None):
             return rows.sum(axis=0, dtype=np.float64)
         return sample_weight[start:stop].astype(np.float64) @ rows
 
-    total = len(X) if sample_weight is None else float(np.sum(sample_weight, dtype=np.float64))
+    total = total_weight(sample_weight, len(X))
     mean = np.zeros(X.shape[1])
     for start, stop in _row_steps(X):
         mean += weighted_sum(X[start:stop], start, stop)

@@ -8,6 +8,7 @@ weights). Moments are taken in two passes (means, then scatter about the means).
 import numpy as np
 
 from ._covariances import COVARIANCE_TYPES
+from ._validation import total_weight
 
 # Rows per numpy step: keeps each temporary near 4 MB.
 _STEP_BYTES = 4 * 2**20
@@ -34,7 +35,8 @@ def statistics_from_responsibilities(X, sample_weight, n_components, covariance_
 
     def weighted_resp(start, stop):
         resp = responsibilities(start, stop)
-        w = sample_weight[start:stop].astype(np.float64)
+        w = (np.ones(stop - start) if sample_weight is None
+             else sample_weight[start:stop].astype(np.float64))
         if resp.ndim == 1:  # labels -> one-hot, weighted
             hard = np.zeros((stop - start, n_components))
             hard[np.arange(stop - start), resp] = w
@@ -71,8 +73,8 @@ def statistics_from_responsibilities(X, sample_weight, n_components, covariance_
                 second[k] += wr[:, k] @ (diff * diff)
             else:
                 second[k] += wr[:, k] @ np.einsum("ij,ij->i", diff, diff)
-    return SufficientStatistics(0.0, float(np.sum(sample_weight, dtype=np.float64)),
-                                nk, sums, second, means)
+    return SufficientStatistics(0.0, total_weight(sample_weight, n_samples), nk, sums,
+                                second, means)
 
 
 def statistics_from_samples(X, sample_weight, indices, covariance_type):
@@ -80,10 +82,11 @@ def statistics_from_samples(X, sample_weight, indices, covariance_type):
     from ._em import SufficientStatistics
 
     n_components, n_features = len(indices), X.shape[1]
-    nk = sample_weight[indices].astype(np.float64)
+    nk = (np.ones(n_components) if sample_weight is None
+          else sample_weight[indices].astype(np.float64))
     means = X[indices].astype(np.float64)
     second = np.zeros(COVARIANCE_TYPES[covariance_type].shape(n_components, n_features))
-    return SufficientStatistics(0.0, float(np.sum(sample_weight, dtype=np.float64)), nk,
+    return SufficientStatistics(0.0, total_weight(sample_weight, len(X)), nk,
                                 np.zeros_like(means), second, means)
 
 

@@ -81,6 +81,13 @@ def check_finite(X, name="X"):
     )
 
 
+def total_weight(sample_weight, n_samples):
+    """Sum of the frequency weights in float64 (None: unit weights)."""
+    if sample_weight is None:
+        return float(n_samples)
+    return float(np.sum(sample_weight, dtype=np.float64))
+
+
 def check_sample_weight(sample_weight, n_samples, dtype):
     """Frequency weights as a 1-D ``dtype`` array: finite, >= 0, not all zero."""
     if sample_weight is None:
