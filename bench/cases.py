@@ -21,7 +21,10 @@ GMM_SKLEARN_ONLY_COVARIANCES = ("tied", "spherical")
 QUICK_KMEANS_WORKLOADS = [(200_000, 2, 8), (200_000, 16, 64), (30_000, 128, 256)]
 QUICK_GMM_WORKLOADS = [(50_000, 16, 16), (100_000, 8, 8)]
 
-KMEANS_PEERS = ("sklearn", "faiss", "sklearnex")
+# "sklearn-loop" and "onedal": the same libraries' per-iteration work without their
+# estimators' per-fit costs (scikit-learn copies and centres X, ~0.2 s at d=784; the
+# sklearnex wrapper validates it), which made the N / N+M difference noisy there.
+KMEANS_PEERS = ("sklearn", "sklearn-loop", "faiss", "sklearnex", "onedal")
 GMM_PEERS = ("sklearn", "daal4py")
 DTYPES = ("float64", "float32")
 
@@ -49,10 +52,18 @@ def make_data(n_samples, n_features, n_components, dtype, seed=0):
     return X
 
 
+def _read_only(*arrays):
+    """The shared starting point, read-only: a peer that updated it in place would move
+    every later fit's start (scikit-learn's Lloyd loop updates its centres in place)."""
+    for array in arrays:
+        array.setflags(write=False)
+    return arrays
+
+
 def initial_centers(X, n_clusters, seed=1):
     """``n_clusters`` distinct rows of X, in X's dtype (the same start for every peer)."""
     rows = np.random.default_rng(seed).choice(len(X), size=n_clusters, replace=False)
-    return np.ascontiguousarray(X[np.sort(rows)])
+    return _read_only(np.ascontiguousarray(X[np.sort(rows)]))[0]
 
 
 def initial_gmm_parameters(X, n_components, covariance_type, seed=1):
@@ -71,7 +82,7 @@ def initial_gmm_parameters(X, n_components, covariance_type, seed=1):
         "diag": np.full((n_components, n_features), 1.0 / variance),
         "spherical": np.full(n_components, 1.0 / variance),
     }[covariance_type]
-    return weights, means, precisions
+    return _read_only(weights, means, precisions)
 
 
 # ----------------------------------------------------------------------------- KMeans
@@ -98,6 +109,27 @@ def make_kmeans_fit(impl, X, centers):
         def fit(max_iter):
             return KMeans(k, init=centers, n_init=1, tol=0, max_iter=max_iter,
                           algorithm="lloyd").fit(X).n_iter_
+        return limited(fit)
+    if impl == "sklearn-loop":
+        try:  # private, but stable since scikit-learn 0.23: what KMeans.fit runs per init
+            from sklearn.cluster._kmeans import _kmeans_single_lloyd
+        except ImportError as exc:
+            raise Unavailable(f"scikit-learn's _kmeans_single_lloyd not found ({exc})") from None
+        unit_weights = np.ones(len(X), dtype=X.dtype)
+
+        def fit(max_iter):
+            # A copy: the loop updates its centres in place (KMeans.fit passes a copy too).
+            return _kmeans_single_lloyd(X, unit_weights, centers.copy(), max_iter=max_iter,
+                                        tol=0, n_threads=N_THREADS)[3]
+        return limited(fit)
+    if impl == "onedal":
+        try:  # scikit-learn-intelex's backend estimator, without its scikit-learn wrapper
+            from onedal.cluster import KMeans
+        except ImportError as exc:
+            raise Unavailable(f"scikit-learn-intelex's onedal not installed ({exc})") from None
+
+        def fit(max_iter):
+            return KMeans(k, init=centers, n_init=1, tol=0, max_iter=max_iter).fit(X).n_iter_
         return limited(fit)
     if impl == "faiss":
         try:

@@ -131,9 +131,12 @@ def skip_reasons(rows):
 
 def kmeans_target(row, peers):
     """Issue 2's targets: <= 0.8x sklearn's time where d <= 16, <= 1.0x otherwise;
-    no slower than the fastest peer installed."""
+    no slower than the fastest peer installed. scikit-learn's time is its Lloyd loop's
+    where measured (steadier: without the estimator's copy of X)."""
     need = 1.25 if row["d"] <= 16 else 1.0
-    checks = [speedup(row, "sklearn") is not None and speedup(row, "sklearn") >= need]
+    sklearn = speedup(row, "sklearn-loop")
+    sklearn = speedup(row, "sklearn") if sklearn is None else sklearn
+    checks = [sklearn is not None and sklearn >= need]
     checks += [speedup(row, p) >= 1.0 for p in peers if speedup(row, p) is not None]
     if "per_iter" not in row["results"].get("gmm_fast", {}):
         return "-"
