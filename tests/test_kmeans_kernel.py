@@ -205,8 +205,12 @@ def test_fit_threads_bitwise(rng, dtype, n_features):
     assert fits[0].n_iter_ == fits[1].n_iter_
 
 
-def test_min_sq_distances_matches_numpy(rng, dtype, n_threads):
-    X = make_blobs(rng, 600, 5, 3).astype(dtype)
+# Rows in steps of 1024 (1023-1025: one step and a one-row second), d=100: the
+# vectorised sum's full vectors and remainder.
+@pytest.mark.parametrize("n_samples, n_features",
+                         [(600, 5), (1023, 100), (1024, 3), (1025, 100), (3000, 17)])
+def test_min_sq_distances_matches_numpy(rng, dtype, n_threads, n_samples, n_features):
+    X = make_blobs(rng, n_samples, n_features, 3).astype(dtype)
     center = X[17].copy()
     closest = rng.uniform(0, 60, len(X))
     expected = np.minimum(closest, sq_distances(X, center[None])[:, 0])

@@ -146,6 +146,26 @@ cdef extern from *:
     }
     GMM_FAST_ROW_HELPERS(float, shift_rows_float, add_row_float)
     GMM_FAST_ROW_HELPERS(double, shift_rows_double, add_row_double)
+    /* k-means++: closest[i] = min(closest[i], |x_i - c|^2) for n_rows rows, each
+       distance vectorised along the features (the Cython loop's strict sum was one
+       scalar chain: (1e5, 784) float32 took 32 ms, three times a read of X). */
+    #define GMM_FAST_MIN_SQ_DIST(T, NAME)                                       \
+    GMM_ARGMIN_CLONES                                                       \
+    static void NAME(const T *restrict X, Py_ssize_t n_rows, Py_ssize_t d,  \
+                     const T *restrict center, double *restrict closest) {  \
+        for (Py_ssize_t i = 0; i < n_rows; i++) {                           \
+            const T *restrict x = X + i * d;                                \
+            double acc = 0.0;                                               \
+            _Pragma("omp simd reduction(+:acc)")                            \
+            for (Py_ssize_t f = 0; f < d; f++) {                            \
+                double diff = (double)x[f] - (double)center[f];             \
+                acc += diff * diff;                                         \
+            }                                                               \
+            closest[i] = acc < closest[i] ? acc : closest[i];               \
+        }                                                                   \
+    }
+    GMM_FAST_MIN_SQ_DIST(float, min_sq_dist_rows_float)
+    GMM_FAST_MIN_SQ_DIST(double, min_sq_dist_rows_double)
     /* k-means++ potentials: pot[t] += w_i min(closest_i, |x_i - c_t|^2) over rows
        [0, n_rows), w NULL meaning unit weights. Summed feature by feature, a row's
        squared distance is one chain of dependent FMAs; here GMM_SEED_ROWS rows share
@@ -230,6 +250,10 @@ cdef extern from *:
                            const double *shift, double *xs) noexcept nogil
     void add_row_float(double *s, const float *x, double w, Py_ssize_t d) noexcept nogil
     void add_row_double(double *s, const double *x, double w, Py_ssize_t d) noexcept nogil
+    void min_sq_dist_rows_float(const float *X, Py_ssize_t n_rows, Py_ssize_t d,
+                                const float *center, double *closest) noexcept nogil
+    void min_sq_dist_rows_double(const double *X, Py_ssize_t n_rows, Py_ssize_t d,
+                                 const double *center, double *closest) noexcept nogil
     const bint GMM_SEED_FAST
     void seed_potentials_float(const float *X, const float *w, Py_ssize_t n_rows, Py_ssize_t d,
                                const float *candidates, Py_ssize_t n_candidates,
@@ -789,16 +813,16 @@ def min_sq_distances(
     """``closest_sq_dist[i] = min(closest_sq_dist[i], |X[i] - center|^2)`` (k-means++)."""
     cdef:
         Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
-        Py_ssize_t i, f
-        double sq, diff
+        Py_ssize_t step = 1024, n_steps = (n_samples + step - 1) // step, s, start
 
-    for i in prange(n_samples, nogil=True, num_threads=n_threads, schedule='static'):
-        sq = 0.0
-        for f in range(n_features):
-            diff = <double>X[i, f] - center[f]
-            sq = sq + diff * diff
-        if sq < closest_sq_dist[i]:
-            closest_sq_dist[i] = sq
+    for s in prange(n_steps, nogil=True, num_threads=n_threads, schedule='static'):
+        start = s * step
+        if floating is float:
+            min_sq_dist_rows_float(&X[start, 0], min(step, n_samples - start), n_features,
+                                   &center[0], &closest_sq_dist[start])
+        else:
+            min_sq_dist_rows_double(&X[start, 0], min(step, n_samples - start), n_features,
+                                    &center[0], &closest_sq_dist[start])
 
 
 cdef void _potentials_block(
