@@ -229,6 +229,20 @@ def test_kmeans_plusplus_matches_sklearn(blobs, rng):
     assert kmeans_plusplus(blobs.astype(np.float32), 3, random_state=0)[0].dtype == np.float32
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_kmeans_plusplus_keeping_candidate_distances_changes_nothing(rng, monkeypatch, weighted):
+    """Keeping the candidates' distances (wide rows) instead of a second pass over X for
+    the chosen one: the same centres."""
+    from gmm_fast import _kmeans
+
+    X = make_blobs(rng, 3000, 64, 12, spread=2.0, offset=5.0)
+    w = rng.uniform(0.5, 2, len(X)) if weighted else None
+    kept = kmeans_plusplus(X, 12, sample_weight=w, random_state=0)[1]
+    monkeypatch.setattr(_kmeans, "_SEED_DISTANCES_BYTES", 0)  # the second pass
+    again = kmeans_plusplus(X, 12, sample_weight=w, random_state=0)[1]
+    np.testing.assert_array_equal(kept, again)
+
+
 def test_kmeans_plusplus_never_picks_zero_weight(blobs, rng):
     sample_weight = rng.uniform(0.5, 1.5, len(blobs))
     zero = rng.choice(len(blobs), len(blobs) // 2, replace=False)

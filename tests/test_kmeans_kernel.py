@@ -231,19 +231,33 @@ def test_candidate_potentials_matches_numpy(rng, dtype, n_threads, n_features, n
     candidates = np.ascontiguousarray(X[[3, 50, 400, 7, 8, 900, 11, 12, 13][:n_candidates]])
     closest = sq_distances(X, X[[0]])[:, 0]
     block_potentials = np.full((n_blocks(len(X), n_candidates), n_candidates), np.nan)
-    candidate_potentials(X, w, candidates, closest, block_potentials, n_threads)
     weight = np.ones(len(X)) if w is None else w.astype(np.float64)
-    expected = weight @ np.minimum(sq_distances(X, candidates), closest[:, None])
-    np.testing.assert_allclose(block_potentials.sum(axis=0), expected, rtol=1e-12)
-    # The row loop, which CPUs without AVX-512 take
+    distances = sq_distances(X, candidates)
+    expected = weight @ np.minimum(distances, closest[:, None])
     from gmm_fast._lloyd import use_direct_path
 
-    previous = use_direct_path(False)
-    try:
-        candidate_potentials(X, w, candidates, closest, block_potentials, n_threads)
-    finally:
-        use_direct_path(previous)
-    np.testing.assert_allclose(block_potentials.sum(axis=0), expected, rtol=1e-12)
+    # The vector form, then the row loop (which CPUs without AVX-512 take); each also
+    # with the candidates' distances kept.
+    for direct in (True, False):
+        previous = use_direct_path(direct)
+        try:
+            candidate_potentials(X, w, candidates, closest, block_potentials, n_threads)
+            np.testing.assert_allclose(block_potentials.sum(axis=0), expected, rtol=1e-12)
+            kept = np.full((n_candidates, len(X)), np.nan)
+            candidate_potentials(X, w, candidates, closest, block_potentials, n_threads, kept)
+        finally:
+            use_direct_path(previous)
+        np.testing.assert_allclose(block_potentials.sum(axis=0), expected, rtol=1e-12)
+        np.testing.assert_allclose(kept, distances.T, rtol=1e-12,
+                                   atol=1e-12 * distances.max())
+
+
+def test_candidate_potentials_checks_the_distances_shape(rng):
+    X = make_blobs(rng, 50, 3, 2)
+    block_potentials = np.empty((1, 2))
+    with pytest.raises(ValueError, match="candidate_sq_dist"):
+        candidate_potentials(X, None, X[:2].copy(), np.full(50, np.inf), block_potentials, 1,
+                             np.empty((2, 49)))
 
 
 @pytest.mark.parametrize("n_features", [1, 2, 7, 16, 40, 101])

@@ -184,7 +184,8 @@ cdef extern from *:
     GMM_ARGMIN_CLONES                                                           \
     static void NAME(const T *X, const T *w, Py_ssize_t n_rows, Py_ssize_t d,   \
                      const T *candidates, Py_ssize_t n_candidates,              \
-                     const double *closest, double *pot) {                      \
+                     const double *closest, double *pot, double *dist,          \
+                     Py_ssize_t dist_stride) {                                  \
         enum { R = GMM_SEED_ROWS, Q = GMM_SEED_CANDIDATES, F = GMM_SEED_FEATURES }; \
         typedef double v8d __attribute__((vector_size(8 * sizeof(double))));    \
         double xt[F * R], cl[R], wr[R];                                         \
@@ -216,6 +217,10 @@ cdef extern from *:
                         }                                                       \
                     }                                                           \
                 }                                                               \
+                if (dist)  /* the distances too: the caller keeps the best's */  \
+                    for (int q = 0; q < nq; q++)                                \
+                        for (int r = 0; r < rows; r++)                          \
+                            dist[(t0 + q) * dist_stride + i0 + r] = acc[q][r];  \
                 for (int q = 0; q < nq; q++) {                                  \
                     double part[R], sum = 0.0;                                  \
                     _Pragma("omp simd")                                         \
@@ -234,10 +239,10 @@ cdef extern from *:
     #define GMM_SEED_FAST 0
     static void seed_potentials_float(const float *X, const float *w, Py_ssize_t n_rows,
         Py_ssize_t d, const float *candidates, Py_ssize_t n_candidates,
-        const double *closest, double *pot) {}
+        const double *closest, double *pot, double *dist, Py_ssize_t dist_stride) {}
     static void seed_potentials_double(const double *X, const double *w, Py_ssize_t n_rows,
         Py_ssize_t d, const double *candidates, Py_ssize_t n_candidates,
-        const double *closest, double *pot) {}
+        const double *closest, double *pot, double *dist, Py_ssize_t dist_stride) {}
     #endif
     """
     Py_ssize_t argmin_float(const float *v, const float *off, Py_ssize_t n) noexcept nogil
@@ -257,11 +262,12 @@ cdef extern from *:
     const bint GMM_SEED_FAST
     void seed_potentials_float(const float *X, const float *w, Py_ssize_t n_rows, Py_ssize_t d,
                                const float *candidates, Py_ssize_t n_candidates,
-                               const double *closest, double *pot) noexcept nogil
+                               const double *closest, double *pot, double *dist,
+                               Py_ssize_t dist_stride) noexcept nogil
     void seed_potentials_double(const double *X, const double *w, Py_ssize_t n_rows,
                                 Py_ssize_t d, const double *candidates,
                                 Py_ssize_t n_candidates, const double *closest,
-                                double *pot) noexcept nogil
+                                double *pot, double *dist, Py_ssize_t dist_stride) noexcept nogil
 
 
 # Narrow data (n_features <= DIRECT_MAX_FEATURES): the GEMM's fixed cost per call and
@@ -828,9 +834,10 @@ def min_sq_distances(
 cdef void _potentials_block(
     const floating[:, ::1] X, const floating *sample_weight,
     const floating[:, ::1] candidates, const double[::1] closest_sq_dist,
-    Py_ssize_t start, Py_ssize_t end, double *pot,
+    Py_ssize_t start, Py_ssize_t end, double *pot, double *dist, Py_ssize_t dist_stride,
 ) noexcept nogil:
-    """Add ``w * min(closest, |x - candidate|^2)`` over rows ``start:end`` to ``pot``."""
+    """Add ``w * min(closest, |x - candidate|^2)`` over rows ``start:end`` to ``pot``;
+    with ``dist`` (not NULL), also ``dist[t * dist_stride + i] = |x_i - candidate_t|^2``."""
     cdef:
         Py_ssize_t n_candidates = candidates.shape[0], n_features = X.shape[1]
         Py_ssize_t i, t, f
@@ -842,11 +849,12 @@ cdef void _potentials_block(
     if GMM_SEED_FAST and WIDE_FAST:
         if floating is float:
             seed_potentials_float(&X[start, 0], w, end - start, n_features, &candidates[0, 0],
-                                  n_candidates, &closest_sq_dist[start], pot)
+                                  n_candidates, &closest_sq_dist[start], pot,
+                                  dist + start if dist != NULL else NULL, dist_stride)
         else:
             seed_potentials_double(&X[start, 0], w, end - start, n_features,
                                    &candidates[0, 0], n_candidates, &closest_sq_dist[start],
-                                   pot)
+                                   pot, dist + start if dist != NULL else NULL, dist_stride)
         return
     for i in range(start, end):
         for t in range(n_candidates):
@@ -854,6 +862,8 @@ cdef void _potentials_block(
             for f in range(n_features):
                 diff = <double>X[i, f] - candidates[t, f]
                 sq = sq + diff * diff
+            if dist != NULL:
+                dist[t * dist_stride + i] = sq
             pot[t] += (
                 (sample_weight[i] if sample_weight != NULL else 1.0)
                 * min(sq, closest_sq_dist[i]))
@@ -866,12 +876,15 @@ def candidate_potentials(
     const double[::1] closest_sq_dist,
     double[:, ::1] block_potentials,
     int n_threads,
+    double[:, ::1] candidate_sq_dist=None,
 ):
     """Per block, the k-means++ potential each candidate centre would leave.
 
     ``block_potentials[b, t]`` sums ``w * min(closest, |x - candidates[t]|^2)``
     over the rows of block ``b``; the caller adds the blocks in order.
-    ``sample_weight`` None means unit weights.
+    ``sample_weight`` None means unit weights. ``candidate_sq_dist`` (shape
+    ``(n_candidates, n_samples)``), when given, receives every ``|x - candidates[t]|^2``,
+    so that the chosen candidate's distances need no second pass over X.
     """
     cdef:
         Py_ssize_t n_samples = X.shape[0], n_blocks = block_potentials.shape[0]
@@ -879,10 +892,16 @@ def candidate_potentials(
         Py_ssize_t b, start, end, n_candidates = candidates.shape[0]
         const floating *weights = NULL if sample_weight is None else &sample_weight[0]
         double *pot
+        double *dist = NULL
 
     block_potentials[...] = 0.0
     if n_samples == 0 or n_blocks == 0:
         return
+    if candidate_sq_dist is not None:
+        if (candidate_sq_dist.shape[0] != n_candidates
+                or candidate_sq_dist.shape[1] != n_samples):
+            raise ValueError("candidate_sq_dist should have shape (n_candidates, n_samples).")
+        dist = &candidate_sq_dist[0, 0]
     with nogil, parallel(num_threads=n_threads):
         # Summed in the thread's own buffer, as lloyd_step's sums (no shared cache lines).
         pot = <double*> malloc(n_candidates * sizeof(double))
@@ -891,6 +910,7 @@ def candidate_potentials(
             end = min(start + rows_per_block, n_samples)
             if start < end:
                 memset(pot, 0, n_candidates * sizeof(double))
-                _potentials_block(X, weights, candidates, closest_sq_dist, start, end, pot)
+                _potentials_block(X, weights, candidates, closest_sq_dist, start, end, pot,
+                                  dist, n_samples)
                 memcpy(&block_potentials[b, 0], pot, n_candidates * sizeof(double))
         free(pot)
