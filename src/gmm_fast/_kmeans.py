@@ -131,7 +131,8 @@ def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=
     centers = np.empty((n_clusters, n_features), dtype=X.dtype)
     indices = np.full(n_clusters, -1, dtype=np.intp)
     # Weights None are unit weights, kept implicit: besides X the seeding then holds
-    # one n-vector, the distances to the nearest centre.
+    # one n-vector, the distances to the nearest centre (and, on wide rows, the
+    # candidates' distances: at most a quarter of X's size and _SEED_DISTANCES_BYTES).
     weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     block_potentials = np.empty((n_blocks(n_samples, n_local_trials), n_local_trials))
     # The candidates' distances, kept, spare the chosen one's second pass over X: at
