@@ -10,7 +10,7 @@ type) and daal4py's ``em_gmm`` (full and diag). Each timing is a whole fit of
 import pytest
 
 import cases
-from harness import Unavailable, timed
+from harness import Unavailable, settle, timed
 
 MISSING = cases.gmm_fast_missing()
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=str(MISSING))
@@ -40,5 +40,6 @@ def bench_gmm_fit(benchmark, data, n_samples, n_features, n_components, covarian
     benchmark.extra_info["iterations"] = ITERATIONS
     timed(fit, 1)   # warm-up
     # sklearn needs seconds per iteration on the largest workloads: few rounds.
-    _, n_iter = benchmark.pedantic(timed, args=(fit, ITERATIONS), rounds=2, iterations=1)
+    _, n_iter = benchmark.pedantic(timed, args=(fit, ITERATIONS), setup=settle, rounds=2,
+                                   iterations=1)
     assert n_iter == ITERATIONS, f"{impl} stopped after {n_iter} of {ITERATIONS} iterations"

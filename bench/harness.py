@@ -27,6 +27,19 @@ class Unavailable(Exception):
     """An implementation that cannot run here (not installed, unsupported dtype...)."""
 
 
+# Idle time before every timed fit. OpenBLAS's worker threads spin for ~0.1 s after each
+# multi-threaded BLAS call before they sleep; on 2 cores they take CPU from whatever
+# runs next. A gmm_fast spherical EM iteration (5e4, 64, 32) measured 8.7-12 ms right
+# after a numpy GEMM, 6.5-7.3 after 0.3 s idle, 6.4-7.0 after 0.1-0.2 s: so each
+# implementation is timed alone, not in the wake of the previous one's thread pool.
+SETTLE_SECONDS = 0.15
+
+
+def settle():
+    """Let the previous implementation's thread pools go idle (see SETTLE_SECONDS)."""
+    time.sleep(SETTLE_SECONDS)
+
+
 def timed(fit, max_iter):
     """Wall time of ``fit(max_iter)`` and the number of iterations it reports."""
     with warnings.catch_warnings():
@@ -78,7 +91,9 @@ def side_by_side(fits, n_base=1, target_seconds=0.3, max_extra=40, time_budget=4
         # Pilot: warms caches and thread pools, and sizes M. A peer that fails on a
         # workload (oneDAL's em_gmm gives up on some covariances) is reported, not fatal.
         try:
+            settle()
             t_short, _ = timed(fit, n_base)
+            settle()
             t_long, _ = timed(fit, n_base + 2)
         except Exception as exc:  # noqa: BLE001 - any peer error becomes a table entry
             if name == next(iter(fits)):
@@ -100,7 +115,9 @@ def side_by_side(fits, n_base=1, target_seconds=0.3, max_extra=40, time_budget=4
     for _ in range(repeats):
         for name, fit in fits.items():
             extra = plan[name][0]
+            settle()
             t_short, it_short = timed(fit, n_base)
+            settle()
             t_long, it_long = timed(fit, n_base + extra)
             early_stop[name] |= it_short != n_base or it_long != n_base + extra
             per_iter[name].append((t_long - t_short) / extra)
