@@ -5,6 +5,7 @@ The EM loop (``_gaussian_mixture``) is written once; everything that depends on
 ``COVARIANCE_TYPES``. Shapes follow scikit-learn: "full" (k, d, d), "tied" (d, d),
 "diag" (k, d), "spherical" (k,). All helpers work in float64.
 """
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -80,6 +81,16 @@ def _full_precisions_cholesky(covariances, reg_covar, dtype):
             raise _precision_error("full", k, reg_covar, dtype)
         out[k] = factor
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def upper_indices(n_features):
+    """Rows and columns of the upper triangle, diagonal included (read-only, cached:
+    ``np.triu_indices`` costs ~10 us, a share of a small model's EM iteration)."""
+    rows, cols = np.triu_indices(n_features)
+    rows.setflags(write=False)
+    cols.setflags(write=False)
+    return rows, cols
 
 
 def _full_log_det(precisions_cholesky, n_features):
@@ -202,12 +213,14 @@ class CovarianceType:
 
     def second_from_kernel(self, flat, n_components, n_features):
         """Second moments in the contract's shape from the kernel's flat upper triangles."""
-        if self.name == "full":
-            upper = np.triu(flat.reshape(n_components, n_features, n_features))
-            return upper + np.triu(upper, 1).transpose(0, 2, 1)
-        if self.name == "tied":
-            upper = np.triu(flat.reshape(n_features, n_features))
-            return upper + np.triu(upper, 1).T
+        if self.name in ("full", "tied"):
+            square = flat.reshape(self.shape(n_components, n_features))
+            rows, cols = upper_indices(n_features)
+            upper = square[..., rows, cols]
+            symmetric = np.empty_like(square)
+            symmetric[..., rows, cols] = upper
+            symmetric[..., cols, rows] = upper
+            return symmetric
         return flat.reshape(self.shape(n_components, n_features))
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._covariances import COVARIANCE_TYPES, LOG_2PI
+from ._covariances import COVARIANCE_TYPES, LOG_2PI, upper_indices
 from ._estep import COVARIANCE_CODES, estep
 from ._threads import n_blocks
 
@@ -116,7 +116,7 @@ class _KernelParameters:
             if covariance_type == "full":
                 precisions = np.einsum("kij,klj->kil", prec, prec)
             linear = np.einsum("kij,kj->ki", precisions, a)
-            upper = np.triu_indices(n_features)
+            upper = upper_indices(n_features)
             quadratic = -precisions[:, upper[0], upper[1]]
             quadratic[:, upper[0] == upper[1]] *= 0.5
             expansion = np.hstack([linear, quadratic]).T
