@@ -65,14 +65,16 @@ def _full_covariances(stats, nk, delta, reg_covar):
 def _full_precisions_cholesky(covariances, reg_covar, dtype):
     # All components in one batched numpy call first: scipy's per-matrix wrappers
     # cost ~23 us a component, most of a small-workload iteration's Python time.
-    if np.all(np.isfinite(covariances)):
-        try:
+    if np.isfinite(covariances).all():
+        try:  # LAPACK's potrf fails unless every pivot is > 0: a positive diagonal
             lower = np.linalg.cholesky(covariances)
         except np.linalg.LinAlgError:
             lower = None
-        if lower is not None and np.all(np.diagonal(lower, axis1=1, axis2=2) > 0):
-            # inv(L) is lower triangular; tril drops the rounding LU pivoting may leave.
-            return np.ascontiguousarray(np.tril(np.linalg.inv(lower)).transpose(0, 2, 1))
+        if lower is not None:
+            # inv(L) is lower triangular; the mask drops the rounding LU pivoting may
+            # leave above the diagonal (np.tril costs 4x as much at small d).
+            inverse = np.linalg.inv(lower) * _lower_mask(covariances.shape[-1])
+            return np.ascontiguousarray(inverse.transpose(0, 2, 1))
     # Some component is not positive definite: find which, one at a time.
     out = np.empty_like(covariances)
     for k, covariance in enumerate(covariances):
@@ -81,6 +83,13 @@ def _full_precisions_cholesky(covariances, reg_covar, dtype):
             raise _precision_error("full", k, reg_covar, dtype)
         out[k] = factor
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _lower_mask(n_features):
+    mask = np.tri(n_features)
+    mask.setflags(write=False)
+    return mask
 
 
 @functools.lru_cache(maxsize=None)
@@ -182,7 +191,6 @@ class CovarianceType:
 
     name: str
     shape: Callable          # (n_components, n_features) -> parameter shape
-    second_size: Callable    # (n_components, n_features) -> floats of kernel second moments
     covariances: Callable    # (stats, nk, delta, reg_covar) -> covariances (M-step)
     precisions_cholesky: Callable  # (covariances, reg_covar, dtype) -> Cholesky of precisions
     log_det: Callable        # (precisions_cholesky, n_features) -> (k,) or scalar log det P
@@ -211,34 +219,22 @@ class CovarianceType:
             return np.linalg.inv(precisions)
         return 1.0 / precisions
 
-    def second_from_kernel(self, flat, n_components, n_features):
-        """Second moments in the contract's shape from the kernel's flat upper triangles."""
-        if self.name in ("full", "tied"):
-            square = flat.reshape(self.shape(n_components, n_features))
-            rows, cols = upper_indices(n_features)
-            upper = square[..., rows, cols]
-            symmetric = np.empty_like(square)
-            symmetric[..., rows, cols] = upper
-            symmetric[..., cols, rows] = upper
-            return symmetric
-        return flat.reshape(self.shape(n_components, n_features))
-
 
 COVARIANCE_TYPES = {
     "full": CovarianceType(
-        "full", lambda k, d: (k, d, d), lambda k, d: k * d * d, _full_covariances,
+        "full", lambda k, d: (k, d, d), _full_covariances,
         _full_precisions_cholesky, _full_log_det, _check_full,
         lambda k, d: k * d * (d + 1) / 2.0),
     "tied": CovarianceType(
-        "tied", lambda k, d: (d, d), lambda k, d: d * d, _tied_covariances,
+        "tied", lambda k, d: (d, d), _tied_covariances,
         _tied_precisions_cholesky, _tied_log_det, _check_tied,
         lambda k, d: d * (d + 1) / 2.0),
     "diag": CovarianceType(
-        "diag", lambda k, d: (k, d), lambda k, d: k * d, _diag_covariances,
+        "diag", lambda k, d: (k, d), _diag_covariances,
         _positive_precisions_cholesky("diag"), _diag_log_det, _check_positive,
         lambda k, d: k * d),
     "spherical": CovarianceType(
-        "spherical", lambda k, d: (k,), lambda k, d: k, _spherical_covariances,
+        "spherical", lambda k, d: (k,), _spherical_covariances,
         _positive_precisions_cholesky("spherical"), _spherical_log_det, _check_positive,
         lambda k, d: k),
 }

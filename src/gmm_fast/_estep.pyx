@@ -536,7 +536,7 @@ cdef inline void _log_prob_chunk(const Model *model, const floating *X, Py_ssize
 
 cdef void _flush(const Model *model, const double *moments, double *nk, double *sums,
                  double *second) noexcept nogil:
-    """One block's running sums into its slots (second: full d x d upper, diag d, sph 1)."""
+    """One block's running sums into its slots (second: full d x d, diag d, sph 1)."""
     cdef:
         Py_ssize_t k, f, g, d = model.n_features, K = model.n_components
         Py_ssize_t m = model.n_columns
@@ -551,6 +551,7 @@ cdef void _flush(const Model *model, const double *moments, double *nk, double *
             for f in range(d):
                 for g in range(f, d):
                     second[k * d * d + f * d + g] = row[g]
+                    second[k * d * d + g * d + f] = row[g]
                 row = row + (d - f - 1)
         elif model.covariance_type == DIAG:
             for f in range(d):
@@ -561,14 +562,18 @@ cdef void _flush(const Model *model, const double *moments, double *nk, double *
 
 cdef void _estep_block(
     const Model *model, const floating[:, ::1] X, const floating *sample_weight,
-    Py_ssize_t start, Py_ssize_t end, double *ll, double *sum_weights, double *nk,
-    double *sums, double *second, double *lp, double *xd, double *features,
-    double *moments, double *log_norm, double *total, double *scores, double *weights,
+    Py_ssize_t start, Py_ssize_t end, double *block, double *lp, double *xd,
+    double *features, double *moments, double *log_norm, double *total, double *scores,
+    double *weights,
 ) noexcept nogil:
-    """Statistics of rows ``start:end`` into one block's slots, chunk by chunk."""
+    """Statistics of rows ``start:end`` into one block's row (layout: see ``estep``),
+    chunk by chunk."""
     cdef:
         Py_ssize_t K = model.n_components, d = model.n_features, m = model.n_columns
-        Py_ssize_t chunk_start, n_rows, i, k, f
+        Py_ssize_t chunk_start, n_rows, i, k, f, g
+        double *nk = block + 2
+        double *sums = nk + K
+        double *second = sums + K * d
         double w, sw, block_ll = 0.0, block_weight = 0.0
         bint tied = model.covariance_type == TIED
 
@@ -612,8 +617,12 @@ cdef void _estep_block(
                   m + 1)
         chunk_start += n_rows
     _flush(model, moments, nk, sums, second)
-    ll[0] = block_ll
-    sum_weights[0] = block_weight
+    if tied:  # SYRK summed the upper triangle: mirror it
+        for f in range(d):
+            for g in range(f + 1, d):
+                second[g * d + f] = second[f * d + g]
+    block[0] = block_ll
+    block[1] = block_weight
 
 
 def estep(
@@ -623,24 +632,21 @@ def estep(
     const double[::1] shift,
     const double[:, ::1] expansion,
     const double[:, ::1] prec,
-    double[::1] block_ll,
-    double[::1] block_sum_weights,
-    double[:, ::1] block_nk,
-    double[:, :, ::1] block_sums,
-    double[:, ::1] block_second,
+    double[:, ::1] blocks,
     int n_threads,
 ):
     """One E-step pass over X with the M-step statistics of every block.
 
     ``shift``, ``expansion`` (its last row: ``log_const``) and (tied) ``prec`` as
-    in the module docstring. Per block b: ``block_ll[b]``, ``block_sum_weights[b]``,
-    ``block_nk[b]``, ``block_sums[b]`` (about s) and ``block_second[b]`` (about s,
-    flattened; full and tied: upper triangles). The caller adds the blocks in order.
+    in the module docstring. Row b of ``blocks`` gets block b's statistics, packed
+    (one array, so the caller adds the blocks in order with one sum):
+    ``[log-likelihood, sum of weights, nk (k), sums (k x d, about s), second (about s,
+    flattened: full k x d x d, tied d x d, diag k x d, spherical k)]``.
     ``sample_weight`` None means unit weights (no n-vector of ones).
     """
     cdef:
         Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
-        Py_ssize_t n_blocks = block_ll.shape[0], rows_per_block, b, start, end
+        Py_ssize_t n_blocks = blocks.shape[0], rows_per_block, b, start, end
         const floating *weights_in = NULL
         Model model = _model(covariance_type, n_features, shift, expansion, prec)
         Py_ssize_t K = model.n_components, m = model.n_columns, chunk = model.chunk
@@ -653,11 +659,7 @@ def estep(
         double *scores
         double *weights
 
-    block_ll[:] = 0.0
-    block_sum_weights[:] = 0.0
-    block_nk[...] = 0.0
-    block_sums[...] = 0.0
-    block_second[...] = 0.0
+    blocks[...] = 0.0
     if n_samples == 0:
         return
     if sample_weight is not None:
@@ -680,10 +682,8 @@ def estep(
             start = b * rows_per_block
             end = min(start + rows_per_block, n_samples)
             if start < end:
-                _estep_block(&model, X, weights_in, start, end, &block_ll[b],
-                             &block_sum_weights[b], &block_nk[b, 0], &block_sums[b, 0, 0],
-                             &block_second[b, 0], lp, xd, features, moments, log_norm,
-                             total, scores, weights)
+                _estep_block(&model, X, weights_in, start, end, &blocks[b, 0], lp, xd,
+                             features, moments, log_norm, total, scores, weights)
         free(lp)
         free(xd)
         free(features)
