@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 import gmm_reference as ref
-from gmm_fast._estep import CHUNK_SIZE
-from gmm_fast._em import SufficientStatistics, estep_statistics, mstep
+from gmm_fast import GaussianMixture
+from gmm_fast._estep import CHUNK_SIZE, uses_direct_rows
+from gmm_fast._em import SufficientStatistics, _KernelParameters, estep_statistics, mstep
 from gmm_fast._threads import MAX_BLOCKS, MIN_ROWS_PER_BLOCK
 
 RTOL = {np.float32: 1e-4, np.float64: 1e-10}
@@ -223,15 +224,40 @@ def test_estep_then_mstep_is_one_em_step(covariance_type, dtype):
         np.testing.assert_allclose(g, e, rtol=rtol, atol=rtol * np.abs(e).max())
 
 
-def test_estep_statistics_far_from_origin(covariance_type):
+@pytest.mark.parametrize("offset, direct", [(0.0, True), (1.0, True), (10.0, False)])
+def test_spherical_wide_float64_rows_with_and_without_the_shifted_copy(offset, direct):
+    """Spherical float64 rows wider than 12 whose shift lies within 4 standard
+    deviations of the origin go into the GEMMs as they are (no shifted copy); farther
+    out they are shifted first. Both paths: the oracle's statistics (float64 bound),
+    the same for 1 and 2 threads, for the E-step and the per-sample outputs."""
+    X, sw, w0, m0, pc = _problem(2 * CHUNK_SIZE + 77, "spherical", np.float64,
+                                 n_features=16, seed=12, offset=offset)
+    params = _KernelParameters(w0, m0, pc, "spherical", X.dtype)
+    assert uses_direct_rows(params.code, params.shift, params.expansion) == direct
+    got = _check_against_reference(len(X), "spherical", np.float64, n_threads=2,
+                                   n_features=16, seed=12, offset=offset)
+    one = estep_statistics(X, sw, w0, m0, pc, "spherical", n_threads=1)
+    for name in FIELDS:
+        assert np.array_equal(getattr(one, name), getattr(got, name)), name
+    model = GaussianMixture(len(w0), covariance_type="spherical", max_iter=0,
+                            weights_init=w0, means_init=m0, precisions_init=pc ** 2)
+    model.fit(X)  # max_iter=0: the given parameters, as they are
+    log_prob_norm, resp = ref.estep(X, w0, m0, pc, "spherical")
+    np.testing.assert_allclose(model.score_samples(X), log_prob_norm, rtol=1e-12)
+    np.testing.assert_allclose(model.predict_proba(X), resp, rtol=1e-10, atol=1e-14)
+
+
+@WIDTHS
+def test_estep_statistics_far_from_origin(covariance_type, n_features):
     """Moments about the current means: X + 1e6 gives the same covariances as X.
 
     Float64 holds X + 1e6 to ~1e-10 absolute, so after the M-step the covariances (O(1))
     must agree to ~1e-9; 1e-6 is the issue's bar. The naive sum x x^T - nk m m^T would lose
     all digits here (1e12 * eps ~ 1e-4 per term, summed over rows).
     """
-    near = _problem(1000, covariance_type, np.float64, seed=7)
-    far = _problem(1000, covariance_type, np.float64, seed=7, offset=1e6)
+    near = _problem(1000, covariance_type, np.float64, seed=7, n_features=n_features)
+    far = _problem(1000, covariance_type, np.float64, seed=7, offset=1e6,
+                   n_features=n_features)
     cov_near = mstep(estep_statistics(*near, covariance_type), covariance_type, 0.0)[2]
     cov_far = mstep(estep_statistics(*far, covariance_type), covariance_type, 0.0)[2]
     np.testing.assert_allclose(cov_far, cov_near, rtol=1e-6, atol=1e-6 * np.abs(cov_near).max())
