@@ -194,7 +194,7 @@ def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, cova
     means follow exactly: with a_k = m_k - s and T_k = sum_i w r_ik (x_i - s),
     ``sum_i w r_ik (x_i - m_k) = T_k - nk_k a_k`` and likewise for second moments.
     """
-    _covariance_helpers(covariance_type)
+    _covariance_helpers(covariance_type)  # a clear error for an unknown type
     n_samples, n_features = X.shape
     n_components = len(weights)
     params = _KernelParameters(weights, means, precisions_cholesky, covariance_type, X.dtype)
