@@ -99,8 +99,6 @@ cdef extern from *:
     double gmm_sqnorm(const double *y, Py_ssize_t n) noexcept nogil
 
 
-
-
 cdef extern from *:
     """
     #include <math.h>
