@@ -105,6 +105,25 @@ cdef extern from *:
     #include <stdint.h>
     #include <string.h>
 
+    /* sum_j c[j] x^(n-1-j) by Horner's rule (c: highest power first). Inlined with a
+       constant n, the loop unrolls into the plain chain of multiply-adds. */
+    static inline double gmm_horner(const double *c, int n, double x) {
+        double p = c[0];
+        for (int j = 1; j < n; j++) p = p * x + c[j];
+        return p;
+    }
+
+    /* 1/j!, j = 13..0: e^r's Taylor coefficients, highest power first. */
+    static const double GMM_EXP_SERIES[14] = {
+        1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+        1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
+        1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
+
+    /* 2/(2j+1), j = 10..1: the atanh series of log's R, in powers of s^2, highest first. */
+    static const double GMM_LOG_SERIES[10] = {
+        2.0 / 21.0, 2.0 / 19.0, 2.0 / 17.0, 2.0 / 15.0, 2.0 / 13.0, 2.0 / 11.0,
+        2.0 / 9.0, 2.0 / 7.0, 2.0 / 5.0, 2.0 / 3.0};
+
     /* exp(t) for t <= 0, written so that a loop of it vectorises (glibc's exp does
        not): e^t = 2^n e^r, n = round(t / ln 2), r = t - n ln 2 in [-ln2/2, ln2/2]
        (ln 2 in two parts so r is exact), e^r by its Taylor polynomial of degree 13
@@ -121,24 +140,9 @@ cdef extern from *:
         double shifted = u * 1.4426950408889634 + shifter;
         double n = shifted - shifter;
         double r = (u - n * ln2_hi) - n * ln2_lo;
-        double p;
-        if (single) p = 1.0 / 5040.0;
-        else {
-            p = 1.0 / 6227020800.0;
-            p = p * r + 1.0 / 479001600.0;
-            p = p * r + 1.0 / 39916800.0;
-            p = p * r + 1.0 / 3628800.0;
-            p = p * r + 1.0 / 362880.0;
-            p = p * r + 1.0 / 40320.0;
-            p = p * r + 1.0 / 5040.0;
-        }
-        p = p * r + 1.0 / 720.0;
-        p = p * r + 1.0 / 120.0;
-        p = p * r + 1.0 / 24.0;
-        p = p * r + 1.0 / 6.0;
-        p = p * r + 0.5;
-        p = p * r + 1.0;
-        p = p * r + 1.0;
+        /* single: the last 8 terms (degree 7) */
+        double p = single ? gmm_horner(GMM_EXP_SERIES + 6, 8, r)
+                          : gmm_horner(GMM_EXP_SERIES, 14, r);
         int64_t bits;
         memcpy(&bits, &shifted, sizeof bits);
         bits = (bits - 0x4338000000000000LL + 1023) << 52;
@@ -177,20 +181,9 @@ cdef extern from *:
         memcpy(&m, &mbits, sizeof m);
         memcpy(&eb, &ebits, sizeof eb);
         double f = m - 1.0, s = f / (m + 1.0), s2 = s * s;
-        double p;
-        if (single) p = 2.0 / 11.0;
-        else {
-            p = 2.0 / 21.0;
-            p = p * s2 + 2.0 / 19.0;
-            p = p * s2 + 2.0 / 17.0;
-            p = p * s2 + 2.0 / 15.0;
-            p = p * s2 + 2.0 / 13.0;
-            p = p * s2 + 2.0 / 11.0;
-        }
-        p = p * s2 + 2.0 / 9.0;
-        p = p * s2 + 2.0 / 7.0;
-        p = p * s2 + 2.0 / 5.0;
-        p = p * s2 + 2.0 / 3.0;
+        /* single: the last 5 terms (R to s^10) */
+        double p = single ? gmm_horner(GMM_LOG_SERIES + 5, 5, s2)
+                          : gmm_horner(GMM_LOG_SERIES, 10, s2);
         double de = (eb - 4503599627370496.0) - 1023.0;
         return de * ln2_hi + ((f - s * (f - s2 * p)) + de * ln2_lo);
     }
