@@ -217,9 +217,9 @@ cdef extern from *:
        exp and log of k = 2..8 terms per row do not fill a vector). log_norm[i] = the
        row's log-sum-exp; total: n_rows of scratch. scores NULL: lp holds them already,
        component-major. weights not NULL: lp gets w_i times the responsibilities. */
-    GMM_BODY void gmm_normalize_chunk_body(const double *scores, double *lp, Py_ssize_t n_rows,
-                                    Py_ssize_t n, double *log_norm, double *total,
-                                    const double *weights, int single) {
+    GMM_BODY void gmm_normalize_chunk_body(int single, const double *scores, double *lp,
+                                           Py_ssize_t n_rows, Py_ssize_t n, double *log_norm,
+                                           double *total, const double *weights) {
         Py_ssize_t i, k;
         if (scores) {
             for (i = 0; i < n_rows; i++) {
@@ -274,11 +274,10 @@ cdef extern from *:
        run, the next chunk's rows (ahead_rows of row_bytes from ahead) are fetched:
        reading X otherwise stalls the next chunk's first pass (spherical (5e4, 64, 32)
        E-step 5.5-6.5% faster). */
-    GMM_BODY void gmm_normalize_rows_body(double *scores, Py_ssize_t n_rows, Py_ssize_t n,
-                                          double *log_norm, double *total,
-                                          const double *weights, int single,
-                                          const char *ahead, Py_ssize_t ahead_rows,
-                                          Py_ssize_t row_bytes) {
+    GMM_BODY void gmm_normalize_rows_body(int single, double *scores, Py_ssize_t n_rows,
+                                          Py_ssize_t n, double *log_norm, double *total,
+                                          const double *weights, const char *ahead,
+                                          Py_ssize_t ahead_rows, Py_ssize_t row_bytes) {
         Py_ssize_t i, k;
         for (i = 0; i < n_rows; i++) {
             if (ahead && i < ahead_rows)
@@ -306,49 +305,24 @@ cdef extern from *:
         }
     }
 
-    GMM_VECTOR_CLONES
-    static void gmm_normalize_chunk_double(const double *scores, double *lp, Py_ssize_t n_rows,
-                                           Py_ssize_t n, double *log_norm, double *total,
-                                           const double *weights) {
-        gmm_normalize_chunk_body(scores, lp, n_rows, n, log_norm, total, weights, 0);
+    /* NAME(single, ...): NAME_body(single, ...) compiled once per precision (each with
+       its vector clones), so that `single` is a constant inside the loops. */
+    #define GMM_UNPAREN(...) __VA_ARGS__
+    #define GMM_PER_PRECISION(NAME, PARAMS, ARGS)                                        \
+    GMM_VECTOR_CLONES static void NAME##_double PARAMS { NAME##_body(0, GMM_UNPAREN ARGS); } \
+    GMM_VECTOR_CLONES static void NAME##_single PARAMS { NAME##_body(1, GMM_UNPAREN ARGS); } \
+    static void NAME(int single, GMM_UNPAREN PARAMS) {                                   \
+        (single ? NAME##_single : NAME##_double) ARGS;                                   \
     }
-    GMM_VECTOR_CLONES
-    static void gmm_normalize_chunk_single(const double *scores, double *lp, Py_ssize_t n_rows,
-                                           Py_ssize_t n, double *log_norm, double *total,
-                                           const double *weights) {
-        gmm_normalize_chunk_body(scores, lp, n_rows, n, log_norm, total, weights, 1);
-    }
-    static void gmm_normalize_chunk(const double *scores, double *lp, Py_ssize_t n_rows,
-                                    Py_ssize_t n, double *log_norm, double *total,
-                                    const double *weights, int single) {
-        (single ? gmm_normalize_chunk_single : gmm_normalize_chunk_double)(
-            scores, lp, n_rows, n, log_norm, total, weights);
-    }
-
-    GMM_VECTOR_CLONES
-    static void gmm_normalize_rows_double(double *scores, Py_ssize_t n_rows, Py_ssize_t n,
-                                          double *log_norm, double *total,
-                                          const double *weights, const char *ahead,
-                                          Py_ssize_t ahead_rows, Py_ssize_t row_bytes) {
-        gmm_normalize_rows_body(scores, n_rows, n, log_norm, total, weights, 0, ahead,
-                                ahead_rows, row_bytes);
-    }
-    GMM_VECTOR_CLONES
-    static void gmm_normalize_rows_single(double *scores, Py_ssize_t n_rows, Py_ssize_t n,
-                                          double *log_norm, double *total,
-                                          const double *weights, const char *ahead,
-                                          Py_ssize_t ahead_rows, Py_ssize_t row_bytes) {
-        gmm_normalize_rows_body(scores, n_rows, n, log_norm, total, weights, 1, ahead,
-                                ahead_rows, row_bytes);
-    }
-    static void gmm_normalize_rows(double *scores, Py_ssize_t n_rows, Py_ssize_t n,
-                                   double *log_norm, double *total, const double *weights,
-                                   int single, const void *ahead, Py_ssize_t ahead_rows,
-                                   Py_ssize_t row_bytes) {
-        (single ? gmm_normalize_rows_single : gmm_normalize_rows_double)(
-            scores, n_rows, n, log_norm, total, weights, (const char *)ahead, ahead_rows,
-            row_bytes);
-    }
+    GMM_PER_PRECISION(gmm_normalize_chunk,
+        (const double *scores, double *lp, Py_ssize_t n_rows, Py_ssize_t n,
+         double *log_norm, double *total, const double *weights),
+        (scores, lp, n_rows, n, log_norm, total, weights))
+    GMM_PER_PRECISION(gmm_normalize_rows,
+        (double *scores, Py_ssize_t n_rows, Py_ssize_t n, double *log_norm, double *total,
+         const double *weights, const char *ahead, Py_ssize_t ahead_rows,
+         Py_ssize_t row_bytes),
+        (scores, n_rows, n, log_norm, total, weights, ahead, ahead_rows, row_bytes))
 
     /* Row-major features of wide rows (full, diag, spherical; see _features): xs = x - s
        in F's first d columns, then the quadratic columns, then a 1. In C with restrict
@@ -412,12 +386,12 @@ cdef extern from *:
     GMM_FEATURES_BY_ROW(float, gmm_features_by_row_float)
     GMM_FEATURES_BY_ROW(double, gmm_features_by_row_double)
     """
-    void gmm_normalize_chunk(const double *scores, double *lp, Py_ssize_t n_rows,
+    void gmm_normalize_chunk(int single, const double *scores, double *lp, Py_ssize_t n_rows,
                              Py_ssize_t n, double *log_norm, double *total,
-                             const double *weights, int single) noexcept nogil
-    void gmm_normalize_rows(double *scores, Py_ssize_t n_rows, Py_ssize_t n,
+                             const double *weights) noexcept nogil
+    void gmm_normalize_rows(int single, double *scores, Py_ssize_t n_rows, Py_ssize_t n,
                             double *log_norm, double *total, const double *weights,
-                            int single, const void *ahead, Py_ssize_t ahead_rows,
+                            const char *ahead, Py_ssize_t ahead_rows,
                             Py_ssize_t row_bytes) noexcept nogil
     void gmm_features_by_row_float(const float *X, Py_ssize_t n_rows, Py_ssize_t d,
                                    const double *shift, int quadratic, Py_ssize_t m,
@@ -645,7 +619,8 @@ cdef void _direct_statistics(const Model *model, const floating *X, Py_ssize_t n
 
 cdef void _flush(const Model *model, const double *moments, double *nk, double *sums,
                  double *second) noexcept nogil:
-    """One block's running sums into its slots (second: full d x d, diag d, sph 1)."""
+    """One block's running sums into its slots (second: full k x d x d, diag k x d,
+    spherical k; tied: the d x d SYRK already summed there, upper triangle mirrored)."""
     cdef:
         Py_ssize_t k, f, g, d = model.n_features, K = model.n_components
         Py_ssize_t m = model.n_columns
@@ -671,6 +646,10 @@ cdef void _flush(const Model *model, const double *moments, double *nk, double *
                 second[k * d + f] = row[f]
         elif model.covariance_type == SPHERICAL:
             second[k] = row[0]
+    if model.covariance_type == TIED:
+        for f in range(d):
+            for g in range(f + 1, d):
+                second[g * d + f] = second[f * d + g]
 
 
 cdef void _estep_block(
@@ -683,7 +662,7 @@ cdef void _estep_block(
     chunk by chunk."""
     cdef:
         Py_ssize_t K = model.n_components, d = model.n_features, m = model.n_columns
-        Py_ssize_t chunk_start, next_start, n_rows, i, k, f, g
+        Py_ssize_t chunk_start, next_start, n_rows, i, k, f
         double *nk = block + 2
         double *sums = nk + K
         double *second = sums + K * d
@@ -701,12 +680,12 @@ cdef void _estep_block(
             weights[i] = sample_weight[chunk_start + i] if sample_weight != NULL else 1.0
         # w * responsibilities: in lp (k x rows), or in place in scores (rows x k)
         if model.transposed or tied:
-            gmm_normalize_chunk(NULL if model.transposed else scores, lp, n_rows, K,
-                                log_norm, total, weights, floating is float)
+            gmm_normalize_chunk(floating is float, NULL if model.transposed else scores, lp,
+                                n_rows, K, log_norm, total, weights)
         else:
             next_start = chunk_start + n_rows
-            gmm_normalize_rows(scores, n_rows, K, log_norm, total, weights, floating is float,
-                               &X[next_start, 0] if next_start < end else NULL,
+            gmm_normalize_rows(floating is float, scores, n_rows, K, log_norm, total, weights,
+                               <const char*>&X[next_start, 0] if next_start < end else NULL,
                                min(model.chunk, end - next_start), d * sizeof(floating))
         for i in range(n_rows):
             w = weights[i]
@@ -735,10 +714,6 @@ cdef void _estep_block(
                   m + 1)
         chunk_start += n_rows
     _flush(model, moments, nk, sums, second)
-    if tied:  # SYRK summed the upper triangle: mirror it
-        for f in range(d):
-            for g in range(f + 1, d):
-                second[g * d + f] = second[f * d + g]
     block[0] = block_ll
     block[1] = block_weight
 
@@ -880,8 +855,8 @@ def score_chunks(
                         if row[k] > row[best]:
                             best = k
                     labels[start + i] = best
-            gmm_normalize_chunk(NULL if model.transposed else scores, lp, n_rows, K, norms,
-                                total, NULL, floating is float)
+            gmm_normalize_chunk(floating is float, NULL if model.transposed else scores, lp,
+                                n_rows, K, norms, total, NULL)
             if want_log_norm:
                 for i in range(n_rows):
                     log_norm[start + i] = <floating>norms[i]
