@@ -229,6 +229,34 @@ def test_far_from_origin_same_covariances(covariance_type):
     np.testing.assert_allclose(far.predict_proba(X + 1e6), near.predict_proba(X), atol=1e-6)
 
 
+@pytest.mark.parametrize("separation", [1e4, 1e8])
+def test_components_far_apart_fit_each_group(covariance_type, separation):
+    """Groups far apart relative to their spread (a unit group and a tight one, 1e4 or 1e8
+    apart): the fit is each group's own maximum-likelihood Gaussian, as exact as the
+    data allows (moments about each component's mean: nothing cancels however far)."""
+    rng = np.random.default_rng(16)
+    groups = [rng.normal(size=(300, 2)) @ [[1.0, 0.3], [0.0, 0.8]],
+              separation + 1e-3 * rng.normal(size=(60, 2))]
+    X = np.vstack(groups)
+    gm = GaussianMixture(2, covariance_type=covariance_type, random_state=0).fit(X)
+    order = np.argsort(gm.means_[:, 0])
+    reg = gm.reg_covar
+    # Each group's moments from its rows minus its first row (exact differences), as
+    # np.cov on the rows themselves loses ~1e-8 of the tight group's covariance at 1e8.
+    full = [np.cov((g - g[0]).T, bias=True) + reg * np.eye(2) for g in groups]
+    means = [g[0] + (g - g[0]).mean(axis=0) for g in groups]
+    want = {"full": np.stack(full),
+            "tied": sum(len(g) * (c - reg * np.eye(2)) for g, c in zip(groups, full)) / len(X)
+            + reg * np.eye(2),
+            "diag": np.stack([np.diag(c) for c in full]),
+            "spherical": np.array([np.trace(c) / 2 for c in full])}[covariance_type]
+    got = gm.covariances_ if covariance_type == "tied" else gm.covariances_[order]
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    np.testing.assert_allclose(gm.means_[order], means, rtol=1e-15, atol=1e-12)
+    np.testing.assert_allclose(gm.weights_[order], [300 / 360, 60 / 360], rtol=1e-12)
+    np.testing.assert_array_equal(gm.predict(X), order.argsort()[np.repeat([0, 1], [300, 60])])
+
+
 def test_float32_close_to_float64(covariance_type):
     """float32 data: within 1e-3 of the float64 fit, positive-definite covariances."""
     X, start = _data(covariance_type, seed=15)

@@ -297,3 +297,76 @@ def test_float32_shorter_polynomials_keep_float64_accuracy(covariance_type, n_fe
                               covariance_type)
     _assert_stats_close(single, double, 1e-8,
                         _scales(X, sw, w0, m0, pc, covariance_type, double), np.float32)
+
+
+def _far_components_problem(covariance_type, dtype, n_features, n_far, seed=21):
+    """Three components whose last ``n_far`` are tight (covariances x 1e-4) and 1e4 or
+    6e4 away from the others: squared Mahalanobis distances from the shift of ~1e12
+    (tied, whose one covariance is x 1e-2: ~1e10), where working about one shift loses
+    ~1e-4 (1e-6) of their moments."""
+    rng = np.random.default_rng(seed)
+    n_samples, n_components = 2 * CHUNK_SIZE + 77, 3
+    means = rng.normal(scale=3.0, size=(n_components, n_features))
+    scales = np.ones(n_components)
+    for j, k in enumerate(range(n_components - n_far, n_components)):
+        means[k] += (1e4, 3e4)[j % 2] * (1 + j)
+        scales[k] = 1e-4
+    covariances = ref.random_covariances(rng, n_components, n_features, covariance_type)
+    full = np.einsum("kij,k->kij", ref._full_covariances(
+        covariances, covariance_type, n_components, n_features), scales)
+    labels = rng.choice(n_components, size=n_samples)
+    labels[:n_components] = np.arange(n_components)
+    X = np.stack([rng.multivariate_normal(means[k], full[k]) for k in labels])
+    weights = np.bincount(labels, minlength=n_components) / n_samples
+    start_means = means + 1e-3 * rng.normal(size=means.shape)
+    if covariance_type == "tied":  # one covariance for all, between the two spreads
+        start_cov = 1e-2 * covariances
+    else:
+        start_cov = ref.random_covariances(rng, n_components, n_features, covariance_type)
+        start_cov = start_cov * scales.reshape((-1,) + (1,) * (start_cov.ndim - 1))
+    prec_chol = ref.precisions_cholesky_from_covariances(start_cov, covariance_type)
+    sample_weight = rng.uniform(0.5, 2.0, size=n_samples)
+    return (np.ascontiguousarray(X, dtype=dtype), sample_weight.astype(dtype),
+            weights.astype(dtype), start_means.astype(dtype), prec_chol.astype(dtype))
+
+
+def _assert_matches_oracle(X, sw, w0, m0, pc, covariance_type, rtol, n_threads=1):
+    got = estep_statistics(X, sw, w0, m0, pc, covariance_type, n_threads=n_threads)
+    want = _reference(X, sw, w0, m0, pc, covariance_type)
+    _assert_stats_close(got, want, rtol, _scales(X, sw, w0, m0, pc, covariance_type, want),
+                        X.dtype)
+    return got
+
+
+@WIDTHS
+@pytest.mark.parametrize("n_far", [1, 2])
+def test_far_components_are_computed_about_their_own_means(covariance_type, dtype,
+                                                           n_features, n_far, monkeypatch):
+    """Components far from the shift relative to their spread (here ~1e12 in squared
+    Mahalanobis distance) are computed about their own means: the oracle's statistics
+    (float64: 1e-10 of their scale), the same for 1 and 2 threads; about the shift
+    alone the same comparison fails (float64), so the test sees the difference."""
+    problem = _far_components_problem(covariance_type, dtype, n_features, n_far)
+    params = _KernelParameters(*problem[2:], covariance_type, dtype)
+    assert len(params.far) == n_far
+    got = _assert_matches_oracle(*problem, covariance_type, RTOL[dtype], n_threads=2)
+    one = estep_statistics(*problem, covariance_type, n_threads=1)
+    for name in FIELDS:
+        assert np.array_equal(getattr(one, name), getattr(got, name)), name
+    if dtype == np.float64:
+        monkeypatch.setattr("gmm_fast._em._FAR_DISTANCE", np.inf)
+        with pytest.raises(AssertionError):
+            _assert_matches_oracle(*problem, covariance_type, RTOL[dtype])
+
+
+@WIDTHS
+def test_far_components_per_sample_outputs(covariance_type, n_features):
+    """score_samples and predict_proba with far components: the oracle's values."""
+    X, _, w0, m0, pc = _far_components_problem(covariance_type, np.float64, n_features, 1)
+    precisions = ref.precisions_from_cholesky(pc, covariance_type)
+    model = GaussianMixture(3, covariance_type=covariance_type, max_iter=0, weights_init=w0,
+                            means_init=m0, precisions_init=precisions).fit(X)
+    log_prob_norm, resp = ref.estep(X, w0, m0, model.precisions_cholesky_, covariance_type)
+    np.testing.assert_allclose(model.score_samples(X), log_prob_norm, rtol=1e-11)
+    np.testing.assert_allclose(model.predict_proba(X), resp, rtol=1e-10, atol=1e-14)
+    np.testing.assert_array_equal(model.predict(X), resp.argmax(axis=1))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._covariances import COVARIANCE_TYPES, LOG_2PI, upper_indices
-from ._estep import COVARIANCE_CODES, estep
+from ._estep import COVARIANCE_CODES, NO_FAR, NO_FAR_ROWS, estep
 from ._threads import n_blocks
 
 _KERNEL_NAMES = {code: name for name, code in COVARIANCE_CODES.items()}
@@ -28,6 +28,13 @@ _NK_FLOOR = 10 * np.finfo(np.float64).eps
 # (d=2, k=4) 2.45 -> 1.26, (4, 4) 2.89 -> 1.82, (6, 8) 4.37 -> 3.85; at (8, 8) the
 # d(d+1)/2 features lose (4.84 -> 5.58).
 _TIED_AS_FULL_MAX_FEATURES = 6
+
+# Components whose mean is at a larger squared Mahalanobis distance from the shift
+# (``a_k^T L_k a_k``) are computed about their own means ("far": ``_estep``'s
+# docstring). About the shift, their log-densities and moments lose about 1e-16
+# times that distance (measured: 7e-11 relative at 1.5e6, 7e-13 at 1.5e4); about
+# their means nothing cancels, at a cost per far component of a few shared ones.
+_FAR_DISTANCE = 1e6
 
 
 def _covariance_helpers(covariance_type):
@@ -90,9 +97,11 @@ class _KernelParameters:
     """Mixture parameters in the form the kernels take (see ``_estep``'s docstring).
 
     Rows are used about ``shift = s = weights @ means`` (``centered = means - s``);
-    the component log-densities are ``features @ expansion + log_const``. All
-    float64: the kernels compute in float64 whatever X's dtype. Built at every EM
-    iteration, so written with few numpy calls (at (1e5, 2, 4) an iteration is ~0.6 ms).
+    the component log-densities are ``features @ expansion + log_const``, except for
+    components too far from s (``_FAR_DISTANCE``), computed about their own means
+    (``far``; their ``centered`` row is 0). All float64: the kernels compute in
+    float64 whatever X's dtype. Built at every EM iteration, so written with few
+    numpy calls (at (1e5, 2, 4) an iteration is ~0.6 ms).
     """
 
     def __init__(self, weights, means, precisions_cholesky, covariance_type, dtype):
@@ -110,9 +119,9 @@ class _KernelParameters:
         log_const = log_weights + (helpers.log_det(prec, n_features)
                                    - 0.5 * n_features * LOG_2PI)
         self.shift = (weights / weights.sum()) @ means
-        a = self.centered = means - self.shift
         self.prec = _NO_MATRIX
         self.code = COVARIANCE_CODES[covariance_type]
+        self.far, self.far_means, self.far_factors = NO_FAR, NO_FAR_ROWS, NO_FAR_ROWS
         if covariance_type == "tied" and n_features <= _TIED_AS_FULL_MAX_FEATURES:
             # The full kernel with one precision for every component: its features
             # [xs, xs_i xs_j] cost one GEMM each way, fewer calls than xs @ P + SYRK.
@@ -120,28 +129,65 @@ class _KernelParameters:
             precisions = np.broadcast_to(prec @ prec.T, (n_components, n_features, n_features))
         elif covariance_type == "full":
             precisions = prec @ prec.transpose(0, 2, 1)
-        # Rows: the d linear terms, the quadratic terms, then log_const.
-        if self.code == COVARIANCE_CODES["full"]:
-            linear = (precisions @ a[:, :, None])[:, :, 0]
-            rows, cols = upper_indices(n_features)
-            quadratic = precisions[:, rows, cols] * _quadratic_factors(n_features)
-            log_const -= 0.5 * (linear * a).sum(axis=1)
         elif covariance_type == "tied":
-            b = a @ prec
-            self.prec = np.ascontiguousarray(prec)
-            linear, quadratic = b, np.full((n_components, 1), -0.5)
-            log_const -= 0.5 * (b * b).sum(axis=1)
-        else:  # diag (k, d) or spherical (k,) factors
-            p2 = prec * prec if covariance_type == "diag" else (prec * prec)[:, None]
-            linear = a * p2
-            quadratic = -0.5 * p2
-            log_const -= 0.5 * (linear * a).sum(axis=1)
+            self.prec = precisions = np.ascontiguousarray(prec)
+        else:  # diag (k, d) or spherical (k,) factors: the precisions' diagonals
+            precisions = prec * prec if covariance_type == "diag" else (prec * prec)[:, None]
+        a = self.centered = means - self.shift
+        linear, quadratic, distance = self._terms(a, precisions)
+        if distance.max() > _FAR_DISTANCE:
+            # Far components pull the shift away from the others: re-centre on the
+            # group of components (near one mean) that holds the most weight, then set
+            # apart those still far from it.
+            groups = [self._terms(means - mean, precisions)[2] <= _FAR_DISTANCE
+                      for mean in means]
+            near = groups[np.argmax([weights[group].sum() for group in groups])]
+            self.shift = (weights[near] / weights[near].sum()) @ means[near]
+            a = self.centered = means - self.shift
+            linear, quadratic, distance = self._terms(a, precisions)
+            self._far_components(np.flatnonzero(distance > _FAR_DISTANCE), means, prec,
+                                 log_const)
+        log_const -= 0.5 * distance
         # (vstack of transposed rows may come out column-major: the kernels need C order)
         self.expansion = np.ascontiguousarray(np.vstack([linear.T, quadratic.T, log_const]))
 
+    def _terms(self, a, precisions):
+        """The expansion's linear and quadratic rows for ``centered = a``, and each
+        mean's squared Mahalanobis distance from the shift, ``a_k^T L_k a_k``.
+        ``precisions``: full (k, d, d) L_k; tied the factor P; diag and spherical
+        (k, d) and (k, 1) the p_k^2."""
+        if self.code == COVARIANCE_CODES["full"]:
+            linear = (precisions @ a[:, :, None])[:, :, 0]
+            rows, cols = upper_indices(a.shape[1])
+            quadratic = precisions[:, rows, cols] * _quadratic_factors(a.shape[1])
+            return linear, quadratic, (linear * a).sum(axis=1)
+        if self.code == COVARIANCE_CODES["tied"]:
+            b = a @ precisions
+            return b, np.full((len(a), 1), -0.5), (b * b).sum(axis=1)
+        linear = a * precisions
+        return linear, -0.5 * precisions, (linear * a).sum(axis=1)
+
+    def _far_components(self, far, means, prec, log_const):
+        """The kernels' arguments for the components ``far`` (rows ``[m_k, log_const_k]``
+        and Cholesky factors as rows of d); their moments come about their means."""
+        n_features = means.shape[1]
+        self.far = far
+        self.far_means = np.hstack([means[far], log_const[far, None]])
+        if prec.ndim == 1:  # spherical
+            factors = prec[far, None]
+        elif prec.ndim == 3 or self.code == COVARIANCE_CODES["diag"]:
+            factors = prec[far].reshape(-1, n_features)
+        elif self.code == COVARIANCE_CODES["full"]:  # tied through the full kernel
+            factors = np.tile(prec, (len(far), 1))
+        else:
+            factors = prec
+        self.far_factors = np.ascontiguousarray(factors)
+        self.centered[far] = 0.0
+
     def arguments(self):
         """The parameter arguments of ``estep`` / ``score_chunks``."""
-        return self.shift, self.expansion, self.prec
+        return (self.shift, self.expansion, self.prec, self.far, self.far_means,
+                self.far_factors)
 
 
 _NO_MATRIX = np.zeros((1, 1))
@@ -212,6 +258,7 @@ def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, cova
         second = second.sum(axis=0)
     # The kernel summed about s; about the means m_k = s + a_k (exact identities):
     # sum w r (x - m) = T - nk a, sum w r (x - m)(x - m)^T = S - T a^T - a T^T + nk a a^T.
+    # (Far components were summed about their means: their a_k is 0.)
     a = params.centered
     sums = first - nk[:, None] * a
     if covariance_type == "full":
@@ -225,8 +272,10 @@ def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, cova
         second = second - 2 * a * first + nk[:, None] * a * a
     else:
         second = second - ((2 * first - nk[:, None] * a) * a).sum(axis=1)
-    return SufficientStatistics(float(total[0]), float(total[1]), nk, sums, second,
-                                params.shift + a)
+    shift = params.shift + a
+    if len(params.far):
+        shift[params.far] = params.far_means[:, :-1]
+    return SufficientStatistics(float(total[0]), float(total[1]), nk, sums, second, shift)
 
 
 def mstep(stats, covariance_type, reg_covar):

@@ -25,6 +25,17 @@ constant -a_k^T L_k a_k / 2. The row log-sum-exp is the row log-likelihood and
     (diag: its diagonal; spherical: its trace; tied: sum_i w_i xs_i xs_i^T by SYRK)
 
 from which ``_em.estep_statistics`` forms the moments about the means.
+
+Far components. Near m_k the three terms of the expanded form are each about
+``a_k^T L_k a_k / 2`` and cancel to O(d), and so do the moments about s once moved to
+m_k: a component whose mean is far from s relative to its own spread (the caller
+decides which: ``_em._KernelParameters``) loses about eps times that squared
+distance. Such components are computed apart, each about its own mean: the
+log-density from ``y = (x - m_k) @ P_k`` (the Cholesky form, as scikit-learn computes
+it, written over the GEMM's column), and the statistics about m_k straight into the
+block, their responsibilities then zeroed so that the shared GEMM adds nothing for
+them. Slower per component (no shared features), but nothing cancels however far
+apart the components are.
 Each product is a GEMM of useful size even for small d, the features are built once
 per row (not once per component), and the same features serve both GEMMs. No n x k
 array is kept: per thread only a chunk of rows, its features and responsibilities.
@@ -437,10 +448,17 @@ cdef struct Model:
     const double *prec        # (d, d) P, tied only
     bint transposed           # features stored column by column (narrow rows)
     const double *direct_const  # (k,) log_const - s.b_k, or NULL: see _direct_rows
+    Py_ssize_t n_far          # components computed about their own means (far)
+    const long long *far      # (n_far,) their indices
+    const double *far_means   # (n_far, d + 1) rows [m_k, log_const_k]
+    const double *far_factors  # their precisions' Cholesky factors, rows of d (see estep)
 
 
 cdef Model _model(int covariance_type, Py_ssize_t n_features, const double[::1] shift,
-                  const double[:, ::1] expansion, const double[:, ::1] prec):
+                  const double[:, ::1] expansion, const double[:, ::1] prec,
+                  const long long[::1] far, const double[:, ::1] far_means,
+                  const double[:, ::1] far_factors):
+    """The kernels' view of their parameter arguments (see ``estep``)."""
     cdef Model model
     model.covariance_type = covariance_type
     model.n_features = n_features
@@ -453,6 +471,10 @@ cdef Model _model(int covariance_type, Py_ssize_t n_features, const double[::1] 
     model.transposed = (covariance_type != TIED
                         and n_features <= TRANSPOSED_FEATURES_MAX_WIDTH)
     model.direct_const = NULL
+    model.n_far = far.shape[0]
+    model.far = &far[0] if model.n_far else NULL
+    model.far_means = &far_means[0, 0] if model.n_far else NULL
+    model.far_factors = &far_factors[0, 0] if model.n_far else NULL
     return model
 
 
@@ -474,7 +496,7 @@ cdef void _direct_rows(Model *model, double[::1] direct_const) noexcept nogil:
         double largest_shift = 0.0, largest_precision = 0.0, dot
         const double *linear = model.expansion
         const double *quadratic = model.expansion + d * K  # -p_k^2 / 2
-    if model.covariance_type != SPHERICAL or model.transposed:
+    if model.covariance_type != SPHERICAL or model.transposed or model.n_far:
         return
     for f in range(d):
         largest_shift = max(largest_shift, model.shift[f] * model.shift[f])
@@ -490,13 +512,20 @@ cdef void _direct_rows(Model *model, double[::1] direct_const) noexcept nogil:
     model.direct_const = &direct_const[0]
 
 
+# The far-component arguments when there are none.
+NO_FAR = np.zeros(0, dtype=np.int64)
+NO_FAR_ROWS = np.zeros((0, 1))
+NO_FAR.setflags(write=False)
+NO_FAR_ROWS.setflags(write=False)
+
+
 def uses_direct_rows(int covariance_type, const double[::1] shift,
                      const double[:, ::1] expansion):
     """Whether float64 rows are used without the shifted copy (``_direct_rows``), for
     these kernel parameters. For tests: both paths must give the oracle's answers."""
     cdef double[::1] direct_const = np.empty(expansion.shape[1])
     cdef Model model = _model(covariance_type, shift.shape[0], shift, expansion,
-                              np.zeros((1, 1)))
+                              np.zeros((1, 1)), NO_FAR, NO_FAR_ROWS, NO_FAR_ROWS)
     _direct_rows(&model, direct_const)
     return model.direct_const != NULL
 
@@ -576,11 +605,27 @@ cdef void _features(const Model *model, const floating *X, Py_ssize_t n_rows,
 
 
 cdef inline void _log_prob_chunk(const Model *model, const floating *X, Py_ssize_t n_rows,
-                                 double *scores, double *lp, double *xd,
-                                 double *features) noexcept nogil:
+                                 double *scores, double *lp, double *xd, double *features,
+                                 double *far_rows) noexcept nogil:
     """Weighted log-densities of one chunk, features left in place: transposed models
     into ``lp`` (k x rows, as the normalisation wants them), others into ``scores``
-    (rows x k)."""
+    (rows x k). Far components' log-densities are written over the shared ones."""
+    cdef Py_ssize_t K = model.n_components
+    if model.n_far:
+        if model.n_far < K:
+            _shared_log_prob(model, X, n_rows, scores, lp, xd, features)
+        if model.transposed:
+            _far_log_prob(model, X, n_rows, lp, 1, n_rows, far_rows)
+        else:
+            _far_log_prob(model, X, n_rows, scores, K, 1, far_rows)
+    else:
+        _shared_log_prob(model, X, n_rows, scores, lp, xd, features)
+
+
+cdef inline void _shared_log_prob(const Model *model, const floating *X, Py_ssize_t n_rows,
+                                  double *scores, double *lp, double *xd,
+                                  double *features) noexcept nogil:
+    """``_log_prob_chunk`` about the shift: features and one GEMM."""
     cdef Py_ssize_t K = model.n_components
     if floating is double:
         if model.direct_const != NULL:
@@ -617,35 +662,130 @@ cdef void _direct_statistics(const Model *model, const floating *X, Py_ssize_t n
         _gemm('T', 'N', K, 2, n_rows, wr, K, q1, 2, 1.0, moments + d, d + 2)
 
 
+cdef inline void _deviations(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
+                             const double *mean, double *diff) noexcept nogil:
+    """``diff = X - mean`` for a chunk of rows, in float64."""
+    cdef Py_ssize_t i, f
+    for i in range(n_rows):
+        for f in range(d):
+            diff[i * d + f] = <double>X[i * d + f] - mean[f]
+
+
+cdef inline const double *_far_factor(const Model *model, Py_ssize_t j) noexcept nogil:
+    """Far component j's Cholesky factor: full (d, d), tied (d, d) shared, diag (d,),
+    spherical (1,)."""
+    cdef Py_ssize_t d = model.n_features
+    if model.covariance_type == FULL:
+        return model.far_factors + j * d * d
+    if model.covariance_type == TIED:
+        return model.far_factors
+    return model.far_factors + j * (d if model.covariance_type == DIAG else 1)
+
+
+cdef void _far_log_prob(const Model *model, const floating *X, Py_ssize_t n_rows,
+                        double *out, Py_ssize_t row_stride, Py_ssize_t component_stride,
+                        double *far_rows) noexcept nogil:
+    """Far components' weighted log-densities, ``log_const_k - |(x - m_k) @ P_k|^2 / 2``,
+    into ``out[i * row_stride + k * component_stride]``. far_rows: 2 x rows x d."""
+    cdef:
+        Py_ssize_t i, f, j, k, d = model.n_features
+        const double *mean
+        const double *factor
+        double *diff = far_rows
+        double *y = far_rows + n_rows * d
+    for j in range(model.n_far):
+        k = model.far[j]
+        mean = model.far_means + j * (d + 1)
+        factor = _far_factor(model, j)
+        _deviations(X, n_rows, d, mean, diff)
+        if model.covariance_type == FULL or model.covariance_type == TIED:
+            _gemm('N', 'N', n_rows, d, d, diff, d, factor, d, 0.0, y, d)
+        elif model.covariance_type == DIAG:
+            for i in range(n_rows):
+                for f in range(d):
+                    y[i * d + f] = diff[i * d + f] * factor[f]
+        else:
+            for i in range(n_rows * d):
+                y[i] = diff[i] * factor[0]
+        for i in range(n_rows):
+            out[i * row_stride + k * component_stride] = (
+                mean[d] - 0.5 * gmm_sqnorm(y + i * d, d))
+
+
+cdef void _far_statistics(const Model *model, const floating *X, Py_ssize_t n_rows,
+                          double *wr, Py_ssize_t row_stride, Py_ssize_t component_stride,
+                          double *far_rows, double *nk, double *sums,
+                          double *second) noexcept nogil:
+    """Far components' statistics about their own means, added straight into the
+    block's slots (second: full and tied as upper triangles, mirrored by ``_flush``);
+    their responsibilities ``wr[i * row_stride + k * component_stride]`` are then
+    zeroed, so that the shared statistics leave them out."""
+    cdef:
+        Py_ssize_t i, f, j, k, d = model.n_features
+        double w
+        double *diff = far_rows
+        double *z = far_rows + n_rows * d
+        double *wk
+    for j in range(model.n_far):
+        k = model.far[j]
+        _deviations(X, n_rows, d, model.far_means + j * (d + 1), diff)
+        wk = wr + k * component_stride
+        for i in range(n_rows):
+            w = wk[i * row_stride]
+            nk[k] += w
+            for f in range(d):
+                sums[k * d + f] += w * diff[i * d + f]
+        if model.covariance_type == FULL or model.covariance_type == TIED:
+            for i in range(n_rows):
+                w = sqrt(wk[i * row_stride])
+                for f in range(d):
+                    z[i * d + f] = w * diff[i * d + f]
+            _syrk_upper(n_rows, d, z, second + (k * d * d if model.covariance_type == FULL
+                                                else 0))
+        elif model.covariance_type == DIAG:
+            for i in range(n_rows):
+                w = wk[i * row_stride]
+                for f in range(d):
+                    second[k * d + f] += w * diff[i * d + f] * diff[i * d + f]
+        else:
+            for i in range(n_rows):
+                second[k] += wk[i * row_stride] * gmm_sqnorm(diff + i * d, d)
+        for i in range(n_rows):
+            wk[i * row_stride] = 0.0
+
+
 cdef void _flush(const Model *model, const double *moments, double *nk, double *sums,
                  double *second) noexcept nogil:
-    """One block's running sums into its slots (second: full k x d x d, diag k x d,
-    spherical k; tied: the d x d SYRK already summed there, upper triangle mirrored)."""
+    """One block's running sums added into its slots (second: full k x d x d, diag
+    k x d, spherical k; tied: the d x d SYRK already summed there, upper triangle
+    mirrored). The slots hold 0, or a far component's own sums (and its row 0)."""
     cdef:
         Py_ssize_t k, f, g, d = model.n_features, K = model.n_components
         Py_ssize_t m = model.n_columns
         const double *row
+        double v
     for k in range(K):
         row = moments + k * (m + 1)
-        nk[k] = row[m]
+        nk[k] += row[m]
         if model.direct_const != NULL:  # wr^T X: about s
             for f in range(d):
-                sums[k * d + f] = row[f] - row[m] * model.shift[f]
+                sums[k * d + f] += row[f] - row[m] * model.shift[f]
         else:
             for f in range(d):
-                sums[k * d + f] = row[f]
+                sums[k * d + f] += row[f]
         row = row + d
-        if model.covariance_type == FULL:
+        if model.covariance_type == FULL:  # (far: their SYRK's upper triangle)
             for f in range(d):
                 for g in range(f, d):
-                    second[k * d * d + f * d + g] = row[g]
-                    second[k * d * d + g * d + f] = row[g]
+                    v = second[k * d * d + f * d + g] + row[g]
+                    second[k * d * d + f * d + g] = v
+                    second[k * d * d + g * d + f] = v
                 row = row + (d - f - 1)
         elif model.covariance_type == DIAG:
             for f in range(d):
-                second[k * d + f] = row[f]
+                second[k * d + f] += row[f]
         elif model.covariance_type == SPHERICAL:
-            second[k] = row[0]
+            second[k] += row[0]
     if model.covariance_type == TIED:
         for f in range(d):
             for g in range(f + 1, d):
@@ -656,7 +796,7 @@ cdef void _estep_block(
     const Model *model, const floating[:, ::1] X, const floating *sample_weight,
     Py_ssize_t start, Py_ssize_t end, double *block, double *lp, double *xd,
     double *features, double *moments, double *log_norm, double *total, double *scores,
-    double *weights,
+    double *weights, double *far_rows,
 ) noexcept nogil:
     """Statistics of rows ``start:end`` into one block's row (layout: see ``estep``),
     chunk by chunk."""
@@ -675,7 +815,8 @@ cdef void _estep_block(
     chunk_start = start
     while chunk_start < end:
         n_rows = min(model.chunk, end - chunk_start)
-        _log_prob_chunk(model, &X[chunk_start, 0], n_rows, scores, lp, xd, features)
+        _log_prob_chunk(model, &X[chunk_start, 0], n_rows, scores, lp, xd, features,
+                        far_rows)
         for i in range(n_rows):  # NULL sample_weight: unit weights
             weights[i] = sample_weight[chunk_start + i] if sample_weight != NULL else 1.0
         # w * responsibilities: in lp (k x rows), or in place in scores (rows x k)
@@ -692,14 +833,27 @@ cdef void _estep_block(
             block_weight += w
             if w != 0:  # a zero weight must not turn a -inf log-likelihood into NaN
                 block_ll += w * log_norm[i]
-        if tied:
+        if model.n_far and (model.transposed or tied):
+            _far_statistics(model, &X[chunk_start, 0], n_rows, lp, 1, n_rows, far_rows, nk,
+                            sums, second)
+        elif model.n_far:
+            _far_statistics(model, &X[chunk_start, 0], n_rows, scores, K, 1, far_rows, nk,
+                            sums, second)
+        if model.n_far == K:  # nothing left for the shared statistics
+            pass
+        elif tied:
             # sums: wr^T xd; second: sum_i w_i xd_i xd_i^T (features reused as sqrt(w) xd).
             for k in range(K):
                 for i in range(n_rows):
                     moments[k * (m + 1) + m] += lp[k * n_rows + i]
             _gemm('N', 'N', K, d, n_rows, lp, n_rows, xd, d, 1.0, moments, m + 1)
             for i in range(n_rows):
-                sw = sqrt(weights[i])
+                w = weights[i]
+                if model.n_far:  # the near components' share: far ones are summed apart
+                    w = 0.0
+                    for k in range(K):
+                        w = w + lp[k * n_rows + i]
+                sw = sqrt(w)
                 for f in range(d):
                     features[i * d + f] = sw * xd[i * d + f]
             _syrk_upper(n_rows, d, features, second)
@@ -725,23 +879,31 @@ def estep(
     const double[::1] shift,
     const double[:, ::1] expansion,
     const double[:, ::1] prec,
+    const long long[::1] far,
+    const double[:, ::1] far_means,
+    const double[:, ::1] far_factors,
     double[:, ::1] blocks,
     int n_threads,
 ):
     """One E-step pass over X with the M-step statistics of every block.
 
     ``shift``, ``expansion`` (its last row: ``log_const``) and (tied) ``prec`` as
-    in the module docstring. Row b of ``blocks`` gets block b's statistics, packed
-    (one array, so the caller adds the blocks in order with one sum):
-    ``[log-likelihood, sum of weights, nk (k), sums (k x d, about s), second (about s,
-    flattened: full k x d x d, tied d x d, diag k x d, spherical k)]``.
-    ``sample_weight`` None means unit weights (no n-vector of ones).
+    in the module docstring. ``far``: the components computed about their own means
+    (module docstring), with ``far_means`` rows ``[m_k, log_const_k]`` and
+    ``far_factors`` their precisions' Cholesky factors as rows of d (full (n_far d,
+    d), tied (d, d), diag (n_far, d), spherical (n_far, 1)); none: zero rows. Row b
+    of ``blocks`` gets block b's statistics, packed (one array, so the caller adds the
+    blocks in order with one sum): ``[log-likelihood, sum of weights, nk (k), sums
+    (k x d), second (flattened: full k x d x d, tied d x d, diag k x d, spherical
+    k)]``, about s (far components: about their means). ``sample_weight`` None means
+    unit weights (no n-vector of ones).
     """
     cdef:
         Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
         Py_ssize_t n_blocks = blocks.shape[0], rows_per_block, b, start, end
         const floating *weights_in = NULL
-        Model model = _model(covariance_type, n_features, shift, expansion, prec)
+        Model model = _model(covariance_type, n_features, shift, expansion, prec, far,
+                             far_means, far_factors)
         double[::1] direct_const = np.empty(expansion.shape[1])
         Py_ssize_t K = model.n_components, m = model.n_columns, chunk = model.chunk
         double *lp
@@ -752,6 +914,7 @@ def estep(
         double *total
         double *scores
         double *weights
+        double *far_rows
 
     blocks[...] = 0.0
     if n_samples == 0:
@@ -774,12 +937,13 @@ def estep(
         total = <double*> malloc(chunk * sizeof(double))
         scores = <double*> malloc(chunk * K * sizeof(double))
         weights = <double*> malloc(chunk * sizeof(double))
+        far_rows = <double*> malloc(2 * chunk * n_features * sizeof(double))
         for b in prange(n_blocks, schedule='dynamic'):
             start = b * rows_per_block
             end = min(start + rows_per_block, n_samples)
             if start < end:
                 _estep_block(&model, X, weights_in, start, end, &blocks[b, 0], lp, xd,
-                             features, moments, log_norm, total, scores, weights)
+                             features, moments, log_norm, total, scores, weights, far_rows)
         free(lp)
         free(xd)
         free(features)
@@ -788,6 +952,7 @@ def estep(
         free(total)
         free(scores)
         free(weights)
+        free(far_rows)
 
 
 def score_chunks(
@@ -796,6 +961,9 @@ def score_chunks(
     const double[::1] shift,
     const double[:, ::1] expansion,
     const double[:, ::1] prec,
+    const long long[::1] far,
+    const double[:, ::1] far_means,
+    const double[:, ::1] far_factors,
     floating[::1] log_norm,
     floating[:, ::1] resp,
     long long[::1] labels,
@@ -810,7 +978,8 @@ def score_chunks(
     """
     cdef:
         Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
-        Model model = _model(covariance_type, n_features, shift, expansion, prec)
+        Model model = _model(covariance_type, n_features, shift, expansion, prec, far,
+                             far_means, far_factors)
         double[::1] direct_const = np.empty(expansion.shape[1])
         Py_ssize_t K = model.n_components, m = model.n_columns, chunk = model.chunk
         Py_ssize_t n_chunks = (n_samples + chunk - 1) // chunk
@@ -824,6 +993,7 @@ def score_chunks(
         double *row
         double *xd
         double *features
+        double *far_rows
 
     if n_samples == 0:
         return
@@ -836,10 +1006,12 @@ def score_chunks(
         norms = <double*> malloc(chunk * sizeof(double))
         total = <double*> malloc(chunk * sizeof(double))
         scores = <double*> malloc(chunk * K * sizeof(double))
+        far_rows = <double*> malloc(2 * chunk * n_features * sizeof(double))
         for c in prange(n_chunks, schedule='static'):
             start = c * chunk
             n_rows = min(chunk, n_samples - start)
-            _log_prob_chunk(&model, &X[start, 0], n_rows, scores, lp, xd, features)
+            _log_prob_chunk(&model, &X[start, 0], n_rows, scores, lp, xd, features,
+                            far_rows)
             if want_labels and model.transposed:
                 for i in range(n_rows):
                     best = 0
@@ -870,4 +1042,5 @@ def score_chunks(
         free(xd)
         free(features)
         free(norms)
+        free(far_rows)
 
