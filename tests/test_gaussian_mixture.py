@@ -441,7 +441,25 @@ def test_singular_covariance_raises_actionable_error(covariance_type):
     gm = GaussianMixture(1, covariance_type=covariance_type, reg_covar=0.0, random_state=0)
     with pytest.raises(ValueError, match="reg_covar") as info:
         gm.fit(X)
-    assert "component" in str(info.value).lower()
+    which = ("the tied covariance is" if covariance_type == "tied"
+             else f"the {covariance_type} covariance of component 0 is")
+    assert which in str(info.value)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("scale", [1e-50, 1e-12, 1e40])
+def test_only_the_ratios_of_sample_weight_matter(covariance_type, dtype, scale):
+    """Weights times any positive constant give the same fit (float32 X included, whose
+    dtype cannot hold 1e-50 or 1e40 as they are)."""
+    X, start = _data(covariance_type, seed=31)
+    X = X.astype(dtype)
+    sample_weight = np.random.default_rng(32).uniform(0.5, 2.0, size=len(X))
+    base = _from_start(start, covariance_type).fit(X, sample_weight=sample_weight)
+    scaled = _from_start(start, covariance_type).fit(X, sample_weight=scale * sample_weight)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for name in ATTRIBUTES:
+        np.testing.assert_allclose(getattr(scaled, name), getattr(base, name), rtol=rtol,
+                                   atol=rtol * np.abs(getattr(base, name)).max(), err_msg=name)
 
 
 # --- estimator behaviour -------------------------------------------------------------------

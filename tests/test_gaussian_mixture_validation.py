@@ -43,6 +43,10 @@ def test_X_empty():
 
 def test_X_complex(X):
     _fit_error(X + 1j, ValueError, "(?i)complex", n_components=2)
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    for method in (gm.predict, gm.predict_proba, gm.score_samples, gm.score, gm.bic, gm.aic):
+        with pytest.raises(ValueError, match="(?i)complex"):  # not a silent X.real
+            method(X + 1j)
 
 
 def test_X_non_numeric():
@@ -148,6 +152,16 @@ def test_full_precisions_init_not_symmetric_but_positive(X):
     bad = np.stack([np.eye(2), [[2.0, 0.5], [0.0, 2.0]]])
     _fit_error(X, ValueError, r"(?s)precisions_init.*symmetric", n_components=2,
                precisions_init=bad)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_precisions_init_positive_eigenvalues_but_no_cholesky(X, covariance_type):
+    """At the edge of singularity the eigenvalues pass but the factorisation fails:
+    still one ValueError naming precisions_init (not scipy's LinAlgError)."""
+    edge = np.array([[1.0, 1.0], [1.0, np.nextafter(1.0, 2.0)]])
+    precisions = np.stack([np.eye(2), edge]) if covariance_type == "full" else edge
+    _fit_error(X, ValueError, r"(?s)precisions_init.*singular", n_components=2,
+               covariance_type=covariance_type, precisions_init=precisions)
 
 
 @pytest.mark.parametrize("covariance_type", ref.COVARIANCE_TYPES)

@@ -17,9 +17,9 @@ from scipy.linalg import cholesky, solve_triangular
 def _precision_error(covariance_type, component, reg_covar, dtype):
     """One actionable message for a covariance that cannot be factorised."""
     which = ("the tied covariance" if component is None
-             else f"component {component}")
+             else f"the {covariance_type} covariance of component {component}")
     message = (
-        f"Fitting the Gaussian mixture failed: the {covariance_type} covariance of {which} "
+        f"Fitting the Gaussian mixture failed: {which} "
         "is not positive definite (an ill-defined empirical covariance, for instance a "
         "component collapsed onto one or a few samples, or duplicated/constant features). "
         f"Increase reg_covar (currently {reg_covar:g}), scale the data (e.g. "
@@ -206,11 +206,18 @@ class CovarianceType:
         return precisions_cholesky ** 2
 
     def precisions_cholesky_from_precisions(self, precisions):
-        """Cholesky factors of user-given precisions (checked positive definite before)."""
-        if self.name == "full":
-            return np.stack([_cholesky_from_precision(p) for p in precisions])
-        if self.name == "tied":
-            return _cholesky_from_precision(precisions)
+        """Cholesky factors of user-given precisions (checked positive definite before,
+        by their eigenvalues: a matrix at the edge can still fail to factorise)."""
+        try:
+            if self.name == "full":
+                return np.stack([_cholesky_from_precision(p) for p in precisions])
+            if self.name == "tied":
+                return _cholesky_from_precision(precisions)
+        except np.linalg.LinAlgError as exc:
+            raise ValueError(
+                f"precisions_init could not be factorised ({exc}): it is numerically "
+                "singular. Pass better-conditioned precisions, or covariances_init instead."
+            ) from None
         return np.sqrt(precisions)
 
     def covariances_from_precisions(self, precisions):

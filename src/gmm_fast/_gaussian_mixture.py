@@ -277,7 +277,10 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         n_samples, n_features = X.shape
         n_components, helpers, init = self._check_params(n_samples, n_features)
         if sample_weight is not None:  # None: unit weights, and no n-vector of ones
-            sample_weight = check_sample_weight(sample_weight, n_samples, X.dtype)
+            # Only their ratios matter: scaled to mean 1 (in float64, then X's dtype) so
+            # that the 10 eps floor on nk stays negligible and float32 holds them.
+            sample_weight = check_sample_weight(sample_weight, n_samples, np.float64)
+            sample_weight = (sample_weight / sample_weight.mean()).astype(X.dtype)
         n_threads = effective_n_threads(self.n_threads)
         random_state = check_random_state(self.random_state)
         covariance_type, reg_covar, tol = self.covariance_type, float(self.reg_covar), self.tol

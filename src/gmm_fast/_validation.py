@@ -34,7 +34,9 @@ def check_array(X, name="X", dtype=None, min_samples=1):
             ) from None
     elif X.dtype.kind not in "biufc":
         raise TypeError(f"{name} must be numeric, got dtype {X.dtype}.")
-    target = dtype if dtype is not None else check_dtype(X)
+    target = check_dtype(X)  # (a clear error for complex data, whatever ``dtype``)
+    if dtype is not None:
+        target = dtype
     if X.ndim != 2:
         raise ValueError(
             f"Expected a 2D array for {name}, got {X.ndim}D array instead (shape={X.shape}). "
