@@ -205,3 +205,14 @@ def test_errors_leave_no_half_fitted_model(X):
         gm.fit(X)
     with pytest.raises(NotFittedError):
         gm.predict(X)
+
+
+def test_float32_fit_out_of_float32_range(X):
+    """Data whose covariances overflow float32 (X * 1e20): a clear error and no fitted
+    attributes, instead of infinite covariances and zero precisions."""
+    gm = GaussianMixture(2, random_state=0)
+    with pytest.raises(ValueError, match=r"(?s)covariances_.*float32.*float64"):
+        gm.fit((X * 1e20).astype(np.float32))
+    assert not hasattr(gm, "covariances_")
+    gm.fit((X * 1e15).astype(np.float32))  # large, but within float32
+    assert np.isfinite(gm.covariances_).all() and (gm.precisions_ > 0).any()

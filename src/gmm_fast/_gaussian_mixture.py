@@ -261,12 +261,20 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
     def _set_parameters(self, params, dtype):
         weights, means, covariances, precisions_cholesky = params
         helpers = COVARIANCE_TYPES[self.covariance_type]
-        self.weights_ = np.asarray(weights, dtype=dtype)
-        self.means_ = np.asarray(means, dtype=dtype)
-        self.covariances_ = np.asarray(covariances, dtype=dtype)
-        self.precisions_cholesky_ = np.asarray(precisions_cholesky, dtype=dtype)
-        self.precisions_ = np.asarray(helpers.precisions(
-            np.asarray(precisions_cholesky, dtype=np.float64)), dtype=dtype)
+        precisions = helpers.precisions(np.asarray(precisions_cholesky, dtype=np.float64))
+        with np.errstate(over="ignore", under="ignore"):  # reported below
+            fitted = {"weights_": weights, "means_": means, "covariances_": covariances,
+                      "precisions_cholesky_": precisions_cholesky, "precisions_": precisions}
+            fitted = {name: np.asarray(value, dtype=dtype) for name, value in fitted.items()}
+        out_of_range = [name for name in ("covariances_", "precisions_")
+                        if not (np.isfinite(fitted[name]).all() and fitted[name].any())]
+        if out_of_range:
+            raise ValueError(
+                f"The fitted {' and '.join(out_of_range)} do not fit in {np.dtype(dtype).name} "
+                "(the dtype of X): the data's scale is too large or too small for it. "
+                "Rescale X (e.g. StandardScaler) or pass float64 data.")
+        for name, value in fitted.items():
+            setattr(self, name, value)
 
     # -- fit -----------------------------------------------------------------------
 
