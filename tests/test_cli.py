@@ -1,10 +1,12 @@
 """The gmm-fast command: in-process main(argv) for behaviour, a subprocess for the real thing."""
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+import gmm_reference as ref
 from gmm_fast import GaussianMixture, KMeans, load
 from gmm_fast._cli import main
 from gmm_fast._datasets import make_tilted_blobs
@@ -179,6 +181,16 @@ def test_demo_in_process(capsys):
     gmm_ari = float(lines[2].split("adjusted Rand index ")[1].split(",")[0])
     # The point of the demo: the full-covariance mixture recovers tilted groups.
     assert gmm_ari > 0.75 and gmm_ari > kmeans_ari + 0.2
+    # The log-likelihood it prints is the fitted model's on that data (checked with the
+    # plain-numpy oracle), and both fits report a time.
+    total, per_sample = re.search(r"log-likelihood (\S+) \((\S+) per sample\)", lines[2]).groups()
+    X, truth = make_tilted_blobs(random_state=0)
+    gm = GaussianMixture(len(np.unique(truth)), n_init=3, random_state=0).fit(X)
+    log_prob_norm, _ = ref.estep(X, gm.weights_, gm.means_, gm.precisions_cholesky_, "full")
+    assert float(per_sample) == pytest.approx(log_prob_norm.mean(), abs=1e-4)
+    assert float(total) == pytest.approx(log_prob_norm.sum(), abs=0.1)
+    for line in lines[1:3]:
+        assert float(re.search(r"iterations, (\S+) ms$", line).group(1)) > 0
 
 
 def test_console_script_and_module_in_subprocess(tmp_path, data):
