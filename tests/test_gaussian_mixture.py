@@ -656,6 +656,30 @@ def test_fit_memory_grows_by_rows_not_rows_times_components(init_params):
     assert slope < 32, f"{slope:.1f} bytes per row"
 
 
+def test_float32_X_is_not_copied():
+    """float32 X reaches the kernels as it is: fit and score_samples grow by the
+    float32 log-likelihoods only (4 bytes/row), against 64 bytes/row for a float64
+    copy of these 8 features (32 for a float32 copy)."""
+    n_components, n_features = 4, 8
+    X = np.random.default_rng(43).normal(size=(400_000, n_features)).astype(np.float32)
+    start = dict(weights_init=np.full(n_components, 1 / n_components),
+                 means_init=X[:n_components],
+                 precisions_init=np.stack([np.eye(n_features)] * n_components))
+
+    def fit(n):
+        def run():
+            gm = GaussianMixture(n_components, max_iter=2, tol=0.0, **start)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)  # 2 iterations on purpose
+                gm.fit(X[:n])
+            assert gm.score_samples(X[:n]).dtype == np.float32
+        return run
+
+    n = len(X) // 2
+    slope = (_peak_bytes(fit(2 * n)) - _peak_bytes(fit(n))) / n
+    assert slope < 16, f"{slope:.1f} bytes per row"
+
+
 @pytest.mark.parametrize("init_params", ["explicit", "random"])
 def test_unweighted_fit_allocates_no_weight_vector(init_params):
     """sample_weight=None reaches the kernels as None: no n-vector of ones.

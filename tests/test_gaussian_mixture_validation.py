@@ -95,6 +95,15 @@ def test_bad_sample_weight(X, make_weight, exc, match):
     _fit_error(X, exc, match, sample_weight=make_weight(len(X)), n_components=2)
 
 
+def test_fewer_weighted_rows_than_components(X):
+    """Frequency weights: rows of weight 0 are absent, as if n_samples were smaller."""
+    sample_weight = np.zeros(len(X))
+    sample_weight[[3, 9]] = [1.0, 2.0]
+    _fit_error(X, ValueError, r"(?s)2 positive weight.*n_components=3", n_components=3,
+               sample_weight=sample_weight)
+    GaussianMixture(2, random_state=0).fit(X, sample_weight=sample_weight)  # 2 are enough
+
+
 def test_bad_sample_weight_in_score(X):
     gm = GaussianMixture(2, random_state=0).fit(X)
     with pytest.raises(ValueError, match=r"sample_weight.*shape"):

@@ -288,6 +288,11 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
             # Only their ratios matter: scaled to mean 1 (in float64, then X's dtype) so
             # that the 10 eps floor on nk stays negligible and float32 holds them.
             sample_weight = check_sample_weight(sample_weight, n_samples, np.float64)
+            n_weighted = np.count_nonzero(sample_weight)
+            if n_weighted < n_components:  # frequency weights: zero-weight rows are absent
+                raise ValueError(
+                    f"sample_weight has {n_weighted} positive weight(s), fewer than "
+                    f"n_components={n_components}: rows of weight 0 do not count as samples.")
             sample_weight = (sample_weight / sample_weight.mean()).astype(X.dtype)
         n_threads = effective_n_threads(self.n_threads)
         random_state = check_random_state(self.random_state)
