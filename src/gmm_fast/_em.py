@@ -137,11 +137,17 @@ class _KernelParameters:
         linear, quadratic, distance = self._terms(a, precisions)
         if distance.max() > _FAR_DISTANCE:
             # Far components pull the shift away from the others: re-centre on the
-            # group of components (near one mean) that holds the most weight, then set
+            # near ones, or, when most are far, on the largest group of components near
+            # one mean (every pass over a far component costs about the same), then set
             # apart those still far from it.
-            groups = [self._terms(means - mean, precisions)[2] <= _FAR_DISTANCE
-                      for mean in means]
-            near = groups[np.argmax([weights[group].sum() for group in groups])]
+            near = distance <= _FAR_DISTANCE
+            if 2 * near.sum() < n_components:
+                counts = np.concatenate([
+                    (self._distances(means - centres[:, None], precisions)
+                     <= _FAR_DISTANCE).sum(axis=1)
+                    for centres in np.array_split(means, -(-n_components // 64))])
+                near = self._distances(means - means[np.argmax(counts)],
+                                       precisions) <= _FAR_DISTANCE
             self.shift = (weights[near] / weights[near].sum()) @ means[near]
             a = self.centered = means - self.shift
             linear, quadratic, distance = self._terms(a, precisions)
@@ -166,6 +172,15 @@ class _KernelParameters:
             return b, np.full((len(a), 1), -0.5), (b * b).sum(axis=1)
         linear = a * precisions
         return linear, -0.5 * precisions, (linear * a).sum(axis=1)
+
+    def _distances(self, a, precisions):
+        """``a_k^T L_k a_k`` along the last two axes of ``a`` (..., k, d), as ``_terms``."""
+        if self.code == COVARIANCE_CODES["full"]:
+            return ((precisions @ a[..., None])[..., 0] * a).sum(axis=-1)
+        if self.code == COVARIANCE_CODES["tied"]:
+            b = a @ precisions
+            return (b * b).sum(axis=-1)
+        return (a * a * precisions).sum(axis=-1)
 
     def _far_components(self, far, means, prec, log_const):
         """The kernels' arguments for the components ``far`` (rows ``[m_k, log_const_k]``
