@@ -480,6 +480,22 @@ def test_warm_start_continues_where_it_left_off(covariance_type):
                                    atol=1e-13, err_msg=name)
 
 
+@pytest.mark.parametrize("change", [dict(n_components=3), dict(covariance_type="full"),
+                                    dict(covariance_type="spherical"), "features"])
+def test_warm_start_with_another_configuration_is_an_error(change):
+    """A warm start from a model of another shape is an error that says so."""
+    X, _ = _data("diag", seed=34)
+    gm = GaussianMixture(2, covariance_type="diag", warm_start=True, random_state=0).fit(X)
+    if change == "features":
+        X = np.hstack([X, X[:, :1]])
+    else:
+        gm.set_params(**change)
+    with pytest.raises(ValueError, match=r"(?s)warm_start=True.*means \(2, 3\).*\(2, 3\)"):
+        gm.fit(X)
+    gm.set_params(warm_start=False).fit(X)  # starting anew works
+    assert gm.means_.shape == (gm.n_components, X.shape[1])
+
+
 def test_warm_start_after_convergence_stops_at_once(covariance_type):
     """A converged warm model refit: one EM step from where it was, then converged."""
     X, _ = _data(covariance_type, seed=28)

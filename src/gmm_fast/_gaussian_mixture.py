@@ -258,6 +258,18 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         return tuple(np.asarray(a, dtype=np.float64) for a in (
             self.weights_, self.means_, self.covariances_, self.precisions_cholesky_))
 
+    def _warm_parameters(self, n_components, n_features, helpers):
+        """The fitted parameters to continue from, when their shapes fit this configuration
+        (tied and diag covariances cannot be told apart when k == d)."""
+        expected = ((n_components, n_features), helpers.shape(n_components, n_features))
+        if (self.means_.shape, self.covariances_.shape) != expected:
+            raise ValueError(
+                f"warm_start=True continues from the fitted model (means {self.means_.shape}, "
+                f"covariances {self.covariances_.shape}), which does not match "
+                f"n_components={n_components}, covariance_type={self.covariance_type!r} and "
+                f"X's {n_features} features. Fit with warm_start=False to start anew.")
+        return self._fitted_parameters()
+
     def _set_parameters(self, params, dtype):
         weights, means, covariances, precisions_cholesky = params
         helpers = COVARIANCE_TYPES[self.covariance_type]
@@ -311,7 +323,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                                                       init, random_state, n_threads)
                     lower_bound = -np.inf
                 else:
-                    params = self._fitted_parameters()
+                    params = self._warm_parameters(n_components, n_features, helpers)
                     lower_bound = self.lower_bound_
                 lower_bounds = []
                 converged = False
