@@ -370,3 +370,18 @@ def test_far_components_per_sample_outputs(covariance_type, n_features):
     np.testing.assert_allclose(model.score_samples(X), log_prob_norm, rtol=1e-11)
     np.testing.assert_allclose(model.predict_proba(X), resp, rtol=1e-10, atol=1e-14)
     np.testing.assert_array_equal(model.predict(X), resp.argmax(axis=1))
+
+
+def test_far_components_when_the_nearest_group_has_no_weight():
+    """The shift re-centred on a group of components whose mixture weights are all 0 is
+    their plain mean (a weighted one would be 0/0 and every statistic NaN)."""
+    means = np.array([[0.0, 0.0], [1e5, 0.0], [2e5, 0.0], [2e5 + 1.0, 0.0]])
+    weights = np.array([0.9, 0.1, 0.0, 0.0])
+    prec_chol = np.ones(4)
+    params = _KernelParameters(weights, means, prec_chol, "spherical", np.float64)
+    assert np.isfinite(params.shift).all() and len(params.far) == 2
+    rng = np.random.default_rng(44)
+    X = np.vstack([rng.normal(size=(50, 2)), rng.normal(size=(50, 2)) + [1e5, 0.0]])
+    with np.errstate(divide="ignore"):  # the oracle's log of the zero weights
+        _assert_matches_oracle(X, np.ones(len(X)), weights, means, prec_chol, "spherical",
+                               RTOL[np.float64])

@@ -148,7 +148,9 @@ class _KernelParameters:
                     for centres in np.array_split(means, -(-n_components // 64))])
                 near = self._distances(means - means[np.argmax(counts)],
                                        precisions) <= _FAR_DISTANCE
-            self.shift = (weights[near] / weights[near].sum()) @ means[near]
+            near_weight = weights[near].sum()  # (0 when the group's weights are all 0)
+            self.shift = ((weights[near] / near_weight) @ means[near] if near_weight > 0
+                          else means[near].mean(axis=0))
             a = self.centered = means - self.shift
             linear, quadratic, distance = self._terms(a, precisions)
             self._far_components(np.flatnonzero(distance > _FAR_DISTANCE), means, prec,
