@@ -138,15 +138,16 @@ class _KernelParameters:
         if distance.max() > _FAR_DISTANCE:
             # Far components pull the shift away from the others: re-centre on the
             # near ones, or, when most are far, on the largest group of components near
-            # one mean (every pass over a far component costs about the same), then set
-            # apart those still far from it.
+            # one mean (every pass over a far component costs about the same; ties go
+            # to the heavier group), then set apart those still far from it.
             near = distance <= _FAR_DISTANCE
             if 2 * near.sum() < n_components:
-                counts = np.concatenate([
-                    (self._distances(means - centres[:, None], precisions)
-                     <= _FAR_DISTANCE).sum(axis=1)
-                    for centres in np.array_split(means, -(-n_components // 64))])
-                near = self._distances(means - means[np.argmax(counts)],
+                sizes = []
+                for centres in np.array_split(means, -(-n_components // 64)):
+                    groups = self._distances(means - centres[:, None],
+                                             precisions) <= _FAR_DISTANCE
+                    sizes.append(groups.sum(axis=1) + groups @ weights)
+                near = self._distances(means - means[np.argmax(np.concatenate(sizes))],
                                        precisions) <= _FAR_DISTANCE
             near_weight = weights[near].sum()  # (0 when the group's weights are all 0)
             self.shift = ((weights[near] / near_weight) @ means[near] if near_weight > 0
