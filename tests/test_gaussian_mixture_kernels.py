@@ -385,3 +385,19 @@ def test_far_components_when_the_nearest_group_has_no_weight():
     with np.errstate(divide="ignore"):  # the oracle's log of the zero weights
         _assert_matches_oracle(X, np.ones(len(X)), weights, means, prec_chol, "spherical",
                                RTOL[np.float64])
+
+
+def test_far_component_whose_distance_overflows():
+    """A tight, correlated component 1e10 from the other: ``L_k a_k`` overflows and its
+    distance is NaN, which must count as far (it did not, and every statistic was off)."""
+    means = np.array([[0.0, 0.0], [1e10, 0.0]])
+    weights = np.array([0.5, 0.5])
+    covariances = np.array([[[1e-300, 0.5e-300], [0.5e-300, 1e-300]], np.eye(2)])
+    prec_chol = ref.precisions_cholesky_from_covariances(covariances, "full")
+    rng = np.random.default_rng(45)
+    X = np.vstack([1e-150 * rng.normal(size=(5, 2)), means[1] + rng.normal(size=(5, 2))])
+    with np.errstate(over="ignore", invalid="ignore"):  # numpy says so; here on purpose
+        params = _KernelParameters(weights, means, prec_chol, "full", np.float64)
+        assert len(params.far) >= 1
+        _assert_matches_oracle(X, np.ones(len(X)), weights, means, prec_chol, "full",
+                               RTOL[np.float64])

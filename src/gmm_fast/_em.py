@@ -30,10 +30,11 @@ _NK_FLOOR = 10 * np.finfo(np.float64).eps
 _TIED_AS_FULL_MAX_FEATURES = 6
 
 # Components whose mean is at a larger squared Mahalanobis distance from the shift
-# (``a_k^T L_k a_k``) are computed about their own means ("far": ``_estep``'s
-# docstring). About the shift, their log-densities and moments lose about 1e-16
-# times that distance (measured: 7e-11 relative at 1.5e6, 7e-13 at 1.5e4); about
-# their means nothing cancels, at a cost per far component of a few shared ones.
+# (``a_k^T L_k a_k``; or NaN, from an overflow) are computed about their own means
+# ("far": ``_estep``'s docstring). About the shift, their log-densities and moments
+# lose a few 1e-16 times that distance (measured, relative: 7e-13 at 1.5e4, 7e-11 at
+# 1.5e6, up to 3.6e-10 just under 1e6 for diag at d=7); about their means nothing
+# cancels, at a cost per far component of a few shared ones.
 _FAR_DISTANCE = 1e6
 
 
@@ -135,7 +136,7 @@ class _KernelParameters:
             precisions = prec * prec if covariance_type == "diag" else (prec * prec)[:, None]
         a = self.centered = means - self.shift
         linear, quadratic, distance = self._terms(a, precisions)
-        if distance.max() > _FAR_DISTANCE:
+        if not (distance <= _FAR_DISTANCE).all():
             # Far components pull the shift away from the others: re-centre on the
             # near ones, or, when most are far, on the largest group of components near
             # one mean (every pass over a far component costs about the same; ties go
@@ -154,8 +155,8 @@ class _KernelParameters:
                           else means[near].mean(axis=0))
             a = self.centered = means - self.shift
             linear, quadratic, distance = self._terms(a, precisions)
-            self._far_components(np.flatnonzero(distance > _FAR_DISTANCE), means, prec,
-                                 log_const)
+            self._far_components(np.flatnonzero(~(distance <= _FAR_DISTANCE)), means,
+                                 prec, log_const)
         log_const -= 0.5 * distance
         # (vstack of transposed rows may come out column-major: the kernels need C order)
         self.expansion = np.ascontiguousarray(np.vstack([linear.T, quadratic.T, log_const]))
