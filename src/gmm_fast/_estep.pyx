@@ -698,15 +698,12 @@ cdef inline void _log_prob_chunk(const Model *model, const floating *X, Py_ssize
     into ``lp`` (k x rows, as the normalisation wants them), others into ``scores``
     (rows x k). Far components' log-densities are written over the shared ones."""
     cdef Py_ssize_t K = model.n_components
-    if model.n_far:
-        if model.n_far < K:
-            _shared_log_prob(model, X, n_rows, scores, lp, xd, features)
-        if model.transposed:
-            _far_log_prob(model, X, n_rows, lp, 1, n_rows, far_rows)
-        else:
-            _far_log_prob(model, X, n_rows, scores, K, 1, far_rows)
-    else:
+    if model.n_far < K:
         _shared_log_prob(model, X, n_rows, scores, lp, xd, features)
+    if model.n_far and model.transposed:
+        _far_log_prob(model, X, n_rows, lp, 1, n_rows, far_rows)
+    elif model.n_far:
+        _far_log_prob(model, X, n_rows, scores, K, 1, far_rows)
 
 
 cdef inline void _shared_log_prob(const Model *model, const floating *X, Py_ssize_t n_rows,
