@@ -412,3 +412,20 @@ def test_kmeans_plusplus_draws_match_whole_cumsum(rng, weighted):
     expected = np.searchsorted(whole, draws)
     np.testing.assert_array_equal(_searchsorted_cumsum(values, weight, draws), expected)
 
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transform_exact_for_tight_groups_far_apart(dtype):
+    """Distances to the centres for tight groups 1e3 apart: the expansion |x|^2 - 2x.c +
+    |c|^2 cancels there (float32 gave 0 for a distance of 0.005); the distances must match
+    the differences themselves, computed in float64 from the same values."""
+    rng = np.random.default_rng(50)
+    X = np.vstack([0.01 * rng.random((50, 2)), 1e3 + 0.01 * rng.random((50, 2)),
+                   [-1e3, 5e2] + 0.01 * rng.random((50, 2))]).astype(dtype)
+    km = KMeans(3, init=X[[0, 50, 100]], n_init=1).fit(X)
+    centers = km.cluster_centers_.astype(np.float64)
+    exact = np.sqrt(((X.astype(np.float64)[:, None, :] - centers[None]) ** 2).sum(axis=2))
+    rtol = 1e-6 if dtype == np.float32 else 1e-10
+    for got in (km.transform(X), KMeans(3, init=X[[0, 50, 100]], n_init=1).fit_transform(X)):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, exact, rtol=rtol)

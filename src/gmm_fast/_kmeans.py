@@ -13,15 +13,19 @@ from ._validation import (check_array, check_nonnegative_float, check_positive_i
 # Rows per numpy step in the helpers that are not kernels (bounded temporaries, 1 MB
 # in float64: 4 MB made the column variances the largest allocation of a fit).
 _STEP_ELEMENTS = 2**17
+# Squared distances below this fraction of |x - s|^2 + |c - s|^2 come from differences
+# in ``KMeans.transform`` (see ``_distances``).
+_CANCELLATION = 1e-4
 # k-means++ keeps the candidates' distances (trials x n float64) when they take at
 # most this and a quarter of X's size (rows wide enough that writing them costs less
 # than reading X again for the chosen candidate).
 _SEED_DISTANCES_BYTES = 64 * 2**20
 
 
-def _row_steps(X):
-    """``(start, stop)`` of row slices whose temporaries hold ~1 MB (float64) whatever the width."""
-    step = max(1, _STEP_ELEMENTS // max(X.shape[1], 1))
+def _row_steps(X, width=None):
+    """``(start, stop)`` of row slices whose temporaries hold ~1 MB (float64) whatever the
+    width (X's, unless ``width`` says how many values per row the step holds)."""
+    step = max(1, _STEP_ELEMENTS // max(width or X.shape[1], 1))
     return [(start, start + step) for start in range(0, len(X), step)]
 
 
@@ -528,15 +532,37 @@ class KMeans(EstimatorBase):
         return self._distances(X)
 
     def _distances(self, X):
-        centers = self.cluster_centers_
+        """Distances to the centres, in float64 about the centres' mean: the expansion
+        |x|^2 - 2 x.c + |c|^2 by one GEMM per row step, except where it cancels (a row
+        much closer to a centre than both are to the mean: a tight cluster far from the
+        others), recomputed from the differences there. Relative error <= ~1e-11."""
+        centers = self.cluster_centers_.astype(np.float64)
         shift = centers.mean(axis=0)
         centered = centers - shift
         centers_sq = np.einsum("ij,ij->i", centered, centered)
-        out = np.empty((len(X), len(centers)), dtype=centers.dtype)
-        for start, stop in _row_steps(X):
-            rows = X[start:stop] - shift
-            sq = np.einsum("ij,ij->i", rows, rows)[:, None] - 2 * rows @ centered.T + centers_sq
-            np.sqrt(np.maximum(sq, 0, out=sq), out=out[start:stop])
+        largest_center_sq = centers_sq.max()
+        # [x, |x|^2, 1] @ [-2 c ; 1 ; |c|^2]: the whole expansion from one GEMM
+        expansion = np.vstack([-2.0 * centered.T, np.ones(len(centers)), centers_sq])
+        n_features = X.shape[1]
+        out = np.empty((len(X), len(centers)), dtype=self.cluster_centers_.dtype)
+        for start, stop in _row_steps(X, max(n_features + 2, len(centers))):
+            features = np.empty((min(stop, len(X)) - start, n_features + 2))
+            rows = features[:, :n_features]
+            np.subtract(X[start:stop], shift, out=rows)
+            rows_sq = features[:, n_features]
+            np.einsum("ij,ij->i", rows, rows, out=rows_sq)
+            features[:, n_features + 1] = 1.0
+            sq = features @ expansion
+            # The expansion's rounding is ~eps (|x|^2 + |c|^2): recompute where that
+            # could exceed ~1e-11 of the result (bounding |c|^2 by the largest).
+            bound = _CANCELLATION * (rows_sq + largest_center_sq)
+            suspect = np.flatnonzero(sq.min(axis=1) <= bound)  # rows, then their entries
+            if len(suspect):
+                i, k = np.nonzero(sq[suspect] <= bound[suspect, None])
+                i = suspect[i]
+                diff = rows[i] - centered[k]
+                sq[i, k] = np.einsum("ij,ij->i", diff, diff)
+            np.sqrt(sq, out=out[start:stop], casting="unsafe")
         return out
 
     def fit_transform(self, X, y=None, sample_weight=None):
