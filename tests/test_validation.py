@@ -120,6 +120,18 @@ def test_bad_sample_weight(X, fitted, weights, error, match):
         kmeans_plusplus(X, 3, sample_weight=sample_weight)
 
 
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_sample_weight_out_of_float32_range(X, scale):
+    """Finite weights that KMeans on float32 data cannot hold (its weights are in X's
+    dtype): an error that says so (it said "NaN or infinity" or "sums to zero")."""
+    X32 = X.astype(np.float32)
+    match = r"(?s)sample_weight \(largest .*\) does not fit in float32.*rescale"
+    with pytest.raises(ValueError, match=match):
+        KMeans(3).fit(X32, sample_weight=np.full(len(X), scale))
+    with pytest.raises(ValueError, match=match):
+        kmeans_plusplus(X32, 3, sample_weight=np.full(len(X), scale))
+
+
 @pytest.mark.parametrize("init,match", [
     (np.zeros((2, 3)), r"initial centres have shape \(2, 3\); expected \(n_clusters, "
                        r"n_features\)=\(3, 3\)"),

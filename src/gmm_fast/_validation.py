@@ -103,16 +103,22 @@ def check_sample_weight(sample_weight, n_samples, dtype):
         raise ValueError(
             f"sample_weight.shape={sample_weight.shape} should be (n_samples,)=({n_samples},)."
         )
-    sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
-    if not np.isfinite(sample_weight).all():
+    checked = np.asarray(sample_weight, dtype=np.float64)  # checked as given, then cast
+    if not np.isfinite(checked).all():
         raise ValueError("sample_weight contains NaN or infinity; weights must be finite.")
-    if (sample_weight < 0).any():
-        first = int(np.flatnonzero(sample_weight < 0)[0])
+    if (checked < 0).any():
+        first = int(np.flatnonzero(checked < 0)[0])
         raise ValueError(
-            f"sample_weight must be >= 0, got {sample_weight[first]} at index {first}."
+            f"sample_weight must be >= 0, got {checked[first]} at index {first}."
         )
-    if not sample_weight.any():
+    if not checked.any():
         raise ValueError("sample_weight sums to zero; at least one weight must be positive.")
+    with np.errstate(over="ignore"):  # reported below
+        sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
+    if not (np.isfinite(sample_weight).all() and sample_weight.any()):
+        raise ValueError(
+            f"sample_weight (largest {checked.max():g}) does not fit in {np.dtype(dtype).name}, "
+            "the dtype of X: rescale the weights, or pass float64 data.")
     return sample_weight
 
 
