@@ -291,6 +291,13 @@ def test_fewer_distinct_points_than_clusters():
         km = KMeans(4, random_state=0).fit(X)
     assert km.inertia_ == 0.0
     assert np.isfinite(km.cluster_centers_).all()
+    # A centre left empty moves onto a sample, as scikit-learn's does, even when every
+    # sample sits on its centre (it kept its stale place far from the data).
+    init = np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0], [100.0, 100.0]])
+    with pytest.warns(ConvergenceWarning, match="distinct clusters"):
+        km = KMeans(4, init=init).fit(X)
+    assert km.inertia_ == 0.0
+    assert all((X == center).all(axis=1).any() for center in km.cluster_centers_)
 
 
 def test_convergence_warning_at_max_iter(blobs):

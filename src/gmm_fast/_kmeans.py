@@ -181,8 +181,6 @@ def _relocate_empty_clusters(X, sample_weight, shift, centers_old, labels, sums,
     for start, stop in _row_steps(X):
         diff = (X[start:stop] - shift) - centers_old[labels[start:stop]]
         distances[start:stop] = np.einsum("ij,ij->i", diff, diff)
-    if distances.max() == 0:  # fewer distinct points than clusters: nothing to move
-        return
     farthest = np.argpartition(distances, -empty.size)[:-empty.size - 1:-1]
     for new_id, far in zip(empty, farthest):
         w = 1.0 if sample_weight is None else float(sample_weight[far])
