@@ -436,3 +436,12 @@ def test_transform_exact_for_tight_groups_far_apart(dtype):
     for got in (km.transform(X), KMeans(3, init=X[[0, 50, 100]], n_init=1).fit_transform(X)):
         assert got.dtype == dtype
         np.testing.assert_allclose(got, exact, rtol=rtol)
+
+
+def test_predict_equals_labels_on_ties():
+    """A sample equally far from two centres gets the same label from predict as in
+    labels_ (fit's final assignment is computed as predict's; they used to differ in
+    rounding, here 2 between centres 1 and 3)."""
+    X = np.array([[0.0], [4.0], [0.0], [0.0], [0.0], [1.0], [2.0]])
+    km = KMeans(3, init=[[0.0], [2.0], [1.0]], n_init=1).fit(X)
+    np.testing.assert_array_equal(km.predict(X), km.labels_)

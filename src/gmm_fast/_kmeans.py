@@ -227,9 +227,13 @@ def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbo
             converged = True
             break
 
-    # Labels and inertia for the centres returned, so that predict(X) == labels_.
-    lloyd_step(X, sample_weight, shift, centers, labels, block_sums, block_counts,
-               block_inertia, False, n_threads)
+    # Labels and inertia for the centres returned, computed as predict computes them
+    # (about the mean of the centres as stored), so that predict(X) == labels_ even
+    # where a sample is equally far from two centres.
+    stored = (centers + shift).astype(X.dtype)
+    stored_shift = stored.mean(axis=0).astype(X.dtype)
+    lloyd_step(X, sample_weight, stored_shift, stored - stored_shift, labels, block_sums,
+               block_counts, block_inertia, False, n_threads)
     return labels, float(block_inertia.sum()), centers, n_iter, converged
 
 
@@ -441,7 +445,7 @@ class KMeans(EstimatorBase):
                     best = run
 
         labels, inertia, centers, n_iter, converged = best
-        self.cluster_centers_ = (centers + shift).astype(X.dtype)
+        self.cluster_centers_ = (centers + shift).astype(X.dtype)  # as lloyd's final step
         self.labels_ = labels
         self.inertia_ = inertia
         self.n_iter_ = n_iter
