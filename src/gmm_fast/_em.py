@@ -190,7 +190,7 @@ class _KernelParameters:
         """The kernels' arguments for the components ``far`` (rows ``[m_k, log_const_k]``
         and Cholesky factors as rows of d); their moments come about their means."""
         n_features = means.shape[1]
-        self.far = far
+        self.far = far.astype(np.int64, copy=False)  # (the kernels take long long)
         self.far_means = np.hstack([means[far], log_const[far, None]])
         if prec.ndim == 1:  # spherical
             factors = prec[far, None]
