@@ -135,7 +135,7 @@ class _KernelParameters:
         else:  # diag (k, d) or spherical (k,) factors: the precisions' diagonals
             precisions = prec * prec if covariance_type == "diag" else (prec * prec)[:, None]
         a = self.centered = means - self.shift
-        linear, quadratic, distance = self._terms(a, precisions)
+        linear, distance = self._linear(a, precisions)
         if not (distance <= _FAR_DISTANCE).all():
             # Far components pull the shift away from the others: re-centre on the
             # near ones, or, when most are far, on the largest group of components near
@@ -145,46 +145,44 @@ class _KernelParameters:
             if 2 * near.sum() < n_components:
                 sizes = []
                 for centres in np.array_split(means, -(-n_components // 64)):
-                    groups = self._distances(means - centres[:, None],
-                                             precisions) <= _FAR_DISTANCE
+                    groups = self._linear(means - centres[:, None],
+                                          precisions)[1] <= _FAR_DISTANCE
                     sizes.append(groups.sum(axis=1) + groups @ weights)
-                near = self._distances(means - means[np.argmax(np.concatenate(sizes))],
-                                       precisions) <= _FAR_DISTANCE
+                near = self._linear(means - means[np.argmax(np.concatenate(sizes))],
+                                    precisions)[1] <= _FAR_DISTANCE
             near_weight = weights[near].sum()  # (0 when the group's weights are all 0)
             self.shift = ((weights[near] / near_weight) @ means[near] if near_weight > 0
                           else means[near].mean(axis=0))
             a = self.centered = means - self.shift
-            linear, quadratic, distance = self._terms(a, precisions)
+            linear, distance = self._linear(a, precisions)
             self._far_components(np.flatnonzero(~(distance <= _FAR_DISTANCE)), means,
                                  prec, log_const)
         log_const -= 0.5 * distance
         # (vstack of transposed rows may come out column-major: the kernels need C order)
-        self.expansion = np.ascontiguousarray(np.vstack([linear.T, quadratic.T, log_const]))
+        self.expansion = np.ascontiguousarray(
+            np.vstack([linear.T, self._quadratic(precisions, n_components).T, log_const]))
 
-    def _terms(self, a, precisions):
-        """The expansion's linear and quadratic rows for ``centered = a``, and each
-        mean's squared Mahalanobis distance from the shift, ``a_k^T L_k a_k``.
-        ``precisions``: full (k, d, d) L_k; tied the factor P; diag and spherical
-        (k, d) and (k, 1) the p_k^2."""
+    def _quadratic(self, precisions, n_components):
+        """The expansion's quadratic rows (k, columns). ``precisions``: full (k, d, d)
+        L_k; tied the factor P; diag and spherical (k, d) and (k, 1) the p_k^2."""
         if self.code == COVARIANCE_CODES["full"]:
-            linear = (precisions @ a[:, :, None])[:, :, 0]
-            rows, cols = upper_indices(a.shape[1])
-            quadratic = precisions[:, rows, cols] * _quadratic_factors(a.shape[1])
-            return linear, quadratic, (linear * a).sum(axis=1)
+            rows, cols = upper_indices(precisions.shape[-1])
+            return precisions[:, rows, cols] * _quadratic_factors(precisions.shape[-1])
         if self.code == COVARIANCE_CODES["tied"]:
-            b = a @ precisions
-            return b, np.full((len(a), 1), -0.5), (b * b).sum(axis=1)
-        linear = a * precisions
-        return linear, -0.5 * precisions, (linear * a).sum(axis=1)
+            return np.full((n_components, 1), -0.5)
+        return -0.5 * precisions
 
-    def _distances(self, a, precisions):
-        """``a_k^T L_k a_k`` along the last two axes of ``a`` (..., k, d), as ``_terms``."""
+    def _linear(self, a, precisions):
+        """The expansion's linear rows for ``centered = a`` (..., k, d), and ``a_k^T L_k
+        a_k``: each mean's squared Mahalanobis distance from the shift."""
         if self.code == COVARIANCE_CODES["full"]:
-            return ((precisions @ a[..., None])[..., 0] * a).sum(axis=-1)
-        if self.code == COVARIANCE_CODES["tied"]:
-            b = a @ precisions
-            return (b * b).sum(axis=-1)
-        return (a * a * precisions).sum(axis=-1)
+            linear = (precisions @ a[..., None])[..., 0]
+        elif self.code == COVARIANCE_CODES["tied"]:
+            linear = a @ precisions  # in y = x P coordinates: the distance is |a P|^2
+            return linear, (linear * linear).sum(axis=-1)
+        else:
+            linear = a * precisions
+        return linear, (linear * a).sum(axis=-1)
 
     def _far_components(self, far, means, prec, log_const):
         """The kernels' arguments for the components ``far`` (rows ``[m_k, log_const_k]``

@@ -1032,7 +1032,8 @@ def estep(
         total = <double*> malloc(chunk * sizeof(double))
         scores = <double*> malloc(chunk * K * sizeof(double))
         weights = <double*> malloc(chunk * sizeof(double))
-        far_rows = <double*> malloc((2 * chunk * n_features + chunk) * sizeof(double))
+        far_rows = (<double*> malloc((2 * chunk * n_features + chunk) * sizeof(double))
+                    if model.n_far else NULL)
         for b in prange(n_blocks, schedule='dynamic'):
             start = b * rows_per_block
             end = min(start + rows_per_block, n_samples)
@@ -1101,7 +1102,8 @@ def score_chunks(
         norms = <double*> malloc(chunk * sizeof(double))
         total = <double*> malloc(chunk * sizeof(double))
         scores = <double*> malloc(chunk * K * sizeof(double))
-        far_rows = <double*> malloc((2 * chunk * n_features + chunk) * sizeof(double))
+        far_rows = (<double*> malloc((2 * chunk * n_features + chunk) * sizeof(double))
+                    if model.n_far else NULL)
         for c in prange(n_chunks, schedule='static'):
             start = c * chunk
             n_rows = min(chunk, n_samples - start)

@@ -114,7 +114,7 @@ def check_sample_weight(sample_weight, n_samples, dtype):
     if not checked.any():
         raise ValueError("sample_weight sums to zero; at least one weight must be positive.")
     with np.errstate(over="ignore"):  # reported below
-        sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
+        sample_weight = np.ascontiguousarray(checked, dtype=dtype)
     if not (np.isfinite(sample_weight).all() and sample_weight.any()):
         raise ValueError(
             f"sample_weight (largest {checked.max():g}) does not fit in {np.dtype(dtype).name}, "
