@@ -196,8 +196,9 @@ def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbo
     """Lloyd iterations from ``centers_init`` (about ``shift``), one kernel pass each.
 
     Stops when the labels no longer change, or when the squared centre shift is
-    at most ``tol``. Returns ``labels, inertia, centers, n_iter, converged`` with
-    labels and inertia from a final assignment to the returned centres.
+    at most ``tol``. Returns ``labels, inertia, centers, n_iter, converged``: the
+    centres as X's rows (no longer about ``shift``), in X's dtype, with labels and
+    inertia from ``nearest_centers``, as predict computes them.
     """
     n_samples = X.shape[0]
     n_clusters, n_features = centers_init.shape
@@ -227,14 +228,25 @@ def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbo
             converged = True
             break
 
-    # Labels and inertia for the centres returned, computed as predict computes them
-    # (about the mean of the centres as stored), so that predict(X) == labels_ even
-    # where a sample is equally far from two centres.
-    stored = (centers + shift).astype(X.dtype)
-    stored_shift = stored.mean(axis=0).astype(X.dtype)
-    lloyd_step(X, sample_weight, stored_shift, stored - stored_shift, labels, block_sums,
-               block_counts, block_inertia, False, n_threads)
-    return labels, float(block_inertia.sum()), centers, n_iter, converged
+    # Labels and inertia for the centres returned, as predict computes them, so that
+    # predict(X) == labels_ even where a sample is equally far from two centres.
+    centers = (centers + shift).astype(X.dtype)
+    return (*nearest_centers(X, sample_weight, centers, n_threads, labels), centers, n_iter,
+            converged)
+
+
+def nearest_centers(X, sample_weight, centers, n_threads, labels=None):
+    """Labels of the nearest of ``centers`` (X's rows), into ``labels`` (int32) if
+    given, and the weighted inertia, in one kernel pass about the centres' mean: fit's
+    final assignment and predict's."""
+    shift = centers.mean(axis=0).astype(centers.dtype)
+    blocks = n_blocks(len(X), 1)
+    if labels is None:
+        labels = np.empty(len(X), dtype=np.int32)
+    block_inertia = np.empty(blocks)
+    lloyd_step(X, sample_weight, shift, centers - shift, labels, np.empty((blocks, 0, 0)),
+               np.empty((blocks, 0)), block_inertia, False, n_threads)
+    return labels, float(block_inertia.sum())
 
 
 def _same_clustering(labels_a, labels_b, n_clusters):
@@ -445,7 +457,7 @@ class KMeans(EstimatorBase):
                     best = run
 
         labels, inertia, centers, n_iter, converged = best
-        self.cluster_centers_ = (centers + shift).astype(X.dtype)  # as lloyd's final step
+        self.cluster_centers_ = centers
         self.labels_ = labels
         self.inertia_ = inertia
         self.n_iter_ = n_iter
@@ -469,16 +481,9 @@ class KMeans(EstimatorBase):
 
     def _labels_inertia(self, X, sample_weight):
         """Nearest-centre labels of X and their weighted inertia, in one kernel pass."""
-        centers = self.cluster_centers_
-        shift = centers.mean(axis=0).astype(centers.dtype)
-        blocks = n_blocks(len(X), 1)
-        labels = np.empty(len(X), dtype=np.int32)
-        block_inertia = np.empty(blocks)
         with sequential_blas():
-            lloyd_step(X, sample_weight, shift, centers - shift, labels,
-                       np.empty((blocks, 0, 0)), np.empty((blocks, 0)), block_inertia,
-                       False, effective_n_threads(self.n_threads))
-        return labels, float(block_inertia.sum())
+            return nearest_centers(X, sample_weight, self.cluster_centers_,
+                                   effective_n_threads(self.n_threads))
 
     def predict(self, X):
         """Index of the nearest centre of each sample.
