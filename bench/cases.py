@@ -211,14 +211,20 @@ def make_gmm_fit(impl, X, covariance_type, weights, means, precisions):
     raise ValueError(f"unknown GaussianMixture implementation {impl!r}")
 
 
-def full_covariance_flops(n_samples, n_features, n_components):
-    """Nominal flops of one full-covariance EM iteration: ``4 n k d^2``.
+def gemm_flops(covariance_type, n_samples, n_features, n_components):
+    """Nominal flops of one EM iteration's products, counted as GEMMs would count them.
 
-    E-step: ``(X - mu_k) L_k`` for every component (``2 n d^2`` each); M-step:
-    the weighted scatter ``sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T`` (``2 n d^2``
-    each). Lower-order terms (exp, logs, ``n k d``) are left out, and a kernel
-    that uses the triangle of ``L_k`` does fewer real flops: this is the
-    GEMM-equivalent count, the one to compare with the GEMM peak.
+    full ``4 n k d^2``: E-step ``(X - mu_k) L_k`` for every component and the M-step
+    scatter ``sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T`` (``2 n d^2`` each, per component).
+    tied ``4 n d^2 + 4 n k d``: ``(X - s) P`` and the one scatter, then the
+    ``n x k x d`` products of the log-densities and of ``sum_i r_ik x_i``.
+    diag ``8 n k d``: those two products for ``x`` and for ``x^2``.
+    spherical ``4 n k d``: the two for ``x`` alone.
+    Lower-order terms (exp, logs, O(n k) and O(n d) passes) are left out, and a
+    kernel that uses a triangle does fewer real flops: this is the count to compare
+    with the GEMM peak, and the time it takes at that peak is a floor.
     """
-    return 4.0 * n_samples * n_components * n_features ** 2
+    n, d, k = n_samples, n_features, n_components
+    return {"full": 4.0 * n * k * d * d, "tied": 4.0 * n * d * (d + k),
+            "diag": 8.0 * n * k * d, "spherical": 4.0 * n * k * d}[covariance_type]
 
