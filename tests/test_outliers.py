@@ -75,3 +75,50 @@ def test_bad_contamination(contamination):
     X = np.random.default_rng(5).normal(size=(50, 2))
     with pytest.raises(ValueError, match=r"contamination=.* should be a float in \(0, 0\.5\]"):
         GaussianMixture(1, contamination=contamination).fit(X)
+
+
+def test_refit_without_contamination_drops_the_old_threshold():
+    """The threshold belongs to the model it was computed for: a refit without
+    contamination has none (it kept the old one and flagged every sample of 100 X)."""
+    X = np.random.default_rng(0).normal(size=(500, 2))
+    gm = GaussianMixture(1, contamination=0.05, random_state=0).fit(X)
+    gm.set_params(contamination=None).fit(100 * X)
+    assert not hasattr(gm, "offset_") and not hasattr(gm, "predict_outliers")
+    gm.set_outlier_threshold(X, 0.1).fit(X)
+    assert not hasattr(gm, "offset_")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_float32_weighted_fit_threshold_equals_repetition(seed):
+    """fit counts the integer weights as given (it counted them after scaling them to
+    mean 1 in float32, whose rounding moved the threshold by a sample: 3 in 100 cases)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(300, 2)).astype(np.float32)
+    weights = rng.integers(1, 4, size=300)
+    for contamination in (0.03, 0.05, 0.1, 0.2):
+        gm = GaussianMixture(1, contamination=contamination, random_state=0).fit(
+            X, sample_weight=weights)
+        scores = gm.score_samples(X)
+        assert gm.offset_ == _reference_threshold(scores, contamination, weights)
+        assert gm.offset_ == gm.set_outlier_threshold(X, contamination, weights).offset_
+
+
+@pytest.mark.parametrize("args, match", [
+    (([], 0.1), r"non-empty 1-D array"),
+    (([[1.0, 2.0, 3.0]], 0.4), r"non-empty 1-D array"),
+    ((["a", "b"], 0.4), r"non-empty 1-D array"),
+    (([1.0, np.nan, 3.0], 0.4), r"NaN or \+infinity"),
+    (([1.0, np.inf, 3.0], 0.4), r"NaN or \+infinity"),
+    (([1.0, 2.0, 3.0], 5.0), r"contamination=5.0 should be a float in \(0, 0.5\]"),
+    (([1.0, 2.0, 3.0], "auto"), r"contamination='auto'"),
+    (([1.0, 2.0], 0.1, [0, 0]), r"sample_weight sums to zero"),
+    (([1.0, 2.0, 3.0], 0.1, [1, 1]), r"sample_weight.shape=\(2,\) should be"),
+    (([1.0, 2.0, 3.0], 0.4, [1, -5, 1]), r"sample_weight must be >= 0"),
+])
+def test_outlier_threshold_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        outlier_threshold(*args)
+
+
+def test_outlier_threshold_allows_zero_densities():
+    assert outlier_threshold([-np.inf, 1.0, 2.0, 3.0], 0.25) == 1.0

@@ -1,5 +1,6 @@
 """select_model: the grid, its criteria against independent computations, mclust's choices."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -151,8 +152,45 @@ def test_every_fit_failed_is_one_error():
     (dict(n_components=[]), ValueError, r"n_components is empty"),
     (dict(n_components=[0, 1]), ValueError, r"n_components"),
     (dict(n_init=0), ValueError, r"n_init"),
+    (dict(covariance_types=None), TypeError, r"covariance_types should be a str or an iterable"),
 ])
 def test_bad_arguments(kwargs, error, message):
     X = np.random.default_rng(0).normal(size=(30, 2))
     with pytest.raises(error, match=message):
         select_model(X, **kwargs)
+
+
+def test_format_aligns_columns_with_failed_rows():
+    """A failed row's reason spans the numeric columns without widening them (it
+    shifted every later column by the reason's length)."""
+    X = np.repeat(np.random.default_rng(0).normal(size=(6, 2)), 10, axis=0)
+    lines = select_model(X, [61, 1, 2], ["full"], reg_covar=0.0,
+                         random_state=0).format().splitlines()
+    header, ok = lines[0], [line for line in lines[1:4] if "failed" not in line]
+    assert ok
+    for line in ok:  # every numeric cell ends where its header ends
+        for name in ("log-likelihood", "params", "BIC", "AIC", "ICL"):
+            end = header.index(name) + len(name)
+            assert line[end - 1] != " " and (end == len(line) or line[end] == " ")
+    assert len(header) < 100
+
+
+def test_tiny_weights_select_the_same_model_as_unit_weights():
+    """Only the ratios of the weights move the start (the _EPS floor on the counts was
+    absolute: weights of 1e-20 left a component at the origin)."""
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, (100, 2)), rng.normal(6, 1, (100, 2))]) + 10
+    unit = select_model(X, [2], ["full"], random_state=0).best_model
+    tiny = select_model(X, [2], ["full"], sample_weight=np.full(200, 1e-20),
+                        random_state=0).best_model
+    np.testing.assert_allclose(tiny.means_, unit.means_, rtol=1e-9)
+
+
+def test_best_model_keeps_dataframe_feature_names():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(200, 2)), columns=["a", "b"])
+    best = select_model(frame, [1, 2], ["full"], random_state=0).best_model
+    assert list(best.feature_names_in_) == ["a", "b"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "fitted without feature names" warning
+        best.predict(frame)

@@ -122,14 +122,39 @@ def test_bad_sample_weight(X, fitted, weights, error, match):
 
 @pytest.mark.parametrize("scale", [1e300, 1e-300])
 def test_sample_weight_out_of_float32_range(X, scale):
-    """Finite weights that KMeans on float32 data cannot hold (its weights are in X's
-    dtype): an error that says so (it said "NaN or infinity" or "sums to zero")."""
+    """Finite weights that float32 cannot hold: KMeans fits with them scaled to mean 1
+    (it said "NaN or infinity" or "sums to zero"); kmeans_plusplus, which takes them as
+    given, says they do not fit."""
     X32 = X.astype(np.float32)
+    weighted = KMeans(3, random_state=0).fit(X32, sample_weight=np.full(len(X), scale))
+    plain = KMeans(3, random_state=0).fit(X32)
+    np.testing.assert_array_equal(weighted.cluster_centers_, plain.cluster_centers_)
+    assert weighted.inertia_ == pytest.approx(scale * plain.inertia_, rel=1e-12)
     match = r"(?s)sample_weight \(largest .*\) does not fit in float32.*rescale"
     with pytest.raises(ValueError, match=match):
-        KMeans(3).fit(X32, sample_weight=np.full(len(X), scale))
-    with pytest.raises(ValueError, match=match):
         kmeans_plusplus(X32, 3, sample_weight=np.full(len(X), scale))
+
+
+@pytest.mark.parametrize("scale", [1e307, 1e-300])
+def test_weights_near_the_float64_limits_fit_as_unit_weights(X, scale):
+    """Equal weights of any size give the unit-weight fit (1e307: the mean of the weights
+    overflowed, GaussianMixture said "sums to zero" and k-means++ raised numpy's
+    "probabilities do not sum to 1")."""
+    from gmm_fast import GaussianMixture, select_model
+    weights = np.full(len(X), scale)
+    weighted = KMeans(3, random_state=0).fit(X, sample_weight=weights)
+    plain = KMeans(3, random_state=0).fit(X)
+    np.testing.assert_array_equal(weighted.cluster_centers_, plain.cluster_centers_)
+    gm = GaussianMixture(2, random_state=0)
+    np.testing.assert_allclose(gm.fit(X, sample_weight=weights).means_,
+                               gm.fit(X).means_, rtol=1e-12)
+    # select_model's criteria sum the weights (frequencies): 1e307 overflows them.
+    weights = np.full(len(X), scale ** 0.8)
+    best = select_model(X, [2], ["diag"], sample_weight=weights, random_state=0).best_model
+    reference = select_model(X, [2], ["diag"], random_state=0).best_model
+    np.testing.assert_allclose(best.means_, reference.means_, rtol=1e-9)
+    with pytest.raises(ValueError, match="non-finite log-likelihood"):
+        select_model(X, [2], ["diag"], sample_weight=np.full(len(X), 1e307))
 
 
 @pytest.mark.parametrize("init,match", [

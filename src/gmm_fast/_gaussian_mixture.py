@@ -21,7 +21,7 @@ from ._ordering import check_finish_options, finish_fit
 from ._outliers import OutlierMixin
 from ._threads import effective_n_threads, sequential_blas
 from ._validation import (check_nonnegative_float, check_positive_int, check_random_state,
-                          check_sample_weight)
+                          check_sample_weight, mean_weight)
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -296,16 +296,17 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         check_finish_options(self)
         n_samples, n_features = X.shape
         n_components, helpers, init = self._check_params(n_samples, n_features)
+        checked_weight = None
         if sample_weight is not None:  # None: unit weights, and no n-vector of ones
-            # Only their ratios matter: scaled to mean 1 (in float64, then X's dtype) so
-            # that the 10 eps floor on nk stays negligible and float32 holds them.
-            sample_weight = check_sample_weight(sample_weight, n_samples, np.float64)
-            n_weighted = np.count_nonzero(sample_weight)
+            checked_weight = check_sample_weight(sample_weight, n_samples, np.float64)
+            n_weighted = np.count_nonzero(checked_weight)
             if n_weighted < n_components:  # frequency weights: zero-weight rows are absent
                 raise ValueError(
                     f"sample_weight has {n_weighted} positive weight(s), fewer than "
                     f"n_components={n_components}: rows of weight 0 do not count as samples.")
-            sample_weight = (sample_weight / sample_weight.mean()).astype(X.dtype)
+            # Only their ratios matter: scaled to mean 1 (in float64, then X's dtype) so
+            # that the 10 eps floor on nk stays negligible and float32 holds them.
+            sample_weight = (checked_weight / mean_weight(checked_weight)).astype(X.dtype)
         n_threads = effective_n_threads(self.n_threads)
         random_state = check_random_state(self.random_state)
         covariance_type, reg_covar, tol = self.covariance_type, float(self.reg_covar), self.tol
@@ -375,7 +376,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                 "Best performing initialization did not converge. Try different init "
                 "parameters, or increase max_iter, tol, or check for degenerate data.",
                 sklearn_compatible(ConvergenceWarning), stacklevel=3)
-        finish_fit(self, X, sample_weight)
+        finish_fit(self, X, checked_weight)  # (float64: the outlier threshold counts them)
         return X
 
     def fit(self, X, y=None, sample_weight=None):

@@ -8,7 +8,8 @@ from ._lloyd import candidate_potentials, lloyd_step, min_sq_distances
 from ._ordering import check_finish_options, finish_fit
 from ._threads import effective_n_threads, n_blocks, sequential_blas
 from ._validation import (check_array, check_nonnegative_float, check_positive_int,
-                          check_random_state, check_sample_weight, total_weight)
+                          check_random_state, check_sample_weight, mean_weight,
+                          total_weight)
 
 # Rows per numpy step in the helpers that are not kernels (bounded temporaries, 1 MB
 # in float64: 4 MB made the column variances the largest allocation of a fit).
@@ -20,6 +21,9 @@ _CANCELLATION = 1e-4
 # most this and a quarter of X's size (rows wide enough that writing them costs less
 # than reading X again for the chosen candidate).
 _SEED_DISTANCES_BYTES = 64 * 2**20
+# Weights summing outside this range are scaled to mean 1 for the fit: the weighted
+# sums (of w, w x and w |x - c|^2) stay far from float64's overflow and underflow.
+_WEIGHT_TOTALS = (1e-100, 1e100)
 
 
 def _row_steps(X, width=None):
@@ -434,7 +438,16 @@ class KMeans(EstimatorBase):
         n_clusters, init, n_init = self._check_params(X)
         check_finish_options(self)
         # None stays None: the kernels take it as unit weights, without an n-vector of ones.
+        weight_scale = 1.0
         if sample_weight is not None:
+            sample_weight = check_sample_weight(sample_weight, X.shape[0], np.float64)
+            with np.errstate(over="ignore"):
+                total = sample_weight.sum()
+            if not _WEIGHT_TOTALS[0] < total < _WEIGHT_TOTALS[1]:
+                # Weighted sums would overflow (or lose digits to underflow): the same
+                # fit with weights of mean 1, its inertia scaled back.
+                weight_scale = mean_weight(sample_weight)
+                sample_weight = sample_weight / weight_scale
             sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
         n_threads = effective_n_threads(self.n_threads)
         random_state = check_random_state(self.random_state)
@@ -459,7 +472,8 @@ class KMeans(EstimatorBase):
         labels, inertia, centers, n_iter, converged = best
         self.cluster_centers_ = centers
         self.labels_ = labels
-        self.inertia_ = inertia
+        with np.errstate(over="ignore"):  # (inf is then the true value's float)
+            self.inertia_ = inertia * weight_scale
         self.n_iter_ = n_iter
         self.converged_ = converged
         self._n_features_out = n_clusters

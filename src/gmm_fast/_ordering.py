@@ -107,3 +107,5 @@ def finish_fit(estimator, X, sample_weight):
     sort_fitted_components(estimator, sample_weight)
     if getattr(estimator, "contamination", None) is not None:
         estimator._fit_outlier_threshold(X, sample_weight)
+    else:  # a threshold from an earlier fit (or set_outlier_threshold) belongs to that model
+        estimator.__dict__.pop("offset_", None)

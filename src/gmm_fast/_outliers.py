@@ -51,10 +51,17 @@ def outlier_threshold(log_density, contamination, sample_weight=None):
     (scikit-learn's ``np.percentile`` interpolates instead, which flags the same
     samples up to ties).
     """
-    log_density = np.asarray(log_density, dtype=np.float64)
-    if sample_weight is None:
-        sample_weight = np.ones(len(log_density))
-    sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    log_density = np.asarray(log_density)
+    if log_density.ndim != 1 or log_density.size == 0 or log_density.dtype.kind not in "biuf":
+        raise ValueError(
+            f"log_density should be a non-empty 1-D array of numbers, got shape "
+            f"{log_density.shape} and dtype {log_density.dtype}.")
+    log_density = log_density.astype(np.float64)
+    if np.isnan(log_density).any() or np.isposinf(log_density).any():
+        raise ValueError("log_density contains NaN or +infinity; scores must be finite "
+                         "(-inf, a zero density, is allowed).")
+    contamination = check_contamination(contamination)
+    sample_weight = check_sample_weight(sample_weight, len(log_density), np.float64)
     keep = sample_weight > 0
     scores, weights = log_density[keep], sample_weight[keep]
     order = np.argsort(scores, kind="stable")

@@ -13,11 +13,11 @@ import warnings
 
 import numpy as np
 
-from ._base import ConvergenceWarning
+from ._base import ConvergenceWarning, _feature_names
 from ._gaussian_mixture import GaussianMixture
 from ._kmeans import KMeans
 from ._validation import (check_array, check_positive_int, check_random_state,
-                          check_sample_weight)
+                          check_sample_weight, mean_weight)
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 CRITERIA = ("bic", "aic", "icl")
@@ -38,6 +38,8 @@ def n_free_parameters(n_components, n_features, covariance_type):
 def _initial_parameters(X, sample_weight, labels, n_components, covariance_type, reg_covar):
     """Weights, means and covariances (+ reg_covar) of hard labels, in plain numpy (float64)."""
     n_features = X.shape[1]
+    # Scaled to mean 1, as GaussianMixture does, so that the _EPS floor stays negligible.
+    sample_weight = sample_weight / mean_weight(sample_weight)
     nk = np.bincount(labels, weights=sample_weight, minlength=n_components) + _EPS
     weights = nk / nk.sum()
     means = np.zeros((n_components, n_features))
@@ -57,6 +59,15 @@ def _initial_parameters(X, sample_weight, labels, n_components, covariance_type,
     else:
         diag = np.diagonal(scatter, axis1=1, axis2=2) / nk[:, None] + reg_covar
         covariances = diag if covariance_type == "diag" else diag.mean(axis=1)
+    # Said here in the user's terms (GaussianMixture would name its covariances_init).
+    if covariance_type in ("full", "tied"):
+        smallest = np.atleast_1d(np.linalg.eigvalsh(covariances).min(axis=-1))
+    else:
+        smallest = np.reshape(covariances, (n_components, -1)).min(axis=1)
+    if not (smallest > 0).all():
+        which = "" if covariance_type == "tied" else f" of component {np.argmin(smallest > 0)}"
+        raise ValueError(f"The k-means start's covariance{which} is singular (clusters of "
+                         f"identical rows?); raise reg_covar (now {reg_covar:g}).")
     return weights, means, covariances
 
 
@@ -71,12 +82,13 @@ def _criteria(model, X, sample_weight):
     """Log-likelihood, free parameters, BIC, AIC and ICL of a fitted model on X."""
     n_components, n_features = model.means_.shape
     weights = sample_weight.astype(np.float64)
-    log_likelihood = float(weights @ model.score_samples(X).astype(np.float64))
     n_parameters = n_free_parameters(n_components, n_features, model.covariance_type)
-    n = float(weights.sum())
-    bic = -2 * log_likelihood + n_parameters * math.log(n)
-    aic = -2 * log_likelihood + 2 * n_parameters
-    icl = bic + 2 * _entropy(model.predict_proba(X).astype(np.float64), weights)
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite: a failed row, said so
+        log_likelihood = float(weights @ model.score_samples(X).astype(np.float64))
+        n = float(weights.sum())
+        bic = -2 * log_likelihood + n_parameters * math.log(n)
+        aic = -2 * log_likelihood + 2 * n_parameters
+        icl = bic + 2 * _entropy(model.predict_proba(X).astype(np.float64), weights)
     return dict(log_likelihood=log_likelihood, n_parameters=n_parameters, bic=bic, aic=aic,
                 icl=icl)
 
@@ -100,7 +112,11 @@ def _check_grid(n_components, covariance_types, criterion):
         raise ValueError("n_components is empty: give at least one number of components.")
     if isinstance(covariance_types, str):
         covariance_types = [covariance_types]
-    covariance_types = list(covariance_types)
+    try:
+        covariance_types = list(covariance_types)
+    except TypeError:
+        raise TypeError(f"covariance_types should be a str or an iterable of str, got "
+                        f"{covariance_types!r}.") from None
     for covariance_type in covariance_types:
         if covariance_type not in COVARIANCE_TYPES:
             raise ValueError(f"covariance_types contains {covariance_type!r}; each should be "
@@ -168,7 +184,7 @@ class ModelSelection:
         full = [header] + [line for line in lines if len(line) == len(header)]
         widths = [max(len(line[i]) for line in full) for i in range(len(header))]
         for line in lines:  # the first three cells of failed rows count too
-            widths[:3] = [max(w, len(cell)) for w, cell in zip(widths, line)]
+            widths[:3] = [max(w, len(cell)) for w, cell in zip(widths[:3], line[:3])]
         text = []
         for line in [header] + lines:
             cells = [cell.ljust(widths[i]) if i in (0, 2) else cell.rjust(widths[i])
@@ -256,6 +272,7 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
     >>> selection.best_params
     {'n_components': 2, 'covariance_type': 'spherical'}
     """
+    names = _feature_names(X)  # (the grid fits plain arrays; the models get the names)
     X = check_array(X, min_samples=2)
     ks, covariance_types = _check_grid(n_components, covariance_types, criterion)
     n_init = check_positive_int(n_init, "n_init")
@@ -279,14 +296,14 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
             start_time = time.perf_counter()
             best, row = None, None
             for labels in starts:
-                weights, means, covariances = _initial_parameters(
-                    X, sample_weight, labels, k, covariance_type, reg_covar)
-                model = GaussianMixture(
-                    k, covariance_type=covariance_type, tol=tol, reg_covar=reg_covar,
-                    max_iter=max_iter, weights_init=weights, means_init=means,
-                    covariances_init=covariances, n_threads=n_threads,
-                    sort_components=sort_components)
                 try:
+                    weights, means, covariances = _initial_parameters(
+                        X, sample_weight, labels, k, covariance_type, reg_covar)
+                    model = GaussianMixture(
+                        k, covariance_type=covariance_type, tol=tol, reg_covar=reg_covar,
+                        max_iter=max_iter, weights_init=weights, means_init=means,
+                        covariances_init=covariances, n_threads=n_threads,
+                        sort_components=sort_components)
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", ConvergenceWarning)
                         model.fit(X, sample_weight=sample_weight)
@@ -304,6 +321,8 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
                                failed=False, reason="", **scores)
             if best is None:
                 row = _failed_row(k, covariance_type, reason or "fit failed.")
+            elif names is not None:
+                best.feature_names_in_ = names
             row["seconds"] = time.perf_counter() - start_time
             rows.append(row)
             models.append(best)

@@ -122,6 +122,16 @@ def check_sample_weight(sample_weight, n_samples, dtype):
     return sample_weight
 
 
+def mean_weight(sample_weight):
+    """The mean of checked weights, without overflow for weights near 1e308.
+
+    Dividing by it gives weights of mean 1, whose ratios, all that moves a fit,
+    are the same.
+    """
+    largest = float(np.max(sample_weight))
+    return largest * float(np.mean(np.asarray(sample_weight, dtype=np.float64) / largest))
+
+
 def check_random_state(seed):
     """A ``np.random.RandomState`` from None, an int or an existing generator."""
     if seed is None or seed is np.random:
