@@ -400,21 +400,15 @@ cdef extern from *:
     /* Rows about one far component's mean m (see _far_log_prob), in C for the vector
        clones: Cython's loops, not provably free of aliasing, stay scalar (the far
        spherical E-step at d=64 ran 5x slower than this).
-       gmm_deviations: diff = X - m.
        gmm_distances: dist[i] = |(x_i - m) * scale|^2 (scale: d factors, or NULL: 1).
-       gmm_moments: sums += sum_i w_i (x_i - m); unless NULL, second += sum_i w_i
-       (x_i - m)^2 per feature, and scaled[i] = sqrt(w_i) (x_i - m) (for a SYRK). */
+       gmm_cholesky_distances: dist[i] = |(x_i - m) @ P|^2 (P row-major d x d), as
+       loops along the rows through d columns of scratch ``diff`` and one ``y`` (a
+       chunk-sized GEMM on narrow rows is mostly call overhead: 2x faster at d <= 16).
+       gmm_moments: sums += sum_i w_i (x_i - m) and second += sum_i w_i (x_i - m)^2 per
+       feature; with ``upper``, second is d x d and gets the upper triangle (f <= g,
+       row-major) of sum_i w_i (x_i - m)(x_i - m)^T. Rows of zero weight, most rows for
+       a component far from the others, are skipped. t: d doubles of scratch. */
     #define GMM_FAR_ROWS(T, SUFFIX)                                                      \
-    GMM_VECTOR_CLONES                                                                    \
-    static void gmm_deviations_##SUFFIX(const T *restrict X, Py_ssize_t n_rows,          \
-                                        Py_ssize_t d, const double *restrict mean,       \
-                                        double *restrict diff) {                         \
-        for (Py_ssize_t i = 0; i < n_rows; i++) {                                        \
-            _Pragma("omp simd")                                                          \
-            for (Py_ssize_t f = 0; f < d; f++)                                           \
-                diff[i * d + f] = (double)X[i * d + f] - mean[f];                        \
-        }                                                                                \
-    }                                                                                    \
     GMM_VECTOR_CLONES                                                                    \
     static void gmm_distances_##SUFFIX(const T *restrict X, Py_ssize_t n_rows,           \
                                        Py_ssize_t d, const double *restrict mean,        \
@@ -440,28 +434,55 @@ cdef extern from *:
         }                                                                                \
     }                                                                                    \
     GMM_VECTOR_CLONES                                                                    \
+    static void gmm_cholesky_distances_##SUFFIX(const T *restrict X, Py_ssize_t n_rows,  \
+                                                Py_ssize_t d, const double *restrict mean, \
+                                                const double *restrict factor,           \
+                                                double *restrict diff, double *restrict y, \
+                                                double *restrict dist) {                 \
+        for (Py_ssize_t f = 0; f < d; f++) {                                             \
+            _Pragma("omp simd")                                                          \
+            for (Py_ssize_t i = 0; i < n_rows; i++)                                      \
+                diff[f * n_rows + i] = (double)X[i * d + f] - mean[f];                   \
+        }                                                                                \
+        for (Py_ssize_t i = 0; i < n_rows; i++) dist[i] = 0.0;                           \
+        for (Py_ssize_t g = 0; g < d; g++) {                                             \
+            for (Py_ssize_t i = 0; i < n_rows; i++) y[i] = 0.0;                          \
+            for (Py_ssize_t f = 0; f < d; f++) {                                         \
+                double p = factor[f * d + g];                                            \
+                const double *restrict column = diff + f * n_rows;                       \
+                if (p == 0.0) continue;  /* (half of a triangular factor) */             \
+                _Pragma("omp simd")                                                      \
+                for (Py_ssize_t i = 0; i < n_rows; i++) y[i] += p * column[i];           \
+            }                                                                            \
+            _Pragma("omp simd")                                                          \
+            for (Py_ssize_t i = 0; i < n_rows; i++) dist[i] += y[i] * y[i];              \
+        }                                                                                \
+    }                                                                                    \
+    GMM_VECTOR_CLONES                                                                    \
     static void gmm_moments_##SUFFIX(const T *restrict X, Py_ssize_t n_rows, Py_ssize_t d, \
                                      const double *restrict mean,                        \
-                                     const double *restrict w, double *restrict sums,    \
-                                     double *restrict second, double *restrict scaled) { \
+                                     const double *restrict w, int upper,                \
+                                     double *restrict sums, double *restrict second,     \
+                                     double *restrict t) {                               \
         for (Py_ssize_t i = 0; i < n_rows; i++) {                                        \
             const T *restrict x = X + i * d;                                             \
             double wi = w[i];                                                            \
-            if (second) {                                                                \
+            if (wi == 0.0) continue;                                                     \
+            _Pragma("omp simd")                                                          \
+            for (Py_ssize_t f = 0; f < d; f++) {                                         \
+                t[f] = (double)x[f] - mean[f];                                           \
+                sums[f] += wi * t[f];                                                    \
+            }                                                                            \
+            if (!upper) {                                                                \
                 _Pragma("omp simd")                                                      \
-                for (Py_ssize_t f = 0; f < d; f++) {                                     \
-                    double t = (double)x[f] - mean[f];                                   \
-                    sums[f] += wi * t;                                                   \
-                    second[f] += wi * t * t;                                             \
-                }                                                                        \
-            } else {                                                                     \
-                double sw = sqrt(wi);                                                    \
+                for (Py_ssize_t f = 0; f < d; f++) second[f] += wi * t[f] * t[f];        \
+                continue;                                                                \
+            }                                                                            \
+            for (Py_ssize_t f = 0; f < d; f++) {                                         \
+                double wt = wi * t[f];                                                   \
+                double *restrict row = second + f * d;                                   \
                 _Pragma("omp simd")                                                      \
-                for (Py_ssize_t f = 0; f < d; f++) {                                     \
-                    double t = (double)x[f] - mean[f];                                   \
-                    sums[f] += wi * t;                                                   \
-                    scaled[i * d + f] = sw * t;                                          \
-                }                                                                        \
+                for (Py_ssize_t g = f; g < d; g++) row[g] += wt * t[g];                  \
             }                                                                            \
         }                                                                                \
     }
@@ -481,22 +502,24 @@ cdef extern from *:
     void gmm_features_by_row_double(const double *X, Py_ssize_t n_rows, Py_ssize_t d,
                                     const double *shift, int quadratic, Py_ssize_t m,
                                     double *features) noexcept nogil
-    void gmm_deviations_float(const float *X, Py_ssize_t n_rows, Py_ssize_t d,
-                              const double *mean, double *diff) noexcept nogil
-    void gmm_deviations_double(const double *X, Py_ssize_t n_rows, Py_ssize_t d,
-                               const double *mean, double *diff) noexcept nogil
     void gmm_distances_float(const float *X, Py_ssize_t n_rows, Py_ssize_t d,
                              const double *mean, const double *scale,
                              double *dist) noexcept nogil
     void gmm_distances_double(const double *X, Py_ssize_t n_rows, Py_ssize_t d,
                               const double *mean, const double *scale,
                               double *dist) noexcept nogil
+    void gmm_cholesky_distances_float(const float *X, Py_ssize_t n_rows, Py_ssize_t d,
+                                      const double *mean, const double *factor, double *diff,
+                                      double *y, double *dist) noexcept nogil
+    void gmm_cholesky_distances_double(const double *X, Py_ssize_t n_rows, Py_ssize_t d,
+                                       const double *mean, const double *factor, double *diff,
+                                       double *y, double *dist) noexcept nogil
     void gmm_moments_float(const float *X, Py_ssize_t n_rows, Py_ssize_t d,
-                           const double *mean, const double *w, double *sums,
-                           double *second, double *scaled) noexcept nogil
+                           const double *mean, const double *w, int upper, double *sums,
+                           double *second, double *t) noexcept nogil
     void gmm_moments_double(const double *X, Py_ssize_t n_rows, Py_ssize_t d,
-                            const double *mean, const double *w, double *sums,
-                            double *second, double *scaled) noexcept nogil
+                            const double *mean, const double *w, int upper, double *sums,
+                            double *second, double *t) noexcept nogil
     void gmm_direct_terms(const double *X, Py_ssize_t n_rows, Py_ssize_t d,
                           const double *shift, Py_ssize_t k, const double *quadratic,
                           const double *constant, double *q1, double *scores) noexcept nogil
@@ -746,14 +769,6 @@ cdef void _direct_statistics(const Model *model, const floating *X, Py_ssize_t n
         _gemm('T', 'N', K, 2, n_rows, wr, K, q1, 2, 1.0, moments + d, d + 2)
 
 
-cdef inline void _deviations(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
-                             const double *mean, double *diff) noexcept nogil:
-    if floating is float:
-        gmm_deviations_float(X, n_rows, d, mean, diff)
-    else:
-        gmm_deviations_double(X, n_rows, d, mean, diff)
-
-
 cdef inline void _distances(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
                             const double *mean, const double *scale,
                             double *dist) noexcept nogil:
@@ -764,12 +779,21 @@ cdef inline void _distances(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
 
 
 cdef inline void _moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
-                          const double *mean, const double *w, double *sums, double *second,
-                          double *scaled) noexcept nogil:
+                          const double *mean, const double *w, bint upper, double *sums,
+                          double *second, double *t) noexcept nogil:
     if floating is float:
-        gmm_moments_float(X, n_rows, d, mean, w, sums, second, scaled)
+        gmm_moments_float(X, n_rows, d, mean, w, upper, sums, second, t)
     else:
-        gmm_moments_double(X, n_rows, d, mean, w, sums, second, scaled)
+        gmm_moments_double(X, n_rows, d, mean, w, upper, sums, second, t)
+
+
+cdef inline void _cholesky_distances(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
+                                     const double *mean, const double *factor, double *diff,
+                                     double *y, double *dist) noexcept nogil:
+    if floating is float:
+        gmm_cholesky_distances_float(X, n_rows, d, mean, factor, diff, y, dist)
+    else:
+        gmm_cholesky_distances_double(X, n_rows, d, mean, factor, diff, y, dist)
 
 
 cdef inline const double *_far_factor(const Model *model, Py_ssize_t j) noexcept nogil:
@@ -800,11 +824,9 @@ cdef void _far_log_prob(const Model *model, const floating *X, Py_ssize_t n_rows
         mean = model.far_means + j * (d + 1)
         factor = _far_factor(model, j)
         if model.covariance_type == FULL or model.covariance_type == TIED:
-            _deviations(X, n_rows, d, mean, diff)
-            _gemm('N', 'N', n_rows, d, d, diff, d, factor, d, 0.0, y, d)
+            _cholesky_distances(X, n_rows, d, mean, factor, diff, y, y + n_rows)
             for i in range(n_rows):
-                out[i * row_stride + k * component_stride] = (
-                    mean[d] - 0.5 * gmm_sqnorm(y + i * d, d))
+                out[i * row_stride + k * component_stride] = mean[d] - 0.5 * y[n_rows + i]
         else:  # diag: |(x - m) * p|^2; spherical: p^2 |x - m|^2
             _distances(X, n_rows, d, mean,
                        factor if model.covariance_type == DIAG else NULL, y)
@@ -824,8 +846,8 @@ cdef void _far_statistics(const Model *model, const floating *X, Py_ssize_t n_ro
     cdef:
         Py_ssize_t i, f, j, k, d = model.n_features
         double *w = far_rows
-        double *scaled = far_rows + n_rows
-        double *per_feature = far_rows + n_rows
+        double *t = far_rows + n_rows  # (scratch of d)
+        double *per_feature = t + d
         double *wk
         const double *mean
     for j in range(model.n_far):
@@ -837,14 +859,13 @@ cdef void _far_statistics(const Model *model, const floating *X, Py_ssize_t n_ro
             nk[k] += w[i]
             wk[i * row_stride] = 0.0
         if model.covariance_type == FULL or model.covariance_type == TIED:
-            _moments(X, n_rows, d, mean, w, sums + k * d, NULL, scaled)
-            _syrk_upper(n_rows, d, scaled,
-                        second + (k * d * d if model.covariance_type == FULL else 0))
+            _moments(X, n_rows, d, mean, w, True, sums + k * d,
+                     second + (k * d * d if model.covariance_type == FULL else 0), t)
         elif model.covariance_type == DIAG:
-            _moments(X, n_rows, d, mean, w, sums + k * d, second + k * d, NULL)
+            _moments(X, n_rows, d, mean, w, False, sums + k * d, second + k * d, t)
         else:
             memset(per_feature, 0, d * sizeof(double))
-            _moments(X, n_rows, d, mean, w, sums + k * d, per_feature, NULL)
+            _moments(X, n_rows, d, mean, w, False, sums + k * d, per_feature, t)
             for f in range(d):
                 second[k] += per_feature[f]
 
