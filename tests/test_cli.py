@@ -2,6 +2,7 @@
 import re
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -69,7 +70,8 @@ def test_fit_kmeans_from_tsv_without_header(tmp_path, data, capsys):
                             "--sort-components", "means"], capsys)
     assert status == 0, err
     reference = KMeans(3, random_state=0, sort_components="means").fit(data[0])
-    assert "KMeans: 3 clusters, 400 samples x 2 features" in out
+    assert "KMeans: 3 clusters, 400 samples x 2 features" in err  # (stdout: the CSV alone)
+    assert out.startswith("label\n")
     labels = [int(line) for line in out.split("label\n", 1)[1].split()]
     np.testing.assert_array_equal(labels, reference.labels_)
 
@@ -119,6 +121,10 @@ def test_select_prints_table_marks_best_and_saves(tmp_path, data, capsys):
                              "line 4 column 0; remove or impute them"),
     ("1,2\n3,4,5\n", "line 2 has 3 fields, expected 2"),
     ("1,2\n3,inf\n", "1 infinite cell(s) at line 2 column 1"),
+    (",,\n,,\n", "is empty: no rows with values to read"),
+    ('"",""\n', "is empty: no rows with values to read"),
+    ("1,2\n3," + "4" * 200_000 + "\n", "line 2 cannot be read as delimited text"),
+    ("x,x\n1,2\n3,4\n", "the header repeats the column name(s) 'x'; rename them"),
 ])
 def test_bad_data_is_one_line_error(tmp_path, capsys, content, message):
     path = tmp_path / "bad.csv"
@@ -206,3 +212,101 @@ def test_console_script_and_module_in_subprocess(tmp_path, data):
     done = subprocess.run([sys.executable, "-m", "gmm_fast", "fit"], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 2 and "usage: gmm-fast fit" in done.stderr
+
+
+def test_space_separated_text_is_read(tmp_path, data, capsys):
+    """numpy.savetxt's default: values separated by (runs of) spaces (the first row was
+    taken for a header and reported as a non-numeric column)."""
+    path = tmp_path / "points.txt"
+    np.savetxt(path, data[0])
+    path.write_text(path.read_text().replace(" ", "   ", 5))
+    status, out, err = run(["fit", path, "-k", 3, "--random-state", 0], capsys)
+    assert status == 0, err
+    assert "400 samples x 2 features" in out
+
+
+def test_fit_to_stdout_keeps_the_csv_clean(tmp_path, data, capsys):
+    """With -o - stdout carries only the labels CSV; the summary goes to stderr."""
+    np.save(tmp_path / "X.npy", data[0])
+    status, out, err = run(["fit", tmp_path / "X.npy", "-k", 3, "-o", "-"], capsys)
+    assert status == 0, err
+    assert out.splitlines()[0] == "label,prob_0,prob_1,prob_2"
+    assert len(out.splitlines()) == 401
+    assert "GaussianMixture: 3 components" in err and "fit time" in err
+
+
+def test_max_iter_zero_is_passed_on(tmp_path, data, capsys):
+    np.save(tmp_path / "X.npy", data[0])
+    status, out, err = run(["fit", tmp_path / "X.npy", "--max-iter", 0], capsys)
+    assert status == 0, err
+    assert "after 0 iterations" in out
+    status, out, err = run(["fit", tmp_path / "X.npy", "--model", "kmeans", "--max-iter", 0],
+                           capsys)
+    assert status == 1 and "max_iter=0 should be an integer >= 1" in err
+
+
+@pytest.mark.parametrize("weights, message", [
+    ([0, 0, 0, 0], "sample_weight sums to zero"),
+    ([1, -1, 1, 1], "sample_weight must be >= 0"),
+])
+def test_score_checks_weights(tmp_path, data, capsys, weights, message):
+    X = data[0][:4]
+    model_path = tmp_path / "m.npz"
+    np.save(tmp_path / "X.npy", data[0])
+    assert run(["fit", tmp_path / "X.npy", "-k", 1, "--save", model_path], capsys)[0] == 0
+    np.save(tmp_path / "Xw.npy", np.column_stack([X, weights]))
+    status, out, err = run(["score", model_path, tmp_path / "Xw.npy", "--columns", "0,1",
+                            "--sample-weight-column", 2], capsys)
+    assert status == 1 and message in err and err.count("\n") == 1
+
+
+def test_damaged_and_foreign_files_are_one_line_errors(tmp_path, data, capsys):
+    np.save(tmp_path / "X.npy", data[0])
+    model_path = tmp_path / "m.npz"
+    assert run(["fit", tmp_path / "X.npy", "--save", model_path], capsys)[0] == 0
+    blob = model_path.read_bytes()
+    (tmp_path / "half.npz").write_bytes(blob[:len(blob) // 2])
+    damaged = bytearray(blob)
+    damaged[len(blob) // 3] ^= 0xFF
+    (tmp_path / "damaged.npz").write_bytes(bytes(damaged))
+    with zipfile.ZipFile(tmp_path / "plain.npz", "w") as archive:
+        archive.writestr("data.csv", "1,2\n")
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    cases = [
+        (["fit", tmp_path / "half.npz"], "is not a readable .npy/.npz array file"),
+        (["fit", tmp_path / "plain.npz"], "entry 'data.csv' is not a NumPy array"),
+        (["fit", tmp_path / "objects.npy"], "holds Python objects (pickled)"),
+        (["predict", tmp_path / "half.npz", tmp_path / "X.npy"], "not a gmm_fast model file"),
+        (["predict", tmp_path / "damaged.npz", tmp_path / "X.npy"], "gmm_fast model file"),
+        (["fit", tmp_path / "X.npy", "--threads", 3_000_000_000], "--threads=3000000000 should"),
+        (["predict", model_path, tmp_path / "X.npy", "--threads", 10**20], "--threads="),
+    ]
+    for argv, message in cases:
+        status, out, err = run(argv, capsys)
+        assert status == 1, argv
+        assert err.startswith("gmm-fast: error: ") and err.count("\n") == 1, err
+        assert message in err and "allow_pickle" not in err
+
+
+def test_plot_without_extension_names_the_png(tmp_path, data, capsys):
+    pytest.importorskip("matplotlib")
+    np.save(tmp_path / "X.npy", data[0])
+    status, out, err = run(["fit", tmp_path / "X.npy", "--plot", tmp_path / "picture"], capsys)
+    assert status == 0, err
+    assert f"Picture written to {tmp_path / 'picture.png'}." in err
+    assert (tmp_path / "picture.png").exists()
+
+
+def test_adjusted_rand_index_matches_sklearn():
+    from sklearn.metrics import adjusted_rand_score
+    from gmm_fast._demo import adjusted_rand_index
+    rng = np.random.default_rng(0)
+    cases = [([], []), ([3], [7]), ([0, 0], [1, 1]), ([0, 1], [0, 0]), ([0, 1, 2], [5, 6, 7]),
+             (["a", "b", "a"], [1, 1, 0])]
+    cases += [(rng.integers(k, size=n), rng.integers(j, size=n))
+              for n, k, j in [(2, 2, 2), (10, 3, 4), (200, 5, 2), (50, 1, 3)]]
+    for truth, pred in cases:
+        assert adjusted_rand_index(truth, pred) == pytest.approx(
+            adjusted_rand_score(truth, pred), abs=1e-12), (truth, pred)
+    with pytest.raises(ValueError, match="have 3 and 2 labels"):
+        adjusted_rand_index([0, 1, 1], [0, 1])

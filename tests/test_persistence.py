@@ -117,3 +117,61 @@ def test_save_errors(tmp_path):
     model = KMeans(2, init=lambda X, k, random_state: X[:k], n_init=1).fit(_data())
     with pytest.raises(TypeError, match=r"params.init=.* has no pickle-free representation"):
         save(model, tmp_path / "m.npz")
+
+
+def _flip_byte(path, offset):
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_damaged_files_are_value_errors(tmp_path):
+    """A damaged archive is a ValueError naming the file, whichever entry is hit (they
+    were zipfile.BadZipFile or zlib.error from the entries' reading)."""
+    model = GaussianMixture(2, random_state=0).fit(_data())
+    path = tmp_path / "m.npz"
+    save(model, path)
+    size = path.stat().st_size
+    failures = 0
+    for offset in range(0, size, max(1, size // 60)):
+        damaged = tmp_path / f"d{offset}.npz"
+        damaged.write_bytes(path.read_bytes())
+        _flip_byte(damaged, offset)
+        try:
+            loaded = load(damaged)
+        except ValueError as exc:
+            assert str(damaged) in str(exc)
+            failures += 1
+        else:  # a flip the format cannot see (e.g. in a zip comment): still a model
+            np.testing.assert_array_equal(loaded.means_, model.means_)
+    assert failures > 40
+    truncated = tmp_path / "t.npz"
+    truncated.write_bytes(path.read_bytes()[:size // 2])
+    with pytest.raises(ValueError, match="not a gmm_fast model file"):
+        load(truncated)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m["params"].update(covariance_type="bogus"), "unknown covariance_type 'bogus'"),
+    (lambda m: m["attributes"].pop("n_features_in_"), "no n_features_in_"),
+    (lambda m: m["attributes"].update(n_features_in_=7), "means should be a float array"),
+    (lambda m: m["attributes"].update(weights_=[1, 2]), "missing or invalid entries"),
+    (lambda m: m["params"].update(n_components={"nope": 1}), "missing or invalid entries"),
+    (lambda m: m.update(format_version=True), "invalid format_version True"),
+])
+def test_tampered_metadata_is_a_value_error(tmp_path, change, message):
+    """Hand-edited metadata that would break the model later (KeyError at predict,
+    AttributeError, ...) is refused by load."""
+    path = tmp_path / "m.npz"
+    save(GaussianMixture(2, random_state=0).fit(_data()), path)
+    _rewrite_metadata(path, change)
+    with pytest.raises(ValueError, match=message):
+        load(path)
+
+
+def test_swapped_covariances_are_refused(tmp_path):
+    path = tmp_path / "m.npz"
+    save(GaussianMixture(2, covariance_type="diag", random_state=0).fit(_data()), path)
+    _rewrite_metadata(path, lambda m: m["params"].update(covariance_type="full"))
+    with pytest.raises(ValueError, match=r"covariances_ should have shape \(2, 3, 3\)"):
+        load(path)

@@ -209,6 +209,7 @@ def test_not_fitted(X, method):
     (dict(n_threads=-1), "n_threads=-1 should be a positive integer or None"),
     (dict(n_threads=1.5), "n_threads=1.5 should be a positive integer or None"),
     (dict(n_threads="2"), "n_threads='2' should be a positive integer or None"),
+    (dict(n_threads=10**10), r"n_threads=10000000000 should be .* \(at most 4096"),
     (dict(init="kmeans"), "init='kmeans' should be 'k-means\\+\\+', 'random', an array"),
     (dict(random_state="seed"), "random_state='seed' should be None, an int or a numpy"),
 ])

@@ -12,6 +12,8 @@ import os
 import sys
 import time
 import warnings
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -72,7 +74,7 @@ def _delimiter(path, first_line, delimiter):
     for candidate in ("\t", ",", ";"):
         if candidate in first_line:
             return candidate
-    return ","
+    return " " if " " in first_line.strip() else ","  # (" ": runs of spaces, numpy.savetxt)
 
 
 def _resolve(spec, names, n_columns, what):
@@ -138,11 +140,21 @@ def _read_text(path, args):
         raise CommandError(f"{path} is empty: no rows to read.")
     delimiter = _delimiter(path, first, args.delimiter)
     records, line_numbers = [], []
-    for record in csv.reader(lines, delimiter=delimiter):
-        line_numbers.append(len(line_numbers) + 1)
-        records.append(record)
+    # Space-separated text: a run of spaces is one separator, and the line's ends are
+    # not fields.
+    spaces = delimiter == " "
+    try:
+        for record in csv.reader([line.strip() for line in lines] if spaces else lines,
+                                 delimiter=delimiter, skipinitialspace=spaces):
+            line_numbers.append(len(line_numbers) + 1)
+            records.append(record)
+    except csv.Error as exc:
+        raise CommandError(f"{path}: line {len(line_numbers) + 1} cannot be read as "
+                           f"delimited text ({exc}).") from None
     kept = [(n, r) for n, r in zip(line_numbers, records) if any(c.strip() for c in r)]
     line_numbers, records = [n for n, _ in kept], [r for _, r in kept]
+    if not records:
+        raise CommandError(f"{path} is empty: no rows with values to read.")
     header = args.header
     if header is None:  # a first row with a non-numeric, non-missing cell is a header
         header = any(not _is_number(c) and c.strip().lower() not in MISSING for c in records[0])
@@ -152,6 +164,10 @@ def _read_text(path, args):
         records, line_numbers = records[1:], line_numbers[1:]
         if not records:
             raise CommandError(f"{path} has a header but no data rows.")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:  # columns are found by name: each name must say which one
+            raise CommandError(f"{path}: the header repeats the column name(s) "
+                               f"{', '.join(map(repr, repeated))}; rename them.")
     n_columns = len(names) if names is not None else len(records[0])
     for number, record in zip(line_numbers, records):
         if len(record) != n_columns:
@@ -181,11 +197,27 @@ def _choose_columns(args, names, n_columns):
     return feature_ids, weight_id
 
 
+_ARRAY_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error,
+                 NotImplementedError)  # (zipfile: a damaged compression method)
+
+
+def _array_error(path, exc):
+    if "pickle" in str(exc):  # numpy suggests allow_pickle=True, which is not safe here
+        return CommandError(f"{path} holds Python objects (pickled), not numeric arrays; "
+                            "gmm-fast does not read those.")
+    return CommandError(f"{path} is not a readable .npy/.npz array file "
+                        f"({' '.join(str(exc).split())}).")
+
+
 def _read_array(path, args):
-    try:
-        data = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise CommandError(f"{path} is not a readable .npy/.npz array file ({exc}).") from None
+    with open(path, "rb") as file:  # (closed here whatever np.load makes of it)
+        try:
+            return _array_table(path, np.load(file, allow_pickle=False), args)
+        except _ARRAY_ERRORS as exc:
+            raise _array_error(path, exc) from None
+
+
+def _array_table(path, data, args):
     if isinstance(data, np.lib.npyio.NpzFile):
         with data:
             keys = list(data.files)
@@ -199,6 +231,8 @@ def _read_array(path, args):
                 raise CommandError(f"{path} has no array {key!r}; it holds "
                                    f"{', '.join(keys)}.")
             data = data[key]
+        if not isinstance(data, np.ndarray):  # a plain zip's member: bytes
+            raise CommandError(f"{path}: entry {key!r} is not a NumPy array.")
     if data.ndim == 1:
         data = data[:, None]
     if data.ndim != 2:
@@ -283,6 +317,8 @@ def _plot(function, *arguments, path):
     except PlottingUnavailable as exc:
         print(f"gmm-fast: no picture written to {path}: {exc}", file=sys.stderr)
         return False
+    if not os.path.splitext(path)[1]:  # matplotlib then writes a PNG, adding the extension
+        path += ".png"
     print(f"Picture written to {path}.", file=sys.stderr)
     return True
 
@@ -321,9 +357,15 @@ def _summary(model, table):
 
 
 def _threads(args):
-    if args.threads is not None and args.threads < 1:
-        raise CommandError(f"--threads={args.threads} should be >= 1.")
+    from ._threads import MAX_THREADS
+    if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
+        raise CommandError(f"--threads={args.threads} should be from 1 to {MAX_THREADS}.")
     return args.threads
+
+
+def _or_default(value, default):
+    """An option's value, its default when not given (0 is a value)."""
+    return default if value is None else value
 
 
 def _sort(args):
@@ -341,13 +383,13 @@ def command_fit(args):
         if args.contamination is not None:
             raise CommandError("--contamination needs --model gmm (k-means has no density).")
         model = KMeans(args.k, n_init=args.n_init, random_state=args.random_state,
-                       max_iter=args.max_iter or 300, n_threads=n_threads,
+                       max_iter=_or_default(args.max_iter, 300), n_threads=n_threads,
                        sort_components=_sort(args), verbose=int(args.verbose))
     else:
         # Live progress: each start, and with --verbose the lower bound per iteration.
         model = GaussianMixture(args.k, covariance_type=args.covariance_type,
                                 n_init=args.n_init, random_state=args.random_state,
-                                max_iter=args.max_iter or 100, tol=args.tol,
+                                max_iter=_or_default(args.max_iter, 100), tol=args.tol,
                                 n_threads=n_threads, sort_components=_sort(args),
                                 contamination=args.contamination,
                                 verbose=2 if args.verbose else int(args.n_init > 1),
@@ -359,8 +401,9 @@ def command_fit(args):
     with contextlib.redirect_stdout(sys.stderr):
         model.fit(table.features(), sample_weight=table.sample_weight)
     seconds = time.perf_counter() - start
-    print(_summary(model, table))
-    print(f"fit time: {seconds:.3f} s")
+    report = sys.stderr if args.output == "-" else sys.stdout  # (stdout: the CSV)
+    print(_summary(model, table), file=report)
+    print(f"fit time: {seconds:.3f} s", file=report)
     if args.output:
         header, columns = _outputs(model, table.features(), "predict")
         _write_csv(args.output, header, columns)
@@ -407,7 +450,8 @@ def command_select(args):
     selection = select_model(table.features(), _parse_ks(args.k), covariance_types,
                              args.criterion, n_init=args.n_init,
                              random_state=args.random_state,
-                             sample_weight=table.sample_weight, max_iter=args.max_iter or 100,
+                             sample_weight=table.sample_weight,
+                             max_iter=_or_default(args.max_iter, 100),
                              tol=args.tol, n_threads=_threads(args),
                              sort_components=_sort(args), callback=progress)
     print(selection.format())
@@ -443,10 +487,10 @@ def _apply(args, kind):
     if table.X.shape[1] != model.n_features_in_:
         raise CommandError(f"{args.data} has {table.X.shape[1]} feature columns but the model "
                            f"expects {model.n_features_in_}; choose them with --columns.")
+    from ._validation import check_sample_weight
+    weights = check_sample_weight(table.sample_weight, len(table.X), np.float64)
     header, columns = _outputs(model, table.features(), kind)
     if kind == "score" and header[0] == "log_density":
-        weights = (np.ones(len(table.X)) if table.sample_weight is None
-                   else table.sample_weight)
         mean = float(weights @ columns[0].astype(np.float64) / weights.sum())
         print(f"mean log-likelihood per sample: {mean:.6f}", file=sys.stderr)
     if "outlier" in header:
@@ -562,6 +606,7 @@ def main(argv=None):
 
     with warnings.catch_warnings():
         warnings.simplefilter("default")
+        warnings.simplefilter("ignore", ResourceWarning)  # (numpy's, not the user's)
         warnings.showwarning = show_warning
         try:
             return args.run(args)

@@ -9,6 +9,12 @@ from ._kmeans import KMeans
 
 def adjusted_rand_index(labels_true, labels_pred):
     """Adjusted Rand index of two labellings (1: identical partitions, ~0: chance)."""
+    labels_true, labels_pred = np.ravel(labels_true), np.ravel(labels_pred)
+    if len(labels_true) != len(labels_pred):
+        raise ValueError(f"labels_true and labels_pred have {len(labels_true)} and "
+                         f"{len(labels_pred)} labels; they should label the same samples.")
+    if len(labels_true) < 2:  # no pairs: the partitions cannot differ
+        return 1.0
     _, true_ids = np.unique(labels_true, return_inverse=True)
     _, pred_ids = np.unique(labels_pred, return_inverse=True)
     table = np.zeros((true_ids.max() + 1, pred_ids.max() + 1))

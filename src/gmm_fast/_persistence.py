@@ -24,6 +24,7 @@ import json
 import math
 import numbers
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -168,28 +169,40 @@ def read_metadata(path):
     """The JSON metadata and the arrays of a gmm_fast model file (checked format and version)."""
     not_a_model = f"{path} is not a gmm_fast model file (expected a .npz written by gmm_fast.save)"
     try:
-        archive = np.load(path, allow_pickle=False)
+        file = open(path, "rb")
     except FileNotFoundError:
         raise FileNotFoundError(f"No such model file: {path}") from None
     except IsADirectoryError:
         raise IsADirectoryError(f"{path} is a directory, not a model file.") from None
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError):
-        raise ValueError(f"{not_a_model}.") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{not_a_model}; it holds a single array (.npy).")
-    with archive:
-        if _METADATA not in archive.files:
-            raise ValueError(f"{not_a_model}; it is an .npz without gmm_fast metadata.")
+    # The file is ours to close whatever np.load makes of it; a damaged archive can
+    # fail in zipfile, zlib or numpy, on any entry.
+    with file:
         try:
-            arrays = {name: archive[name] for name in archive.files}
+            archive = np.load(file, allow_pickle=False)
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError, NotImplementedError):
+            raise ValueError(f"{not_a_model}.") from None
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError(f"{not_a_model}; it holds a single array (.npy).")
+        with archive:
+            if _METADATA not in archive.files:
+                raise ValueError(f"{not_a_model}; it is an .npz without gmm_fast metadata.")
+            try:
+                arrays = {name: archive[name] for name in archive.files}
+            except (ValueError, OSError, zipfile.BadZipFile, zlib.error, EOFError,
+                    NotImplementedError) as exc:  # (a damaged compression method)
+                raise ValueError(f"{path} is a damaged gmm_fast model file "
+                                 f"({' '.join(str(exc).split())}).") from None
+        try:
             metadata = json.loads(arrays.pop(_METADATA).tobytes().decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, AttributeError, RecursionError):
             raise ValueError(f"{not_a_model}; its metadata is not valid JSON.") from None
+    if not all(isinstance(array, np.ndarray) for array in arrays.values()):
+        raise ValueError(f"{not_a_model}; it holds entries that are not arrays.")
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise ValueError(f"{not_a_model}; its metadata names format "
                          f"{metadata.get('format') if isinstance(metadata, dict) else None!r}.")
     version = metadata.get("format_version")
-    if not isinstance(version, int) or version < 1:
+    if type(version) is not int or version < 1:
         raise ValueError(f"{path}: invalid format_version {version!r}.")
     if version > FORMAT_VERSION:
         raise ValueError(
@@ -230,10 +243,42 @@ def load(path):
         params = {name: _decode(value, arrays) for name, value in metadata["params"].items()}
         attributes = {name: _decode(value, arrays)
                       for name, value in metadata["attributes"].items()}
-    except (KeyError, TypeError, AttributeError):
-        raise ValueError(f"{path}: malformed gmm_fast model file (missing entries).") from None
-    model = estimators[kind]()
-    model.set_params(**params)
+        model = estimators[kind]()
+        model.set_params(**params)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError):
+        raise ValueError(f"{path}: malformed gmm_fast model file (missing or invalid "
+                         "entries).") from None
     for name, value in attributes.items():
         setattr(model, name, value)
+    problem = _inconsistency(model)
+    if problem:
+        raise ValueError(f"{path}: malformed gmm_fast model file ({problem}).")
     return model
+
+
+def _inconsistency(model):
+    """What makes a loaded model unusable (a hand-edited file), or "" when nothing does."""
+    from ._covariances import COVARIANCE_TYPES
+    gmm = hasattr(model, "covariance_type")
+    need = (("n_features_in_", "weights_", "means_", "covariances_", "precisions_",
+             "precisions_cholesky_") if gmm else ("n_features_in_", "cluster_centers_"))
+    missing = [name for name in need if not hasattr(model, name)]
+    if missing:
+        return "no " + ", ".join(missing)
+    n_features = model.n_features_in_
+    means = model.means_ if gmm else model.cluster_centers_
+    if (type(n_features) is not int or not isinstance(means, np.ndarray) or means.ndim != 2
+            or means.shape[1] != n_features or means.dtype.kind != "f"):
+        return "means should be a float array of n_features_in_ columns"
+    if not gmm:
+        return ""
+    if not isinstance(model.covariance_type, str) or model.covariance_type not in COVARIANCE_TYPES:
+        return f"unknown covariance_type {model.covariance_type!r}"
+    shape = COVARIANCE_TYPES[model.covariance_type].shape(len(means), n_features)
+    for name in ("covariances_", "precisions_", "precisions_cholesky_"):
+        value = getattr(model, name)
+        if not isinstance(value, np.ndarray) or value.shape != shape:
+            return f"{name} should have shape {shape}"
+    if not isinstance(model.weights_, np.ndarray) or model.weights_.shape != (len(means),):
+        return f"weights_ should have shape ({len(means)},)"
+    return ""

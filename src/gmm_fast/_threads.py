@@ -13,14 +13,20 @@ _blas_users = 0
 _blas_limit = None
 
 
+# More threads than this is a mistake, not a request (OpenMP takes a C int, and would
+# try to start them all).
+MAX_THREADS = 4096
+
+
 def effective_n_threads(n_threads):
     """Threads a kernel will use: ``None`` follows ``omp_get_max_threads()`` now."""
     if n_threads is None:
         return max_threads()
     if (isinstance(n_threads, numbers.Integral) and not isinstance(n_threads, bool)
-            and n_threads >= 1):
+            and 1 <= n_threads <= MAX_THREADS):
         return int(n_threads)
-    raise ValueError(f"n_threads={n_threads!r} should be a positive integer or None.")
+    raise ValueError(f"n_threads={n_threads!r} should be a positive integer or None (at "
+                     f"most {MAX_THREADS}; usually the number of cores).")
 
 
 @contextlib.contextmanager
