@@ -19,7 +19,8 @@ class NotFittedError(ValueError, AttributeError):
 
 
 class ConvergenceWarning(UserWarning):
-    """EM or Lloyd stopped at ``max_iter`` before meeting ``tol``."""
+    """A fit that may not be what was wanted: EM stopped at ``max_iter`` before
+    meeting ``tol``, or k-means found fewer distinct clusters than asked for."""
 
 
 _SKLEARN_TWINS = {}

@@ -31,8 +31,9 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
     A drop-in for ``sklearn.mixture.GaussianMixture`` with the same parameters,
     attributes and answers, plus frequency ``sample_weight``, ``covariances_init``
     and ``n_threads``. float32 data is fitted in float32 (sums in float64), second
-    moments are taken about the current means (no cancellation far from the
-    origin), and results do not depend on the number of threads.
+    moments are summed about a shift near the data and moved exactly to the means
+    (no cancellation far from the origin, nor for groups far apart), and results do
+    not depend on the number of threads.
 
     Parameters
     ----------
@@ -112,8 +113,10 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
     An iteration is one pass over X: for every chunk of rows the kernel computes
     ``log pi_k - 0.5 |(x - m_k) P_k|^2 + log det P_k - d/2 log 2 pi``, the row
     log-sum-exp (the log-likelihood), the responsibilities ``r``, and adds
-    ``sum w r``, ``sum w r (x - m_k)`` and the second moments about ``m_k`` to
-    float64 block buffers (``estep_statistics``). The M-step (``mstep``) then gives
+    ``sum w r`` and the first and second moments of ``w r x`` to float64 block
+    buffers, about one shared shift s (a component far from s relative to its own
+    spread: about its own mean); ``gmm_fast._em.estep_statistics`` moves them
+    exactly to the means. The M-step (``gmm_fast._em.mstep``) then gives
     scikit-learn's update. Convergence, ``n_init``, ``warm_start`` and the final
     E-step (``fit_predict(X) == fit(X).predict(X)``) follow scikit-learn. libgomp
     is not fork-safe: use the "spawn" start method with multiprocessing.

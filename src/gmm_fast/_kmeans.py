@@ -65,7 +65,7 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, x_squared_norms=None,
     sample_weight : array-like of shape (n_samples,), default=None
         Frequency weights: a row is drawn with probability proportional to
         ``w * D(x)^2``, so a row of weight zero is never picked.
-    x_squared_norms : None
+    x_squared_norms : None, default=None
         Accepted for compatibility with scikit-learn and ignored.
     random_state : int, RandomState instance or None, default=None
         Seed of the draws.
@@ -314,7 +314,8 @@ class KMeans(EstimatorBase):
     n_iter_ : int
         Number of iterations of the best run.
     converged_ : bool
-        Whether the best run converged before ``max_iter``.
+        Whether the best run converged before ``max_iter`` (stopping there is not
+        warned about, as in scikit-learn; this says it).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -478,10 +479,6 @@ class KMeans(EstimatorBase):
         self.converged_ = converged
         self._n_features_out = n_clusters
         finish_fit(self, X, sample_weight)
-        if not converged:
-            warnings.warn(
-                f"KMeans stopped at max_iter={self.max_iter} before converging; raise "
-                "max_iter or tol.", sklearn_compatible(ConvergenceWarning), stacklevel=2)
         # Counted in steps: np.bincount casts int32 labels to an n-vector of intp.
         counts = sum(np.bincount(labels[start:stop], minlength=n_clusters)
                      for start, stop in _row_steps(labels[:, None]))

@@ -139,10 +139,11 @@ class ModelSelection:
         Its row in ``rows``.
     criterion : {"bic", "aic", "icl"}
     rows : list of dict
-        One per (n_components, covariance_type), with the keys of ``COLUMNS``:
-        ``log_likelihood`` (``sum_i w_i log p(x_i)``), ``n_parameters``, ``bic``,
-        ``aic``, ``icl``, ``converged``, ``n_iter``, ``failed`` and ``reason`` (why a
-        fit failed, else ""). Failed rows have NaN criteria.
+        One per (n_components, covariance_type), with the keys ``n_components``,
+        ``covariance_type``, ``log_likelihood`` (``sum_i w_i log p(x_i)``),
+        ``n_parameters``, ``bic``, ``aic``, ``icl``, ``converged``, ``n_iter``,
+        ``failed``, ``reason`` (why a fit failed, else "") and ``seconds`` (the
+        cell's fit time). Failed rows have NaN criteria.
     """
 
     def __init__(self, best_model, best_index, criterion, rows):
@@ -232,8 +233,16 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
     sample_weight : array-like of shape (n_samples,), default=None
         Frequency weights: the log-likelihood is ``sum_i w_i log p(x_i)`` and the
         sample size in BIC is ``sum_i w_i``.
-    tol, reg_covar, max_iter, n_threads, sort_components
-        Passed to every ``GaussianMixture``.
+    tol : float, default=1e-3
+        EM's convergence threshold, for every ``GaussianMixture``.
+    reg_covar : float, default=1e-6
+        Added to the covariances' diagonals (also of the k-means starts).
+    max_iter : int, default=100
+        EM iterations per start.
+    n_threads : int or None, default=None
+        OpenMP threads of the k-means and EM kernels; results do not depend on it.
+    sort_components : {None, "weights", "means"}, default=None
+        Canonical component order of every fitted model.
     callback : callable, default=None
         Called as ``callback(done, total, row)`` after each grid cell (progress).
 
