@@ -37,6 +37,13 @@ _TIED_AS_FULL_MAX_FEATURES = 6
 # cancels, at a cost per far component of a few shared ones.
 _FAR_DISTANCE = 1e6
 
+# From this width a full model with one near component left computes it apart too:
+# the shared pass (d + d(d+1)/2 features, two GEMMs) for one component costs more than
+# its own. E-step, n=1e5, every other component far, 2 threads, ms: (d=8, k=8)
+# 7.3-8.4 -> 5.9, (16, 16) 26.5 -> 16.7; at (2, 4) it lost (2.2 -> 2.6), at (4, 8)
+# even; tied at (16, 16) even (its shared features are d + 2 wide).
+_FULL_ALONE_MIN_FEATURES = 8
+
 
 def _covariance_helpers(covariance_type):
     try:
@@ -155,8 +162,11 @@ class _KernelParameters:
                           else means[near].mean(axis=0))
             a = self.centered = means - self.shift
             linear, distance = self._linear(a, precisions)
-            self._far_components(np.flatnonzero(~(distance <= _FAR_DISTANCE)), means,
-                                 prec, log_const)
+            far = np.flatnonzero(~(distance <= _FAR_DISTANCE))
+            if (len(far) == n_components - 1 and self.code == COVARIANCE_CODES["full"]
+                    and n_features >= _FULL_ALONE_MIN_FEATURES):
+                far = np.arange(n_components)  # (see _FULL_ALONE_MIN_FEATURES)
+            self._far_components(far, means, prec, log_const)
         log_const -= 0.5 * distance
         # (vstack of transposed rows may come out column-major: the kernels need C order)
         self.expansion = np.ascontiguousarray(
