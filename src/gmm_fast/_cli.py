@@ -1,6 +1,7 @@
 """The ``gmm-fast`` command (also ``python -m gmm_fast``): fit, select, predict, score, demo.
 
-Data comes from CSV/TSV (with or without a header), ``.npy`` or ``.npz`` files.
+Data comes from CSV/TSV or space-separated text (with or without a header), ``.npy``
+or ``.npz`` files.
 Every failure the user can cause (a missing or empty file, non-numeric or missing
 cells, a model file of another kind, a bad option) ends with one line on stderr,
 ``gmm-fast: error: ...``, and exit status 1; argparse's usage errors exit with 2.
@@ -520,7 +521,8 @@ def _data_options(parser):
     parser.add_argument("--columns", help="feature columns: names or 0-based indices, "
                                           "comma-separated (default: all others)")
     parser.add_argument("--delimiter", help="field separator of text files (default: from "
-                                            "the extension or the first line; 'tab' for TSV)")
+                                            "the extension or the first line: tab, comma, "
+                                            "semicolon, else spaces; 'tab' for TSV)")
     header = parser.add_mutually_exclusive_group()
     header.add_argument("--header", dest="header", action="store_true", default=None,
                         help="the first row holds column names")
