@@ -334,9 +334,10 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                 n_iter = 0
                 for n_iter in range(1, self.max_iter + 1):
                     previous = lower_bound
-                    weights, means, _, precisions_cholesky = params
+                    weights, means, covariances, precisions_cholesky = params
                     stats = estep_statistics(X, sample_weight, weights, means,
-                                             precisions_cholesky, covariance_type, n_threads)
+                                             precisions_cholesky, covariance_type, n_threads,
+                                             covariances)
                     weights, means, covariances = mstep(stats, covariance_type, reg_covar)
                     precisions_cholesky = helpers.precisions_cholesky(covariances, reg_covar,
                                                                       X.dtype)
@@ -431,7 +432,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         n_samples = X.shape[0]
         n_components = self.means_.shape[0]
         params = _KernelParameters(self.weights_, self.means_, self.precisions_cholesky_,
-                                   self.covariance_type, dtype)
+                                   self.covariance_type, dtype, self.covariances_)
         out_log_norm = np.empty(n_samples if log_norm else 0, dtype=dtype)
         out_resp = np.empty((n_samples if resp else 0, n_components), dtype=dtype)
         out_labels = np.empty(n_samples if labels else 0, dtype=np.int64)
