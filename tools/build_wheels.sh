@@ -80,7 +80,9 @@ PY
 step "fresh venv: install the sdist (built from source there) and run the tests"
 "$python" -m venv "$work/sdist-venv"
 "$work/sdist-venv/bin/python" -m pip install --quiet --upgrade pip
-"$work/sdist-venv/bin/python" -m pip install --quiet -Csetup-args=-Dopenmp=enabled \
+# --no-cache-dir: pip caches the wheel it builds from a local sdist by its path, so a
+# second run from the same OUTDIR installed the first run's build (seen: stale code tested).
+"$work/sdist-venv/bin/python" -m pip install --quiet --no-cache-dir -Csetup-args=-Dopenmp=enabled \
     "gmm_fast[test] @ file://$sdist"
 (cd "$run_dir" && "$work/sdist-venv/bin/python" -m pytest "$root/tests" -q -p no:cacheprovider)
 
