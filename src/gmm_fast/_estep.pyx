@@ -71,6 +71,12 @@ cdef Py_ssize_t MIN_CHUNK = 32
 # spherical f32 3.0 -> 2.5; (12, 8) full 11.5 -> 9.7. Wider rows lose: (16, 16) full f32
 # 26.5 -> 31, (5e4, 64, 32) spherical 14.1 -> 15.7.
 cdef Py_ssize_t TRANSPOSED_FEATURES_MAX_WIDTH = 12
+# A far full/tied component's moments come from a SYRK of its scaled rows when more than
+# 1/DENSE_FAR_ROWS of a chunk's rows weigh for it, else row by row skipping the rest.
+# E-step, 2 threads, ms, rows loop -> SYRK when dense: every component far because a
+# column is duplicated (collinear: ill-conditioned), (2e5, 16, 16) 124-127 -> 87-104,
+# (1e5, 8, 8) 14-16 -> 12-13; far groups 1e4 apart (sparse) unchanged.
+cdef Py_ssize_t DENSE_FAR_ROWS = 4
 
 cdef enum:
     FULL = 0
@@ -407,7 +413,9 @@ cdef extern from *:
        gmm_moments: sums += sum_i w_i (x_i - m) and second += sum_i w_i (x_i - m)^2 per
        feature; with ``upper``, second is d x d and gets the upper triangle (f <= g,
        row-major) of sum_i w_i (x_i - m)(x_i - m)^T. Rows of zero weight, most rows for
-       a component far from the others, are skipped. t: d doubles of scratch. */
+       a component far from the others, are skipped. t: d doubles of scratch.
+       gmm_scaled_rows: sums += sum_i w_i (x_i - m) and scaled[i] = sqrt(w_i) (x_i - m),
+       for a SYRK when most rows weigh (an ill-conditioned component among others). */
     #define GMM_FAR_ROWS(T, SUFFIX)                                                      \
     GMM_VECTOR_CLONES                                                                    \
     static void gmm_distances_##SUFFIX(const T *restrict X, Py_ssize_t n_rows,           \
@@ -485,6 +493,22 @@ cdef extern from *:
                 for (Py_ssize_t g = f; g < d; g++) row[g] += wt * t[g];                  \
             }                                                                            \
         }                                                                                \
+    }                                                                                    \
+    GMM_VECTOR_CLONES                                                                    \
+    static void gmm_scaled_rows_##SUFFIX(const T *restrict X, Py_ssize_t n_rows,         \
+                                         Py_ssize_t d, const double *restrict mean,      \
+                                         const double *restrict w, double *restrict sums, \
+                                         double *restrict scaled) {                      \
+        for (Py_ssize_t i = 0; i < n_rows; i++) {                                        \
+            const T *restrict x = X + i * d;                                             \
+            double wi = w[i], sw = sqrt(wi);                                             \
+            _Pragma("omp simd")                                                          \
+            for (Py_ssize_t f = 0; f < d; f++) {                                         \
+                double t = (double)x[f] - mean[f];                                       \
+                sums[f] += wi * t;                                                       \
+                scaled[i * d + f] = sw * t;                                              \
+            }                                                                            \
+        }                                                                                \
     }
     GMM_FAR_ROWS(float, float)
     GMM_FAR_ROWS(double, double)
@@ -514,6 +538,12 @@ cdef extern from *:
     void gmm_cholesky_distances_double(const double *X, Py_ssize_t n_rows, Py_ssize_t d,
                                        const double *mean, const double *factor, double *diff,
                                        double *y, double *dist) noexcept nogil
+    void gmm_scaled_rows_float(const float *X, Py_ssize_t n_rows, Py_ssize_t d,
+                               const double *mean, const double *w, double *sums,
+                               double *scaled) noexcept nogil
+    void gmm_scaled_rows_double(const double *X, Py_ssize_t n_rows, Py_ssize_t d,
+                                const double *mean, const double *w, double *sums,
+                                double *scaled) noexcept nogil
     void gmm_moments_float(const float *X, Py_ssize_t n_rows, Py_ssize_t d,
                            const double *mean, const double *w, int upper, double *sums,
                            double *second, double *t) noexcept nogil
@@ -796,6 +826,15 @@ cdef inline void _cholesky_distances(const floating *X, Py_ssize_t n_rows, Py_ss
         gmm_cholesky_distances_double(X, n_rows, d, mean, factor, diff, y, dist)
 
 
+cdef inline void _scaled_rows(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
+                              const double *mean, const double *w, double *sums,
+                              double *scaled) noexcept nogil:
+    if floating is float:
+        gmm_scaled_rows_float(X, n_rows, d, mean, w, sums, scaled)
+    else:
+        gmm_scaled_rows_double(X, n_rows, d, mean, w, sums, scaled)
+
+
 cdef inline const double *_far_factor(const Model *model, Py_ssize_t j) noexcept nogil:
     """Far component j's Cholesky factor: full (d, d), tied (d, d) shared, diag (d,),
     spherical (1,)."""
@@ -846,21 +885,30 @@ cdef void _far_statistics(const Model *model, const floating *X, Py_ssize_t n_ro
     cdef:
         Py_ssize_t i, f, j, k, d = model.n_features
         double *w = far_rows
-        double *t = far_rows + n_rows  # (scratch of d)
+        double *t = far_rows + n_rows  # (scratch: d, or n_rows x d scaled rows)
         double *per_feature = t + d
+        double *target
+        Py_ssize_t weighing
         double *wk
         const double *mean
     for j in range(model.n_far):
         k = model.far[j]
         mean = model.far_means + j * (d + 1)
         wk = wr + k * component_stride
+        weighing = 0
         for i in range(n_rows):
             w[i] = wk[i * row_stride]
             nk[k] += w[i]
             wk[i * row_stride] = 0.0
-        if model.covariance_type == FULL or model.covariance_type == TIED:
-            _moments(X, n_rows, d, mean, w, True, sums + k * d,
-                     second + (k * d * d if model.covariance_type == FULL else 0), t)
+            weighing = weighing + (w[i] != 0.0)
+        target = second + (k * d * d if model.covariance_type == FULL else 0)
+        if (model.covariance_type == FULL or model.covariance_type == TIED) and (
+                weighing * DENSE_FAR_ROWS > n_rows):
+            # Most rows weigh: one SYRK beats the row loop (see DENSE_FAR_ROWS).
+            _scaled_rows(X, n_rows, d, mean, w, sums + k * d, t)
+            _syrk_upper(n_rows, d, t, target)
+        elif model.covariance_type == FULL or model.covariance_type == TIED:
+            _moments(X, n_rows, d, mean, w, True, sums + k * d, target, t)
         elif model.covariance_type == DIAG:
             _moments(X, n_rows, d, mean, w, False, sums + k * d, second + k * d, t)
         else:
