@@ -762,3 +762,27 @@ def test_concurrent_predictions_from_python_threads(covariance_type):
         results = list(pool.map(lambda _: gm.score_samples(X), range(8)))
     for result in results:
         np.testing.assert_array_equal(result, expected)
+
+
+@pytest.mark.parametrize("far", [1e4, 1e5, 1e6])
+def test_component_collapsing_onto_a_far_group_matches_sklearn(far):
+    """A broad component that collapses in one step onto a tight group of duplicates far
+    from its old mean: its moments, summed about the old mean, lost eps |move|^2 to
+    cancellation (covariance 1e-7 off at 1e4, a false "not positive definite" at 1e5,
+    the lower bound 3e-3 off at 1e6). They are redone about the new mean (``moved_far``):
+    scikit-learn's answers (its two-pass moments are exact here)."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([np.round(rng.normal(0, 100, (500, 3))),
+                   np.tile([far, 2 * far, -far], (20, 1))])
+    means = np.array([[0.0, 0.0, 0.0], [1.3 * far, 1.8 * far, -0.9 * far]])
+    covariances = np.array([np.eye(3) * 1e4, np.eye(3) * (0.5 * far) ** 2])
+    kwargs = dict(n_components=2, covariance_type="full", tol=0, max_iter=2,
+                  weights_init=[0.96, 0.04], means_init=means,
+                  precisions_init=np.linalg.inv(covariances))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (both: not converged after 2 iterations)
+        ours = GaussianMixture(**kwargs).fit(X)
+        theirs = SklearnGaussianMixture(**kwargs).fit(X)
+    assert ours.lower_bound_ == pytest.approx(theirs.lower_bound_, rel=1e-12)
+    np.testing.assert_allclose(ours.covariances_, theirs.covariances_, rtol=1e-7, atol=1e-12)
+    np.testing.assert_allclose(ours.score_samples(X), theirs.score_samples(X), rtol=1e-9)

@@ -44,6 +44,11 @@ _FAR_DISTANCE = 1e6
 # even; tied at (16, 16) even (its shared features are d + 2 wide).
 _FULL_ALONE_MIN_FEATURES = 8
 
+# A component whose mean moved by more than sqrt(this) times its new spread (trace of
+# the new covariance) in one M-step has its moments redone about the new mean: the
+# one-pass form loses eps times this ratio (1e5: ~2e-11 of its covariance).
+_MOVED_FAR = 1e5
+
 
 def _covariance_helpers(covariance_type):
     try:
@@ -113,7 +118,7 @@ class _KernelParameters:
     """
 
     def __init__(self, weights, means, precisions_cholesky, covariance_type, dtype,
-                 covariances=None):
+                 covariances=None, centres=None, apart=None):
         helpers = COVARIANCE_TYPES[covariance_type]
         weights = np.asarray(weights, dtype=np.float64)
         means = np.asarray(means, dtype=np.float64)
@@ -145,6 +150,7 @@ class _KernelParameters:
         a = self.centered = means - self.shift
         linear, distance = self._linear(a, precisions)
         self._conditioning(prec, precisions, covariances)
+        far = NO_FAR
         if not (self._rounding(a, distance) <= _FAR_DISTANCE).all():
             # Far components pull the shift away from the others: re-centre on the
             # near ones, or, when most are far, on the largest group of components near
@@ -168,7 +174,11 @@ class _KernelParameters:
             if (len(far) == n_components - 1 and self.code == COVARIANCE_CODES["full"]
                     and n_features >= _FULL_ALONE_MIN_FEATURES):
                 far = np.arange(n_components)  # (see _FULL_ALONE_MIN_FEATURES)
-            self._far_components(far, means, prec, log_const)
+        if apart is not None:
+            far = np.union1d(far, apart)
+        if len(far):
+            self._far_components(far, means, prec, log_const,
+                                 means if centres is None else centres)
         log_const -= 0.5 * distance
         # (vstack of transposed rows may come out column-major: the kernels need C order)
         self.expansion = np.ascontiguousarray(
@@ -225,12 +235,13 @@ class _KernelParameters:
             linear = a * precisions
         return linear, (linear * a).sum(axis=-1)
 
-    def _far_components(self, far, means, prec, log_const):
-        """The kernels' arguments for the components ``far`` (rows ``[m_k, log_const_k]``
-        and Cholesky factors as rows of d); their moments come about their means."""
+    def _far_components(self, far, means, prec, log_const, centres):
+        """The kernels' arguments for the components ``far`` (rows ``[m_k, log_const_k,
+        c_k]`` and Cholesky factors as rows of d); their moments come about c_k."""
         n_features = means.shape[1]
         self.far = far.astype(np.int64, copy=False)  # (the kernels take long long)
-        self.far_means = np.hstack([means[far], log_const[far, None]])
+        self.far_means = np.hstack([means[far], log_const[far, None],
+                                    np.asarray(centres, dtype=np.float64)[far]])
         if prec.ndim == 1:  # spherical
             factors = prec[far, None]
         elif prec.ndim == 3 or self.code == COVARIANCE_CODES["diag"]:
@@ -263,7 +274,7 @@ def _quadratic_factors(n_features):
 
 
 def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, covariance_type,
-                     n_threads=1, covariances=None):
+                     n_threads=1, covariances=None, centres=None, apart=None):
     """E-step over the rows of X and the weighted statistics the M-step needs.
 
     Parameters
@@ -287,6 +298,11 @@ def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, cova
         The covariances matching ``precisions_cholesky`` (scikit-learn's shapes), if
         at hand: they only tell how ill-conditioned full ones are (see
         ``_KernelParameters._rounding``); None computes that from the factors.
+    centres, apart : ndarray, default=None
+        Components ``apart`` (indices) are computed about their own means, their
+        moments summed about ``centres[k]`` (n_components, n_features) instead of
+        ``means[k]``: a second pass with the new means as centres, for a component
+        that moved far relative to its new spread (``moved_far``).
 
     Returns
     -------
@@ -306,7 +322,7 @@ def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, cova
     n_samples, n_features = X.shape
     n_components = len(weights)
     params = _KernelParameters(weights, means, precisions_cholesky, covariance_type, X.dtype,
-                               covariances)
+                               covariances, centres, apart)
     kernel_type = _KERNEL_NAMES[params.code]
     second_shape = COVARIANCE_TYPES[kernel_type].shape(n_components, n_features)
     sums_end = 2 + n_components * (n_features + 1)
@@ -337,8 +353,30 @@ def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, cova
         second = second - ((2 * first - nk[:, None] * a) * a).sum(axis=1)
     shift = params.shift + a
     if len(params.far):
-        shift[params.far] = params.far_means[:, :-1]
+        shift[params.far] = params.far_means[:, n_features + 1:]
     return SufficientStatistics(float(total[0]), float(total[1]), nk, sums, second, shift)
+
+
+def moved_far(stats, covariances, covariance_type):
+    """Components whose new mean lies far from the moments' centre relative to their
+    new spread: their covariance lost about eps |delta|^2 / trace(Sigma) of itself to
+    the cancellation in ``second / nk - delta delta^T`` (a broad component collapsing
+    onto a tight group far away: up to a false "not positive definite"). The caller
+    redoes their moments about the new means (``estep_statistics``' ``centres``)."""
+    delta = stats.sums / (stats.nk + _NK_FLOOR)[:, None]
+    n_components, n_features = delta.shape
+    spread = np.broadcast_to(_traces(covariances, covariance_type, n_features),
+                             (n_components,))
+    return np.flatnonzero(~((delta * delta).sum(axis=1) <= _MOVED_FAR * spread))
+
+
+def _traces(covariances, covariance_type, n_features):
+    """trace(Sigma_k) in scikit-learn's shapes (tied: one, shared)."""
+    if covariance_type in ("full", "tied"):
+        return np.einsum("...ii->...", covariances)
+    if covariance_type == "diag":
+        return covariances.sum(axis=1)
+    return n_features * covariances
 
 
 def mstep(stats, covariance_type, reg_covar):

@@ -590,7 +590,7 @@ cdef struct Model:
     const double *direct_const  # (k,) log_const - s.b_k, or NULL: see _direct_rows
     Py_ssize_t n_far          # components computed about their own means (far)
     const long long *far      # (n_far,) their indices
-    const double *far_means   # (n_far, d + 1) rows [m_k, log_const_k]
+    const double *far_means   # (n_far, 2 d + 1) rows [m_k, log_const_k, c_k]
     const double *far_factors  # their precisions' Cholesky factors, rows of d (see estep)
 
 
@@ -860,7 +860,7 @@ cdef void _far_log_prob(const Model *model, const floating *X, Py_ssize_t n_rows
         double scale
     for j in range(model.n_far):
         k = model.far[j]
-        mean = model.far_means + j * (d + 1)
+        mean = model.far_means + j * (2 * d + 1)
         factor = _far_factor(model, j)
         if model.covariance_type == FULL or model.covariance_type == TIED:
             _cholesky_distances(X, n_rows, d, mean, factor, diff, y, y + n_rows)
@@ -878,7 +878,8 @@ cdef void _far_statistics(const Model *model, const floating *X, Py_ssize_t n_ro
                           double *wr, Py_ssize_t row_stride, Py_ssize_t component_stride,
                           double *far_rows, double *nk, double *sums,
                           double *second) noexcept nogil:
-    """Far components' statistics about their own means, added straight into the
+    """Far components' statistics about their centres c_k (their means, or where the
+    caller asks: ``_em.estep_statistics``' ``centres``), added straight into the
     block's slots (second: full and tied as upper triangles, mirrored by ``_flush``);
     their responsibilities ``wr[i * row_stride + k * component_stride]`` are then
     zeroed, so that the shared statistics leave them out."""
@@ -893,7 +894,7 @@ cdef void _far_statistics(const Model *model, const floating *X, Py_ssize_t n_ro
         const double *mean
     for j in range(model.n_far):
         k = model.far[j]
-        mean = model.far_means + j * (d + 1)
+        mean = model.far_means + j * (2 * d + 1) + d + 1  # (the moments' centre c_k)
         wk = wr + k * component_stride
         weighing = 0
         for i in range(n_rows):
@@ -1053,7 +1054,8 @@ def estep(
 
     ``shift``, ``expansion`` (its last row: ``log_const``) and (tied) ``prec`` as
     in the module docstring. ``far``: the components computed about their own means
-    (module docstring), with ``far_means`` rows ``[m_k, log_const_k]`` and
+    (module docstring), with ``far_means`` rows ``[m_k, log_const_k, c_k]`` (their
+    moments are summed about c_k, usually m_k) and
     ``far_factors`` their precisions' Cholesky factors as rows of d (full (n_far d,
     d), tied (d, d), diag (n_far, d), spherical (n_far, 1)); none: zero rows. Row b
     of ``blocks`` gets block b's statistics, packed (one array, so the caller adds the
