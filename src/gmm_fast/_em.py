@@ -2,9 +2,10 @@
 
 ``estep_statistics``: a chunk of X, its weights and the current parameters in,
 weighted sufficient statistics out, which add up across chunks (``a + b``).
-``mstep`` turns summed statistics into new parameters. ``GaussianMixture.fit`` is
-one driver over the two for data in memory; a streamed or distributed fit is
-another driver over the same two functions.
+``mstep`` turns summed statistics into new parameters. ``em_step`` is one
+iteration over them for data in memory (``GaussianMixture.fit`` drives it); a
+streamed or distributed fit is another driver over the same two functions (and
+``moved_far``, whose redo costs it a second pass over the data).
 """
 import functools
 import math
@@ -151,12 +152,12 @@ class _KernelParameters:
         linear, distance = self._linear(a, precisions)
         self._conditioning(prec, precisions, covariances)
         far = NO_FAR
-        if not (self._rounding(a, distance) <= _FAR_DISTANCE).all():
+        near = self._rounding(a, distance) <= _FAR_DISTANCE
+        if not near.all():
             # Far components pull the shift away from the others: re-centre on the
             # near ones, or, when most are far, on the largest group of components near
             # one mean (every pass over a far component costs about the same; ties go
             # to the heavier group), then set apart those still far from it.
-            near = self._rounding(a, distance) <= _FAR_DISTANCE
             if 2 * near.sum() < n_components:
                 sizes = []
                 for centres in np.array_split(means, -(-n_components // 64)):
@@ -192,7 +193,8 @@ class _KernelParameters:
             return
         self._norm = np.sqrt(np.einsum("kij,kij->k", precisions, precisions))
         if covariances is not None:
-            self._spread = np.einsum("...ii->...", np.asarray(covariances, dtype=np.float64))
+            self._spread = _traces(np.asarray(covariances, dtype=np.float64), "full",
+                                   prec.shape[-1])
             return
         with np.errstate(all="ignore"):  # inf: far, computed in Cholesky form
             inverse = np.linalg.inv(prec)
@@ -355,6 +357,27 @@ def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, cova
     if len(params.far):
         shift[params.far] = params.far_means[:, n_features + 1:]
     return SufficientStatistics(float(total[0]), float(total[1]), nk, sums, second, shift)
+
+
+def em_step(X, sample_weight, params, covariance_type, reg_covar, n_threads=1):
+    """One EM iteration over rows in memory: ``(stats, (weights, means, covariances))``.
+
+    ``params``: ``(weights, means, covariances, precisions_cholesky)``. The E-step's
+    statistics, then the M-step; components that moved far relative to their new
+    spread (``moved_far``) get their moments again, about their new means, in a
+    second pass (rare: a component collapsing onto a tight group far away).
+    """
+    weights, means, covariances, precisions_cholesky = params
+    stats = estep_statistics(X, sample_weight, weights, means, precisions_cholesky,
+                             covariance_type, n_threads, covariances)
+    new = mstep(stats, covariance_type, reg_covar)
+    moved = moved_far(stats, new[2], covariance_type)
+    if moved.size:
+        stats = estep_statistics(X, sample_weight, weights, means, precisions_cholesky,
+                                 covariance_type, n_threads, covariances, centres=new[1],
+                                 apart=moved)
+        new = mstep(stats, covariance_type, reg_covar)
+    return stats, new
 
 
 def moved_far(stats, covariances, covariance_type):

@@ -1,8 +1,8 @@
 """``GaussianMixture``: the in-memory EM driver over the primitive of ``_em``.
 
 The estimator owns initialisation, the iteration loop, convergence, restarts,
-warnings and the fitted attributes; ``_em.estep_statistics`` and ``_em.mstep`` do
-the arithmetic.
+warnings and the fitted attributes; ``_em.em_step`` (``estep_statistics`` and
+``mstep``) does the arithmetic.
 """
 import math
 import warnings
@@ -12,8 +12,7 @@ import numpy as np
 
 from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
 from ._covariances import COVARIANCE_TYPES
-from ._em import (_NK_FLOOR, _covariance_helpers, _KernelParameters, estep_statistics,
-                  moved_far, mstep)
+from ._em import _NK_FLOOR, _covariance_helpers, _KernelParameters, em_step, mstep
 from ._estep import score_chunks
 from ._kmeans import KMeans, kmeans_plusplus
 from ._mixture_init import (check_covariance_like, check_means_init, check_weights_init,
@@ -335,16 +334,8 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                 n_iter = 0
                 for n_iter in range(1, self.max_iter + 1):
                     previous = lower_bound
-                    stats = estep_statistics(X, sample_weight, *params[:2], params[3],
-                                             covariance_type, n_threads, params[2])
-                    weights, means, covariances = mstep(stats, covariance_type, reg_covar)
-                    moved = moved_far(stats, covariances, covariance_type)
-                    if moved.size:  # their moments again, about their new means
-                        stats = estep_statistics(X, sample_weight, *params[:2], params[3],
-                                                 covariance_type, n_threads, params[2],
-                                                 centres=means, apart=moved)
-                        weights, means, covariances = mstep(stats, covariance_type,
-                                                            reg_covar)
+                    stats, (weights, means, covariances) = em_step(
+                        X, sample_weight, params, covariance_type, reg_covar, n_threads)
                     precisions_cholesky = helpers.precisions_cholesky(covariances, reg_covar,
                                                                       X.dtype)
                     params = (weights, means, covariances, precisions_cholesky)

@@ -14,12 +14,13 @@ import warnings
 import numpy as np
 
 from ._base import ConvergenceWarning, _feature_names
+from ._covariances import COVARIANCE_TYPES as _COVARIANCE_HELPERS
 from ._gaussian_mixture import GaussianMixture
 from ._kmeans import KMeans
 from ._validation import (check_array, check_positive_int, check_random_state,
                           check_sample_weight, mean_weight)
 
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+COVARIANCE_TYPES = tuple(_COVARIANCE_HELPERS)  # ("full", "tied", "diag", "spherical")
 CRITERIA = ("bic", "aic", "icl")
 COLUMNS = ("n_components", "covariance_type", "log_likelihood", "n_parameters", "bic", "aic",
            "icl", "converged", "n_iter", "failed", "reason")
@@ -59,15 +60,14 @@ def _initial_parameters(X, sample_weight, labels, n_components, covariance_type,
     else:
         diag = np.diagonal(scatter, axis1=1, axis2=2) / nk[:, None] + reg_covar
         covariances = diag if covariance_type == "diag" else diag.mean(axis=1)
-    # Said here in the user's terms (GaussianMixture would name its covariances_init).
-    if covariance_type in ("full", "tied"):
-        smallest = np.atleast_1d(np.linalg.eigvalsh(covariances).min(axis=-1))
-    else:
-        smallest = np.reshape(covariances, (n_components, -1)).min(axis=1)
-    if not (smallest > 0).all():
-        which = "" if covariance_type == "tied" else f" of component {np.argmin(smallest > 0)}"
-        raise ValueError(f"The k-means start's covariance{which} is singular (clusters of "
-                         f"identical rows?); raise reg_covar (now {reg_covar:g}).")
+    # GaussianMixture's own check, said in the user's terms (it would name its
+    # covariances_init, which the user of select_model never passed).
+    try:
+        _COVARIANCE_HELPERS[covariance_type].check(covariances,
+                                                   "The k-means start's covariance")
+    except ValueError as exc:
+        raise ValueError(f"{exc} Clusters of identical rows? Raise reg_covar (now "
+                         f"{reg_covar:g}).") from None
     return weights, means, covariances
 
 
