@@ -102,430 +102,31 @@ def chunk_rows(int covariance_type, Py_ssize_t n_features):
     return max(MIN_CHUNK, min(CHUNK, FEATURE_ELEMENTS // columns))
 
 
-cdef extern from *:
-    """
-    /* A float sum does not vectorise without reassociation: ask for it here,
-       deterministically (the order depends on the binary, not on the threads). */
-    static double gmm_sqnorm(const double *y, Py_ssize_t n) {
-        double acc = 0.0;
-        #pragma omp simd reduction(+:acc)
-        for (Py_ssize_t f = 0; f < n; f++) acc += y[f] * y[f];
-        return acc;
-    }
-    """
-    double gmm_sqnorm(const double *y, Py_ssize_t n) noexcept nogil
-
-
-cdef extern from *:
-    """
-    #include <math.h>
-    #include <stdint.h>
-    #include <string.h>
-
-    /* sum_j c[j] x^(n-1-j) by Horner's rule (c: highest power first). Inlined with a
-       constant n, the loop unrolls into the plain chain of multiply-adds. */
-    static inline double gmm_horner(const double *c, int n, double x) {
-        double p = c[0];
-        for (int j = 1; j < n; j++) p = p * x + c[j];
-        return p;
-    }
-
-    /* 1/j!, j = 13..0: e^r's Taylor coefficients, highest power first. */
-    static const double GMM_EXP_SERIES[14] = {
-        1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
-        1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
-        1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
-
-    /* 2/(2j+1), j = 10..1: the atanh series of log's R, in powers of s^2, highest first. */
-    static const double GMM_LOG_SERIES[10] = {
-        2.0 / 21.0, 2.0 / 19.0, 2.0 / 17.0, 2.0 / 15.0, 2.0 / 13.0, 2.0 / 11.0,
-        2.0 / 9.0, 2.0 / 7.0, 2.0 / 5.0, 2.0 / 3.0};
-
-    /* exp(t) for t <= 0, written so that a loop of it vectorises (glibc's exp does
-       not): e^t = 2^n e^r, n = round(t / ln 2), r = t - n ln 2 in [-ln2/2, ln2/2]
-       (ln 2 in two parts so r is exact), e^r by its Taylor polynomial of degree 13
-       (truncation < 1e-17; measured max relative error against exp: 2e-16), 2^n put
-       in the exponent bits. The 1.5 * 2^52 shifter rounds t / ln 2 and leaves n in
-       its low mantissa bits. Below -708 e^t is subnormal (< 1e-307 of the row's
-       largest term): 0. single (float32 data, whose values carry 6e-8 relative
-       error): degree 7, truncation < 5e-9 relative, 6 fewer multiply-adds. */
-    static inline double gmm_exp_nonpositive(double t, int single) {
-        const double shifter = 6755399441055744.0;
-        const double ln2_hi = 6.93147180369123816490e-01;
-        const double ln2_lo = 1.90821492927058770002e-10;
-        double u = t > -708.0 ? t : -708.0;
-        double shifted = u * 1.4426950408889634 + shifter;
-        double n = shifted - shifter;
-        double r = (u - n * ln2_hi) - n * ln2_lo;
-        /* single: the last 8 terms (degree 7) */
-        double p = single ? gmm_horner(GMM_EXP_SERIES + 6, 8, r)
-                          : gmm_horner(GMM_EXP_SERIES, 14, r);
-        int64_t bits;
-        memcpy(&bits, &shifted, sizeof bits);
-        bits = (bits - 0x4338000000000000LL + 1023) << 52;
-        double scale;
-        memcpy(&scale, &bits, sizeof scale);
-        return t > -708.0 ? p * scale : 0.0;
-    }
-
-    /* Wider vectors where the CPU has them, chosen at load time (no -march=native:
-       the default clone runs on any x86-64). */
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-    #define GMM_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-    #else
-    #define GMM_VECTOR_CLONES
-    #endif
-
-    /* log(x), written so that a loop of it vectorises (glibc's log does not):
-       x = 2^e m with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s), s = (m - 1) / (m + 1),
-       |s| <= 0.172: with f = m - 1 (exact) and R = 2s^2/3 + 2s^4/5 + ... + 2s^20/21
-       (truncation < 3e-17 relative), log m = 2s + sR = f - s (f - R) (fdlibm's
-       arrangement: the rounding of s is damped by |s| < 0.18). Measured max error against glibc's
-       log over [1, 64]: ~1 ulp. single: R to s^10 (absolute error < 2e-11).
-       Only for normal positive finite x; the caller redoes the others with log(). */
-    static inline double gmm_log_normal(double x, int single) {
-        const double ln2_hi = 6.93147180369123816490e-01;
-        const double ln2_lo = 1.90821492927058770002e-10;
-        uint64_t bits;
-        memcpy(&bits, &x, sizeof bits);
-        /* Positive doubles order as their bits: e counts the binades above sqrt(1/2)
-           (biased by 1023 to stay unsigned; logical shifts and this int -> double
-           through the 2^52 shifter vectorise without AVX-512). */
-        uint64_t biased = (bits - 0x3fe6a09e667f3bcdULL + (1023ULL << 52)) >> 52;
-        uint64_t mbits = bits - ((biased - 1023ULL) << 52);
-        uint64_t ebits = 0x4330000000000000ULL | biased;
-        double m, eb;
-        memcpy(&m, &mbits, sizeof m);
-        memcpy(&eb, &ebits, sizeof eb);
-        double f = m - 1.0, s = f / (m + 1.0), s2 = s * s;
-        /* single: the last 5 terms (R to s^10) */
-        double p = single ? gmm_horner(GMM_LOG_SERIES + 5, 5, s2)
-                          : gmm_horner(GMM_LOG_SERIES, 10, s2);
-        double de = (eb - 4503599627370496.0) - 1023.0;
-        return de * ln2_hi + ((f - s * (f - s2 * p)) + de * ln2_lo);
-    }
-
-    /* The bodies below take `single` (float32 data: shorter polynomials) and are
-       inlined into one vector-cloned function per precision, so that it is a constant
-       there: a run-time flag inside the loops cost 2-5% instead of saving 8-12%. */
-    #define GMM_BODY static inline __attribute__((always_inline))
-
-    /* log_norm[i] += log(total[i]): the vectorised log, or glibc's for the whole chunk
-       when some total is not a positive normal double (0, inf or NaN). */
-    GMM_BODY void gmm_add_log(double *log_norm, const double *total, Py_ssize_t n_rows,
-                            int single) {
-        Py_ssize_t i;
-        int unusual = 0;
-        for (i = 0; i < n_rows; i++) {
-            double t = total[i];
-            unusual |= !(t >= 2.2250738585072014e-308 && t <= 1.7976931348623157e308);
-        }
-        if (!unusual) {
-            #pragma omp simd
-            for (i = 0; i < n_rows; i++) log_norm[i] += gmm_log_normal(total[i], single);
-        }
-        else
-            for (i = 0; i < n_rows; i++) log_norm[i] += log(total[i]);
-    }
-
-    /* Rows of weighted log-densities (scores[i * n + k], as the GEMM gives them) ->
-       responsibilities, component-major: lp[k * n_rows + i] is row i's term k, so that
-       every loop after the first runs along the rows and vectorises for any k (the
-       exp and log of k = 2..8 terms per row do not fill a vector). log_norm[i] = the
-       row's log-sum-exp; total: n_rows of scratch. scores NULL: lp holds them already,
-       component-major. weights not NULL: lp gets w_i times the responsibilities. */
-    GMM_BODY void gmm_normalize_chunk_body(int single, const double *scores, double *lp,
-                                           Py_ssize_t n_rows, Py_ssize_t n, double *log_norm,
-                                           double *total, const double *weights) {
-        Py_ssize_t i, k;
-        if (scores) {
-            for (i = 0; i < n_rows; i++) {
-                const double *row = scores + i * n;
-                double top = -INFINITY;
-                for (k = 0; k < n; k++) {
-                    top = row[k] > top ? row[k] : top;
-                    lp[k * n_rows + i] = row[k];
-                }
-                log_norm[i] = top;
-            }
-        }
-        else {  /* lp already holds the scores, component-major: the same maxima */
-            for (i = 0; i < n_rows; i++) log_norm[i] = -INFINITY;
-            for (k = 0; k < n; k++) {
-                const double *column = lp + k * n_rows;
-                #pragma omp simd
-                for (i = 0; i < n_rows; i++)
-                    log_norm[i] = column[i] > log_norm[i] ? column[i] : log_norm[i];
-            }
-        }
-        for (k = 0; k < n; k++) {
-            double *column = lp + k * n_rows;
-            #pragma omp simd
-            for (i = 0; i < n_rows; i++)
-                column[i] = gmm_exp_nonpositive(column[i] - log_norm[i], single);
-        }
-        /* Terms added in component order, as a row-major loop would. */
-        for (i = 0; i < n_rows; i++) total[i] = lp[i];
-        for (k = 1; k < n; k++) {
-            const double *column = lp + k * n_rows;
-            #pragma omp simd
-            for (i = 0; i < n_rows; i++) total[i] += column[i];
-        }
-        gmm_add_log(log_norm, total, n_rows, single);
-        if (weights)  /* w / total: weighted responsibilities in the same pass */
-            for (i = 0; i < n_rows; i++) total[i] = weights[i] / total[i];
-        else
-            for (i = 0; i < n_rows; i++) total[i] = 1.0 / total[i];
-        for (k = 0; k < n; k++) {
-            double *column = lp + k * n_rows;
-            #pragma omp simd
-            for (i = 0; i < n_rows; i++) column[i] *= total[i];
-        }
-    }
-
-    /* gmm_normalize_chunk's results, in place on row-major scores (rows of n): for the
-       E-step of row-major models, whose second GEMM then reads the responsibilities
-       transposed ('T') instead of this copying them component-major (a scalar scatter:
-       with the exp, 13% of a spherical E-step at d=64 k=32, one thread). The exp and
-       the sums run along each row; the logs along the rows, as there. While the exps
-       run, the next chunk's rows (ahead_rows of row_bytes from ahead) are fetched:
-       reading X otherwise stalls the next chunk's first pass (spherical (5e4, 64, 32)
-       E-step 5.5-6.5% faster). */
-    GMM_BODY void gmm_normalize_rows_body(int single, double *scores, Py_ssize_t n_rows,
-                                          Py_ssize_t n, double *log_norm, double *total,
-                                          const double *weights, const char *ahead,
-                                          Py_ssize_t ahead_rows, Py_ssize_t row_bytes) {
-        Py_ssize_t i, k;
-        for (i = 0; i < n_rows; i++) {
-            if (ahead && i < ahead_rows)
-                for (Py_ssize_t offset = 0; offset < row_bytes; offset += 64)
-                    __builtin_prefetch(ahead + i * row_bytes + offset, 0, 3);
-            double *row = scores + i * n;
-            double top = -INFINITY, sum = 0.0;
-            #pragma omp simd reduction(max:top)
-            for (k = 0; k < n; k++) top = row[k] > top ? row[k] : top;
-            #pragma omp simd reduction(+:sum)
-            for (k = 0; k < n; k++) {
-                double e = gmm_exp_nonpositive(row[k] - top, single);
-                row[k] = e;
-                sum += e;
-            }
-            log_norm[i] = top;
-            total[i] = sum;
-        }
-        gmm_add_log(log_norm, total, n_rows, single);
-        for (i = 0; i < n_rows; i++) {
-            double *row = scores + i * n;
-            double scale = weights[i] / total[i];
-            #pragma omp simd
-            for (k = 0; k < n; k++) row[k] *= scale;
-        }
-    }
-
-    /* NAME(single, ...): NAME_body(single, ...) compiled once per precision (each with
-       its vector clones), so that `single` is a constant inside the loops. */
-    #define GMM_UNPAREN(...) __VA_ARGS__
-    #define GMM_PER_PRECISION(NAME, PARAMS, ARGS)                                        \
-    GMM_VECTOR_CLONES static void NAME##_double PARAMS { NAME##_body(0, GMM_UNPAREN ARGS); } \
-    GMM_VECTOR_CLONES static void NAME##_single PARAMS { NAME##_body(1, GMM_UNPAREN ARGS); } \
-    static void NAME(int single, GMM_UNPAREN PARAMS) {                                   \
-        (single ? NAME##_single : NAME##_double) ARGS;                                   \
-    }
-    GMM_PER_PRECISION(gmm_normalize_chunk,
-        (const double *scores, double *lp, Py_ssize_t n_rows, Py_ssize_t n,
-         double *log_norm, double *total, const double *weights),
-        (scores, lp, n_rows, n, log_norm, total, weights))
-    GMM_PER_PRECISION(gmm_normalize_rows,
-        (double *scores, Py_ssize_t n_rows, Py_ssize_t n, double *log_norm, double *total,
-         const double *weights, const char *ahead, Py_ssize_t ahead_rows,
-         Py_ssize_t row_bytes),
-        (scores, n_rows, n, log_norm, total, weights, ahead, ahead_rows, row_bytes))
-
-    /* Row-major features of wide rows (full, diag, spherical; see _features): xs = x - s
-       in F's first d columns, then the quadratic columns, then a 1. In C with restrict
-       and vector clones: Cython's loop, which gcc could not prove free of aliasing, took
-       11% of a spherical E-step at d=64 (one thread). */
-    #define GMM_FEATURES_BY_ROW(T, NAME)                                                 \
-    GMM_VECTOR_CLONES                                                                    \
-    static void NAME(const T *restrict X, Py_ssize_t n_rows, Py_ssize_t d,              \
-                     const double *restrict shift, int quadratic, Py_ssize_t m,          \
-                     double *restrict features) {                                        \
-        for (Py_ssize_t i = 0; i < n_rows; i++) {                                        \
-            double *restrict x = features + i * m;                                       \
-            const T *restrict row = X + i * d;                                           \
-            _Pragma("omp simd")                                                          \
-            for (Py_ssize_t f = 0; f < d; f++) x[f] = (double)row[f] - shift[f];         \
-            double *restrict q = x + d;                                                  \
-            if (quadratic == GMM_FEATURES_FULL) {                                        \
-                for (Py_ssize_t f = 0; f < d; f++) {                                     \
-                    double v = x[f];                                                     \
-                    _Pragma("omp simd")                                                  \
-                    for (Py_ssize_t g = f; g < d; g++) q[g - f] = v * x[g];              \
-                    q += d - f;                                                          \
-                }                                                                        \
-            } else if (quadratic == GMM_FEATURES_DIAG) {                                 \
-                _Pragma("omp simd")                                                      \
-                for (Py_ssize_t f = 0; f < d; f++) q[f] = x[f] * x[f];                   \
-            } else {                                                                     \
-                double acc = 0.0;                                                        \
-                _Pragma("omp simd reduction(+:acc)")                                     \
-                for (Py_ssize_t f = 0; f < d; f++) acc += x[f] * x[f];                   \
-                q[0] = acc;                                                              \
-            }                                                                            \
-            x[m - 1] = 1.0;                                                              \
-        }                                                                                \
-    }
-    enum { GMM_FEATURES_FULL = 0, GMM_FEATURES_DIAG = 2 };  /* the FULL, DIAG codes below */
-
-
-    /* Spherical float64 rows used as they are (see _direct_rows): q1 gets the rows
-       [|x_i - s|^2, 1] and scores[i, k] the terms quadratic[k] q_i + constant[k] that
-       the GEMM on X then adds to. In C for the vector clones (Cython's loop compiled
-       to 2-wide SSE). */
-    GMM_VECTOR_CLONES
-    static void gmm_direct_terms(const double *restrict X, Py_ssize_t n_rows, Py_ssize_t d,
-                                 const double *restrict shift, Py_ssize_t k,
-                                 const double *restrict quadratic,
-                                 const double *restrict constant, double *restrict q1,
-                                 double *restrict scores) {
-        for (Py_ssize_t i = 0; i < n_rows; i++) {
-            const double *restrict x = X + i * d;
-            double q = 0.0;
-            _Pragma("omp simd reduction(+:q)")
-            for (Py_ssize_t f = 0; f < d; f++) q += (x[f] - shift[f]) * (x[f] - shift[f]);
-            q1[2 * i] = q;
-            q1[2 * i + 1] = 1.0;
-            double *restrict row = scores + i * k;
-            _Pragma("omp simd")
-            for (Py_ssize_t c = 0; c < k; c++) row[c] = quadratic[c] * q + constant[c];
-        }
-    }
-    GMM_FEATURES_BY_ROW(float, gmm_features_by_row_float)
-    GMM_FEATURES_BY_ROW(double, gmm_features_by_row_double)
-
-    /* Rows about one far component's mean m (see _far_log_prob), in C for the vector
-       clones: Cython's loops, not provably free of aliasing, stay scalar (the far
-       spherical E-step at d=64 ran 5x slower than this).
-       gmm_distances: dist[i] = |(x_i - m) * scale|^2 (scale: d factors, or NULL: 1).
-       gmm_cholesky_distances: dist[i] = |(x_i - m) @ P|^2 (P row-major d x d), as
-       loops along the rows through d columns of scratch ``diff`` and one ``y`` (a
-       chunk-sized GEMM on narrow rows is mostly call overhead: 2x faster at d <= 16).
-       gmm_moments: sums += sum_i w_i (x_i - m) and second += sum_i w_i (x_i - m)^2 per
-       feature; with ``upper``, second is d x d and gets the upper triangle (f <= g,
-       row-major) of sum_i w_i (x_i - m)(x_i - m)^T. Rows of zero weight, most rows for
-       a component far from the others, are skipped. t: d doubles of scratch.
-       gmm_scaled_rows: sums += sum_i w_i (x_i - m) and scaled[i] = sqrt(w_i) (x_i - m),
-       for a SYRK when most rows weigh (an ill-conditioned component among others). */
-    #define GMM_FAR_ROWS(T, SUFFIX)                                                      \
-    GMM_VECTOR_CLONES                                                                    \
-    static void gmm_distances_##SUFFIX(const T *restrict X, Py_ssize_t n_rows,           \
-                                       Py_ssize_t d, const double *restrict mean,        \
-                                       const double *restrict scale,                     \
-                                       double *restrict dist) {                          \
-        for (Py_ssize_t i = 0; i < n_rows; i++) {                                        \
-            const T *restrict x = X + i * d;                                             \
-            double acc = 0.0;                                                            \
-            if (scale) {                                                                 \
-                _Pragma("omp simd reduction(+:acc)")                                     \
-                for (Py_ssize_t f = 0; f < d; f++) {                                     \
-                    double t = ((double)x[f] - mean[f]) * scale[f];                      \
-                    acc += t * t;                                                        \
-                }                                                                        \
-            } else {                                                                     \
-                _Pragma("omp simd reduction(+:acc)")                                     \
-                for (Py_ssize_t f = 0; f < d; f++) {                                     \
-                    double t = (double)x[f] - mean[f];                                   \
-                    acc += t * t;                                                        \
-                }                                                                        \
-            }                                                                            \
-            dist[i] = acc;                                                               \
-        }                                                                                \
-    }                                                                                    \
-    GMM_VECTOR_CLONES                                                                    \
-    static void gmm_cholesky_distances_##SUFFIX(const T *restrict X, Py_ssize_t n_rows,  \
-                                                Py_ssize_t d, const double *restrict mean, \
-                                                const double *restrict factor,           \
-                                                double *restrict diff, double *restrict y, \
-                                                double *restrict dist) {                 \
-        for (Py_ssize_t f = 0; f < d; f++) {                                             \
-            _Pragma("omp simd")                                                          \
-            for (Py_ssize_t i = 0; i < n_rows; i++)                                      \
-                diff[f * n_rows + i] = (double)X[i * d + f] - mean[f];                   \
-        }                                                                                \
-        for (Py_ssize_t i = 0; i < n_rows; i++) dist[i] = 0.0;                           \
-        for (Py_ssize_t g = 0; g < d; g++) {                                             \
-            for (Py_ssize_t i = 0; i < n_rows; i++) y[i] = 0.0;                          \
-            for (Py_ssize_t f = 0; f < d; f++) {                                         \
-                double p = factor[f * d + g];                                            \
-                const double *restrict column = diff + f * n_rows;                       \
-                if (p == 0.0) continue;  /* (half of a triangular factor) */             \
-                _Pragma("omp simd")                                                      \
-                for (Py_ssize_t i = 0; i < n_rows; i++) y[i] += p * column[i];           \
-            }                                                                            \
-            _Pragma("omp simd")                                                          \
-            for (Py_ssize_t i = 0; i < n_rows; i++) dist[i] += y[i] * y[i];              \
-        }                                                                                \
-    }                                                                                    \
-    GMM_VECTOR_CLONES                                                                    \
-    static void gmm_moments_##SUFFIX(const T *restrict X, Py_ssize_t n_rows, Py_ssize_t d, \
-                                     const double *restrict mean,                        \
-                                     const double *restrict w, int upper,                \
-                                     double *restrict sums, double *restrict second,     \
-                                     double *restrict t) {                               \
-        for (Py_ssize_t i = 0; i < n_rows; i++) {                                        \
-            const T *restrict x = X + i * d;                                             \
-            double wi = w[i];                                                            \
-            if (wi == 0.0) continue;                                                     \
-            _Pragma("omp simd")                                                          \
-            for (Py_ssize_t f = 0; f < d; f++) {                                         \
-                t[f] = (double)x[f] - mean[f];                                           \
-                sums[f] += wi * t[f];                                                    \
-            }                                                                            \
-            if (!upper) {                                                                \
-                _Pragma("omp simd")                                                      \
-                for (Py_ssize_t f = 0; f < d; f++) second[f] += wi * t[f] * t[f];        \
-                continue;                                                                \
-            }                                                                            \
-            for (Py_ssize_t f = 0; f < d; f++) {                                         \
-                double wt = wi * t[f];                                                   \
-                double *restrict row = second + f * d;                                   \
-                _Pragma("omp simd")                                                      \
-                for (Py_ssize_t g = f; g < d; g++) row[g] += wt * t[g];                  \
-            }                                                                            \
-        }                                                                                \
-    }                                                                                    \
-    GMM_VECTOR_CLONES                                                                    \
-    static void gmm_scaled_rows_##SUFFIX(const T *restrict X, Py_ssize_t n_rows,         \
-                                         Py_ssize_t d, const double *restrict mean,      \
-                                         const double *restrict w, double *restrict sums, \
-                                         double *restrict scaled) {                      \
-        for (Py_ssize_t i = 0; i < n_rows; i++) {                                        \
-            const T *restrict x = X + i * d;                                             \
-            double wi = w[i], sw = sqrt(wi);                                             \
-            _Pragma("omp simd")                                                          \
-            for (Py_ssize_t f = 0; f < d; f++) {                                         \
-                double t = (double)x[f] - mean[f];                                       \
-                sums[f] += wi * t;                                                       \
-                scaled[i * d + f] = sw * t;                                              \
-            }                                                                            \
-        }                                                                                \
-    }
-    GMM_FAR_ROWS(float, float)
-    GMM_FAR_ROWS(double, double)
-    """
-    void gmm_normalize_chunk(int single, const double *scores, double *lp, Py_ssize_t n_rows,
-                             Py_ssize_t n, double *log_norm, double *total,
-                             const double *weights) noexcept nogil
-    void gmm_normalize_rows(int single, double *scores, Py_ssize_t n_rows, Py_ssize_t n,
+cdef extern from "kernels.h":
+    # The row loops in C (kernels.h: one build per CPU level, picked at run time).
+    int gmm_supported_level() noexcept nogil
+    int gmm_set_kernel_level(int level) noexcept nogil
+    void gmm_normalize_chunk(bint single, const double *scores, double *lp,
+                             Py_ssize_t n_rows, Py_ssize_t n, double *log_norm,
+                             double *total, const double *weights) noexcept nogil
+    void gmm_normalize_rows(bint single, double *scores, Py_ssize_t n_rows, Py_ssize_t n,
                             double *log_norm, double *total, const double *weights,
                             const char *ahead, Py_ssize_t ahead_rows,
                             Py_ssize_t row_bytes) noexcept nogil
+    void gmm_tied_norms(double *features, Py_ssize_t n_rows, Py_ssize_t d,
+                        Py_ssize_t m) noexcept nogil
     void gmm_features_by_row_float(const float *X, Py_ssize_t n_rows, Py_ssize_t d,
                                    const double *shift, int quadratic, Py_ssize_t m,
                                    double *features) noexcept nogil
     void gmm_features_by_row_double(const double *X, Py_ssize_t n_rows, Py_ssize_t d,
                                     const double *shift, int quadratic, Py_ssize_t m,
                                     double *features) noexcept nogil
+    void gmm_features_by_column_float(const float *X, Py_ssize_t n_rows, Py_ssize_t d,
+                                      const double *shift, int quadratic,
+                                      double *features) noexcept nogil
+    void gmm_features_by_column_double(const double *X, Py_ssize_t n_rows, Py_ssize_t d,
+                                       const double *shift, int quadratic,
+                                       double *features) noexcept nogil
     void gmm_distances_float(const float *X, Py_ssize_t n_rows, Py_ssize_t d,
                              const double *mean, const double *scale,
                              double *dist) noexcept nogil
@@ -553,6 +154,15 @@ cdef extern from *:
     void gmm_direct_terms(const double *X, Py_ssize_t n_rows, Py_ssize_t d,
                           const double *shift, Py_ssize_t k, const double *quadratic,
                           const double *constant, double *q1, double *scores) noexcept nogil
+
+
+def set_kernel_level(int level):
+    """Run this module's row kernels at ``level`` (0 baseline, 1 AVX2, 2 AVX-512), or
+    the best the CPU supports below it; returns the level in use (``gmm_fast._cpu``)."""
+    return gmm_set_kernel_level(level)
+
+
+set_kernel_level(gmm_supported_level())
 
 
 cdef inline void _gemm(char *trans_a, char *trans_b, Py_ssize_t m, Py_ssize_t n,
@@ -692,56 +302,22 @@ cdef void _features(const Model *model, const floating *X, Py_ssize_t n_rows,
     row-major (rows ``n_columns + 1`` long).
     """
     cdef:
-        Py_ssize_t i, f, g, d = model.n_features, m = model.n_columns + 1
+        Py_ssize_t i, f, d = model.n_features, m = model.n_columns + 1
         int covariance_type = model.covariance_type
-        double v
-        double *column
-        const double *a
-        const double *b
     if covariance_type == TIED:
         for i in range(n_rows):
             for f in range(d):
                 xd[i * d + f] = <double>X[i * d + f] - model.shift[f]
         # F[:, :d] = xd @ P
         _gemm('N', 'N', n_rows, d, d, xd, d, model.prec, d, 0.0, features, m)
-        for i in range(n_rows):
-            features[i * m + d] = gmm_sqnorm(features + i * m, d)
-            features[i * m + d + 1] = 1.0
+        gmm_tied_norms(features, n_rows, d, m)
         return
     if not model.transposed:
         _features_by_row(model, X, n_rows, features)
-        return
-    for f in range(d):
-        column = features + f * n_rows
-        v = model.shift[f]
-        for i in range(n_rows):
-            column[i] = <double>X[i * d + f] - v
-    column = features + d * n_rows
-    if covariance_type == FULL:
-        for f in range(d):
-            a = features + f * n_rows
-            for g in range(f, d):
-                b = features + g * n_rows
-                for i in range(n_rows):
-                    column[i] = a[i] * b[i]
-                column = column + n_rows
-    elif covariance_type == DIAG:
-        for f in range(d):
-            a = features + f * n_rows
-            for i in range(n_rows):
-                column[i] = a[i] * a[i]
-            column = column + n_rows
+    elif floating is float:
+        gmm_features_by_column_float(X, n_rows, d, model.shift, covariance_type, features)
     else:
-        # |xs|^2 summed feature by feature (an order fixed by d alone)
-        for i in range(n_rows):
-            column[i] = 0.0
-        for f in range(d):
-            a = features + f * n_rows
-            for i in range(n_rows):
-                column[i] += a[i] * a[i]
-        column = column + n_rows
-    for i in range(n_rows):
-        column[i] = 1.0
+        gmm_features_by_column_double(X, n_rows, d, model.shift, covariance_type, features)
 
 
 cdef inline void _log_prob_chunk(const Model *model, const floating *X, Py_ssize_t n_rows,

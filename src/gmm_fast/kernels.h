@@ -1,0 +1,160 @@
+/* The row kernels of _estep and _lloyd, chosen by CPU level at run time.
+
+   kernels.c is compiled once per level that meson.build lists for the target (x86-64
+   with GCC or Clang: baseline SSE2, AVX2+FMA as x86-64-v3, AVX-512 as x86-64-v4;
+   elsewhere one build at the compiler's baseline, NEON on aarch64), each into a table
+   of function pointers. dispatch.c picks the table: the best the CPU runs, capped by
+   the caller (the GMM_FAST_CPU_LEVEL environment variable, read by gmm_fast._cpu).
+   The functions below, with the names the .pyx files use, call through the table:
+   one indirect call per chunk of rows, which the loops inside amortise.
+*/
+#ifndef GMM_KERNELS_H
+#define GMM_KERNELS_H
+
+#include <stddef.h>
+
+enum { GMM_LEVEL_BASELINE = 0, GMM_LEVEL_AVX2 = 1, GMM_LEVEL_AVX512 = 2 };
+
+#define GMM_NORMALIZE_CHUNK_PARAMS                                                   \
+    const double *scores, double *lp, ptrdiff_t n_rows, ptrdiff_t n, double *log_norm, \
+    double *total, const double *weights
+#define GMM_NORMALIZE_ROWS_PARAMS                                                    \
+    double *scores, ptrdiff_t n_rows, ptrdiff_t n, double *log_norm, double *total,  \
+    const double *weights, const char *ahead, ptrdiff_t ahead_rows, ptrdiff_t row_bytes
+/* The arguments of both Lloyd direct kernels (narrow rows, wide rows). */
+#define GMM_LLOYD_DIRECT_ARGS(T)                                                     \
+    const T *X, const T *sample_weight, const T *shift, ptrdiff_t n_rows,            \
+    ptrdiff_t n_features, const T *centers, const T *centers_m2, const T *sq_norms,  \
+    ptrdiff_t k_pad, int *labels, double *sums, double *counts, T *xs,               \
+    ptrdiff_t *changed, int with_inertia
+
+/* One level's kernels; [0] float32 data (or `single` precision), [1] float64. */
+struct gmm_kernel_table {
+    const char *name;
+    /* E-step (estep_normalize.h, estep_rows.h) */
+    void (*normalize_chunk[2])(GMM_NORMALIZE_CHUNK_PARAMS);
+    void (*normalize_rows[2])(GMM_NORMALIZE_ROWS_PARAMS);
+    void (*tied_norms)(double *features, ptrdiff_t n_rows, ptrdiff_t d, ptrdiff_t m);
+    void (*direct_terms)(const double *X, ptrdiff_t n_rows, ptrdiff_t d,
+                         const double *shift, ptrdiff_t k, const double *quadratic,
+                         const double *constant, double *q1, double *scores);
+    void (*features_by_row_float)(const float *X, ptrdiff_t n_rows, ptrdiff_t d,
+                                  const double *shift, int quadratic, ptrdiff_t m,
+                                  double *features);
+    void (*features_by_row_double)(const double *X, ptrdiff_t n_rows, ptrdiff_t d,
+                                   const double *shift, int quadratic, ptrdiff_t m,
+                                   double *features);
+    void (*features_by_column_float)(const float *X, ptrdiff_t n_rows, ptrdiff_t d,
+                                     const double *shift, int quadratic, double *features);
+    void (*features_by_column_double)(const double *X, ptrdiff_t n_rows, ptrdiff_t d,
+                                      const double *shift, int quadratic,
+                                      double *features);
+    void (*distances_float)(const float *X, ptrdiff_t n_rows, ptrdiff_t d,
+                            const double *mean, const double *scale, double *dist);
+    void (*distances_double)(const double *X, ptrdiff_t n_rows, ptrdiff_t d,
+                             const double *mean, const double *scale, double *dist);
+    void (*cholesky_distances_float)(const float *X, ptrdiff_t n_rows, ptrdiff_t d,
+                                     const double *mean, const double *factor,
+                                     double *diff, double *y, double *dist);
+    void (*cholesky_distances_double)(const double *X, ptrdiff_t n_rows, ptrdiff_t d,
+                                      const double *mean, const double *factor,
+                                      double *diff, double *y, double *dist);
+    void (*moments_float)(const float *X, ptrdiff_t n_rows, ptrdiff_t d,
+                          const double *mean, const double *w, int upper, double *sums,
+                          double *second, double *t);
+    void (*moments_double)(const double *X, ptrdiff_t n_rows, ptrdiff_t d,
+                           const double *mean, const double *w, int upper, double *sums,
+                           double *second, double *t);
+    void (*scaled_rows_float)(const float *X, ptrdiff_t n_rows, ptrdiff_t d,
+                              const double *mean, const double *w, double *sums,
+                              double *scaled);
+    void (*scaled_rows_double)(const double *X, ptrdiff_t n_rows, ptrdiff_t d,
+                               const double *mean, const double *w, double *sums,
+                               double *scaled);
+    /* Lloyd (lloyd_rows.h) */
+    ptrdiff_t (*argmin_float)(const float *v, const float *off, ptrdiff_t n);
+    ptrdiff_t (*argmin_double)(const double *v, const double *off, ptrdiff_t n);
+    double (*sq_dist_float)(const float *x, const float *c, ptrdiff_t n);
+    double (*sq_dist_double)(const double *x, const double *c, ptrdiff_t n);
+    void (*shift_rows_float)(const float *X, ptrdiff_t n_rows, ptrdiff_t d,
+                             const float *shift, float *xs);
+    void (*shift_rows_double)(const double *X, ptrdiff_t n_rows, ptrdiff_t d,
+                              const double *shift, double *xs);
+    void (*add_row_float)(double *s, const float *x, double w, ptrdiff_t d);
+    void (*add_row_double)(double *s, const double *x, double w, ptrdiff_t d);
+    void (*min_sq_dist_rows_float)(const float *X, ptrdiff_t n_rows, ptrdiff_t d,
+                                   const float *center, double *closest);
+    void (*min_sq_dist_rows_double)(const double *X, ptrdiff_t n_rows, ptrdiff_t d,
+                                    const double *center, double *closest);
+    /* NULL where the compiler has no vector extensions (GMM_SEED_FAST) */
+    void (*seed_potentials_float)(const float *X, const float *w, ptrdiff_t n_rows,
+                                  ptrdiff_t d, const float *candidates,
+                                  ptrdiff_t n_candidates, const double *closest,
+                                  double *pot, double *dist, ptrdiff_t dist_stride);
+    void (*seed_potentials_double)(const double *X, const double *w, ptrdiff_t n_rows,
+                                   ptrdiff_t d, const double *candidates,
+                                   ptrdiff_t n_candidates, const double *closest,
+                                   double *pot, double *dist, ptrdiff_t dist_stride);
+    double (*lloyd_narrow_float)(GMM_LLOYD_DIRECT_ARGS(float));
+    double (*lloyd_narrow_double)(GMM_LLOYD_DIRECT_ARGS(double));
+    double (*lloyd_rowwise_float)(GMM_LLOYD_DIRECT_ARGS(float));
+    double (*lloyd_rowwise_double)(GMM_LLOYD_DIRECT_ARGS(double));
+};
+
+/* dispatch.c. The level the CPU supports among those built; the level in use; set
+   it (clamped to the supported one; returns the level now in use). */
+int gmm_supported_level(void);
+int gmm_kernel_level(void);
+int gmm_set_kernel_level(int level);
+extern const struct gmm_kernel_table *gmm_active_kernels;
+
+/* The Lloyd direct paths' layout (lloyd_rows.h), which _lloyd's buffers follow.
+   Narrow rows: groups of two 64-byte vectors of rows (16 doubles, 32 floats), 4
+   centres per pass (8 independent FMA chains, each row vector loaded once for 4
+   centres: d=16 k=64 float64, one thread, 89 ms with 1 centre, 77 with 4). Wide
+   rows: GMM_LLOYD_WIDE_ROWS rows at a time, features padded to GMM_LLOYD_PAD. */
+#define GMM_LLOYD_ROW_BYTES 128
+#define GMM_LLOYD_CENTERS 4
+#define GMM_LLOYD_PAD 16
+#define GMM_LLOYD_PAD_FEATURES(d) (((d) + GMM_LLOYD_PAD - 1) / GMM_LLOYD_PAD * GMM_LLOYD_PAD)
+#define GMM_LLOYD_WIDE_ROWS 4
+
+/* The names the .pyx files call (not in kernels.c, whose functions they name). */
+#ifndef GMM_KERNELS_BUILD
+#define GMM_K (gmm_active_kernels)
+#define gmm_normalize_chunk(single, ...) GMM_K->normalize_chunk[!(single)](__VA_ARGS__)
+#define gmm_normalize_rows(single, ...) GMM_K->normalize_rows[!(single)](__VA_ARGS__)
+#define gmm_tied_norms(...) GMM_K->tied_norms(__VA_ARGS__)
+#define gmm_direct_terms(...) GMM_K->direct_terms(__VA_ARGS__)
+#define gmm_features_by_row_float(...) GMM_K->features_by_row_float(__VA_ARGS__)
+#define gmm_features_by_row_double(...) GMM_K->features_by_row_double(__VA_ARGS__)
+#define gmm_features_by_column_float(...) GMM_K->features_by_column_float(__VA_ARGS__)
+#define gmm_features_by_column_double(...) GMM_K->features_by_column_double(__VA_ARGS__)
+#define gmm_distances_float(...) GMM_K->distances_float(__VA_ARGS__)
+#define gmm_distances_double(...) GMM_K->distances_double(__VA_ARGS__)
+#define gmm_cholesky_distances_float(...) GMM_K->cholesky_distances_float(__VA_ARGS__)
+#define gmm_cholesky_distances_double(...) GMM_K->cholesky_distances_double(__VA_ARGS__)
+#define gmm_moments_float(...) GMM_K->moments_float(__VA_ARGS__)
+#define gmm_moments_double(...) GMM_K->moments_double(__VA_ARGS__)
+#define gmm_scaled_rows_float(...) GMM_K->scaled_rows_float(__VA_ARGS__)
+#define gmm_scaled_rows_double(...) GMM_K->scaled_rows_double(__VA_ARGS__)
+#define argmin_float(...) GMM_K->argmin_float(__VA_ARGS__)
+#define argmin_double(...) GMM_K->argmin_double(__VA_ARGS__)
+#define sq_dist_float(...) GMM_K->sq_dist_float(__VA_ARGS__)
+#define sq_dist_double(...) GMM_K->sq_dist_double(__VA_ARGS__)
+#define shift_rows_float(...) GMM_K->shift_rows_float(__VA_ARGS__)
+#define shift_rows_double(...) GMM_K->shift_rows_double(__VA_ARGS__)
+#define add_row_float(...) GMM_K->add_row_float(__VA_ARGS__)
+#define add_row_double(...) GMM_K->add_row_double(__VA_ARGS__)
+#define min_sq_dist_rows_float(...) GMM_K->min_sq_dist_rows_float(__VA_ARGS__)
+#define min_sq_dist_rows_double(...) GMM_K->min_sq_dist_rows_double(__VA_ARGS__)
+#define gmm_seed_fast() (GMM_K->seed_potentials_double != NULL)
+#define seed_potentials_float(...) GMM_K->seed_potentials_float(__VA_ARGS__)
+#define seed_potentials_double(...) GMM_K->seed_potentials_double(__VA_ARGS__)
+#define lloyd_direct_float(rowwise, ...)                                             \
+    ((rowwise) ? GMM_K->lloyd_rowwise_float : GMM_K->lloyd_narrow_float)(__VA_ARGS__)
+#define lloyd_direct_double(rowwise, ...)                                            \
+    ((rowwise) ? GMM_K->lloyd_rowwise_double : GMM_K->lloyd_narrow_double)(__VA_ARGS__)
+#endif
+
+#endif

@@ -1,0 +1,350 @@
+/* Lloyd's k-means row loops, for one element type T of X.
+
+   kernels.c includes this file once per type, with T (float or double), IDX (an
+   integer as wide as T, for lane masks) and TYPED(name) defined. Why the direct
+   paths exist and when they are taken: _lloyd's docstring and lloyd_step.
+*/
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels.h"  /* the layout constants: GMM_LLOYD_* */
+
+#ifndef GMM_LLOYD_ROWS_ONCE
+#define GMM_LLOYD_ROWS_ONCE
+#if defined(__GNUC__)  /* GCC/Clang vector extensions */
+#define GMM_SEED_FAST 1
+#define GMM_SEED_ROWS 8
+#define GMM_SEED_CANDIDATES 8
+#define GMM_SEED_FEATURES 32
+#else
+#define GMM_SEED_FAST 0
+#endif
+
+/* Sum the first 2H lanes of every accumulator into its first H (vector adds). */
+#define GMM_LLOYD_FOLD(H, Q)                                                         \
+    for (int r = 0; r < GMM_LLOYD_WIDE_ROWS; r++)                                    \
+        for (int q = 0; q < (Q); q++) {                                              \
+            _Pragma("omp simd")                                                      \
+            for (int l = 0; l < (H); l++) acc[r][q][l] += acc[r][q][l + (H)];        \
+        }
+/* Centres j .. j+Q-1 against the group's rows: dot products in a register block
+   of rows x Q vectors, lanes folded in halves (a serial sum of the lanes cost more
+   than the dot products at d=128), then the running first minimum per row. */
+#define GMM_LLOYD_WIDE_BLOCK(T, Q)                                                   \
+    {                                                                                \
+        enum { LANES_ = 64 / sizeof(T) };                                            \
+        const T *c = centers_m2 + j * d_pad;                                         \
+        T acc[GMM_LLOYD_WIDE_ROWS][Q][LANES_];                                       \
+        for (int r = 0; r < GMM_LLOYD_WIDE_ROWS; r++)                                \
+            for (int q = 0; q < (Q); q++) {                                          \
+                _Pragma("omp simd")                                                  \
+                for (int l = 0; l < LANES_; l++) acc[r][q][l] = 0;                   \
+            }                                                                        \
+        for (ptrdiff_t f = 0; f < d_pad; f += LANES_)                               \
+            for (int r = 0; r < GMM_LLOYD_WIDE_ROWS; r++)                            \
+                for (int q = 0; q < (Q); q++) {                                      \
+                    _Pragma("omp simd")                                              \
+                    for (int l = 0; l < LANES_; l++)                                 \
+                        acc[r][q][l] += xs[r * d_pad + f + l] * c[q * d_pad + f + l]; \
+                }                                                                    \
+        if (LANES_ > 8) { GMM_LLOYD_FOLD(8, Q) }                                     \
+        GMM_LLOYD_FOLD(4, Q) GMM_LLOYD_FOLD(2, Q) GMM_LLOYD_FOLD(1, Q)               \
+        for (int r = 0; r < GMM_LLOYD_WIDE_ROWS; r++)                                \
+            for (int q = 0; q < (Q); q++) {                                          \
+                T dist = sq_norms[j + q] + acc[r][q][0];                             \
+                /* strictly nearer: the first minimum, as np.argmin */               \
+                int nearer = dist < best_dist[r];                                    \
+                best[r] = nearer ? (int)(j + q) : best[r];                           \
+                best_dist[r] = nearer ? dist : best_dist[r];                         \
+            }                                                                        \
+    }
+#endif
+
+/* Index of the first minimum of off + v, written with selects so that gcc emits
+   minsd + cmov: a branch on "new minimum?" mispredicts on random data and
+   measured 2.5x slower for the whole step at d=2, k=8. */
+static inline ptrdiff_t TYPED(gmm_argmin_scalar)(const T *v, const T *off, ptrdiff_t n) {
+    T m = off[0] + v[0];
+    ptrdiff_t best = 0;
+    for (ptrdiff_t j = 1; j < n; j++) {
+        T x = off[j] + v[j];
+        best = x < m ? j : best;
+        m = x < m ? x : m;
+    }
+    return best;
+}
+
+/* The same first minimum, vectorised: LANES running minima, each lane over
+   the entries j = l mod LANES, taking an entry only if strictly smaller (so
+   each lane keeps its first minimum); then the smallest index among the
+   lanes that hold the overall minimum. The scalar loop is one dependent
+   minsd chain: at k=256 about a fifth of the GEMM path's time. */
+static ptrdiff_t TYPED(gmm_argmin)(const T *v, const T *off, ptrdiff_t n) {
+    enum { LANES = 64 / sizeof(T) };
+    if (n < 2 * LANES) return TYPED(gmm_argmin_scalar)(v, off, n);
+    T m[LANES];
+    IDX best[LANES];
+    for (int l = 0; l < LANES; l++) { m[l] = off[l] + v[l]; best[l] = l; }
+    ptrdiff_t j = LANES;
+    for (; j + LANES <= n; j += LANES) {
+        #pragma omp simd
+        for (int l = 0; l < LANES; l++) {
+            T x = off[j + l] + v[j + l];
+            IDX nearer = -(IDX)(x < m[l]);
+            best[l] = (best[l] & ~nearer) | ((IDX)(j + l) & nearer);
+            m[l] = x < m[l] ? x : m[l];
+        }
+    }
+    T mv = m[0];
+    ptrdiff_t b = best[0];
+    for (int l = 1; l < LANES; l++) {
+        if (m[l] < mv || (m[l] == mv && best[l] < b)) { mv = m[l]; b = best[l]; }
+    }
+    for (; j < n; j++) {
+        T x = off[j] + v[j];
+        if (x < mv) { mv = x; b = j; }
+    }
+    return b;
+}
+
+/* |x - c|^2 summed in double; the pragma lets gcc vectorise the sum
+   (it may not reorder a floating-point reduction otherwise). */
+static inline double TYPED(gmm_sq_dist)(const T *x, const T *c, ptrdiff_t n) {
+    double acc = 0.0;
+    #pragma omp simd reduction(+:acc)
+    for (ptrdiff_t f = 0; f < n; f++) {
+        double diff = (double)x[f] - (double)c[f];
+        acc += diff * diff;
+    }
+    return acc;
+}
+
+/* The GEMM path's per-row loops, in C with restrict: in Cython they compiled to
+   scalar code that gcc could not prove free of aliasing. shift_rows: xs = X - shift for n_rows rows of d; add_row:
+   s += w x in double. */
+static void TYPED(gmm_shift_rows)(const T *restrict X, ptrdiff_t n_rows, ptrdiff_t d,
+                  const T *restrict shift, T *restrict xs) {
+    for (ptrdiff_t i = 0; i < n_rows; i++) {
+        #pragma omp simd
+        for (ptrdiff_t f = 0; f < d; f++)
+            xs[i * d + f] = X[i * d + f] - shift[f];
+    }
+}
+static void TYPED(gmm_add_row)(double *restrict s, const T *restrict x, double w,
+                ptrdiff_t d) {
+    #pragma omp simd
+    for (ptrdiff_t f = 0; f < d; f++) s[f] += w * (double)x[f];
+}
+
+/* k-means++: closest[i] = min(closest[i], |x_i - c|^2) for n_rows rows, each
+   distance vectorised along the features (the Cython loop's strict sum was one
+   scalar chain: (1e5, 784) float32 took 32 ms, three times a read of X). */
+static void TYPED(gmm_min_sq_dist_rows)(const T *restrict X, ptrdiff_t n_rows, ptrdiff_t d,
+                 const T *restrict center, double *restrict closest) {
+    for (ptrdiff_t i = 0; i < n_rows; i++) {
+        double sq = TYPED(gmm_sq_dist)(X + i * d, center, d);
+        closest[i] = sq < closest[i] ? sq : closest[i];
+    }
+}
+
+/* k-means++ potentials: pot[t] += w_i min(closest_i, |x_i - c_t|^2) over rows
+   [0, n_rows), w NULL meaning unit weights. Summed feature by feature, a row's
+   squared distance is one chain of dependent FMAs; here GMM_SEED_ROWS rows share
+   each chain in the lanes of a GCC/Clang vector, for up to GMM_SEED_CANDIDATES
+   candidates at a time, the rows transposed GMM_SEED_FEATURES features at a time.
+   (Plain C arrays stayed in memory: a store-forwarding chain per feature.) Against
+   the scalar row loop, 2 threads: potentials of n=1e6, d=16, 6 candidates 27 -> 15
+   ms; seeding (2e5, 128, 256) 20.3 -> 7.1 s, (1e5, 784, 10) 1.6 -> 0.64 s (scikit-learn,
+   whose candidate distances are a GEMM: 6.8 and 0.47 s). */
+#if GMM_SEED_FAST
+static void TYPED(gmm_seed_potentials)(const T *X, const T *w, ptrdiff_t n_rows, ptrdiff_t d,
+                 const T *candidates, ptrdiff_t n_candidates,
+                 const double *closest, double *pot, double *dist,
+                 ptrdiff_t dist_stride) {
+    enum { R = GMM_SEED_ROWS, Q = GMM_SEED_CANDIDATES, F = GMM_SEED_FEATURES };
+    typedef double v8d __attribute__((vector_size(8 * sizeof(double))));
+    double xt[F * R], cl[R], wr[R];
+    for (ptrdiff_t i0 = 0; i0 < n_rows; i0 += R) {
+        int rows = n_rows - i0 < R ? (int)(n_rows - i0) : R;
+        for (int r = 0; r < R; r++) {
+            cl[r] = r < rows ? closest[i0 + r] : 0.0;
+            wr[r] = r < rows ? (w ? (double)w[i0 + r] : 1.0) : 0.0;
+        }
+        for (ptrdiff_t t0 = 0; t0 < n_candidates; t0 += Q) {
+            int nq = n_candidates - t0 < Q ? (int)(n_candidates - t0) : Q;
+            const T *c[Q];
+            for (int q = 0; q < Q; q++)
+                c[q] = candidates + (t0 + (q < nq ? q : 0)) * d;
+            v8d acc[Q];
+            for (int q = 0; q < Q; q++) acc[q] = (v8d){0};
+            for (ptrdiff_t f0 = 0; f0 < d; f0 += F) {
+                int nf = d - f0 < F ? (int)(d - f0) : F;
+                for (int f = 0; f < nf; f++)
+                    for (int r = 0; r < R; r++)
+                        xt[f * R + r] = r < rows
+                            ? (double)X[(i0 + r) * d + f0 + f] : 0.0;
+                for (int f = 0; f < nf; f++) {
+                    v8d x;
+                    __builtin_memcpy(&x, xt + f * R, sizeof x);
+                    for (int q = 0; q < Q; q++) {
+                        v8d diff = x - (double)c[q][f0 + f];
+                        acc[q] += diff * diff;
+                    }
+                }
+            }
+            if (dist)  /* the distances too: the caller keeps the best's */
+                for (int q = 0; q < nq; q++)
+                    for (int r = 0; r < rows; r++)
+                        dist[(t0 + q) * dist_stride + i0 + r] = acc[q][r];
+            for (int q = 0; q < nq; q++) {
+                double part[R], sum = 0.0;
+                #pragma omp simd
+                for (int r = 0; r < R; r++)
+                    part[r] = wr[r] * (acc[q][r] < cl[r] ? acc[q][r] : cl[r]);
+                for (int r = 0; r < R; r++) sum += part[r];
+                pot[t0 + q] += sum;
+            }
+        }
+    }
+}
+#endif
+
+/* Rows [0, n_rows) of X: labels, and the block's inertia (returned if
+   with_inertia, else 0), counts and sums (if sums != NULL). The group's shifted rows are transposed into xs
+   (n_features x ROWS) so that one vector holds a feature of ROWS rows: the
+   distances are vectorised across rows and the running argmin across centres
+   needs no horizontal step. centers_m2 is -2 * centers padded with zero rows to
+   k_pad (a multiple of CENTERS), sq_norms is |c|^2 padded with +inf, so acc is
+   |c|^2 - 2 x.c and a padded centre never wins. The update takes a centre only
+   if strictly nearer: the first minimum, as np.argmin. It is written with a
+   mask, not "?:", which gcc turned into a masked store behind a mispredicted
+   branch (d=16 k=64: 145 -> 90 ms). */
+static double TYPED(gmm_lloyd_narrow)(GMM_LLOYD_DIRECT_ARGS(T)) {
+    enum { ROWS = GMM_LLOYD_ROW_BYTES / sizeof(T), CENTERS = GMM_LLOYD_CENTERS };
+    double inertia = 0.0;
+    ptrdiff_t n_changed = 0;
+    for (ptrdiff_t i0 = 0; i0 < n_rows; i0 += ROWS) {
+        ptrdiff_t rows = n_rows - i0 < ROWS ? n_rows - i0 : ROWS;
+        /* Missing rows of the last group are zeros; their labels are dropped. */
+        for (ptrdiff_t f = 0; f < n_features; f++)
+            for (ptrdiff_t r = 0; r < ROWS; r++)
+                xs[f * ROWS + r] =
+                    r < rows ? X[(i0 + r) * n_features + f] - shift[f] : (T)0;
+        T best_dist[ROWS];
+        IDX best[ROWS];
+        for (int r = 0; r < ROWS; r++) { best_dist[r] = (T)INFINITY; best[r] = 0; }
+        for (ptrdiff_t j = 0; j < k_pad; j += CENTERS) {
+            T acc[CENTERS][ROWS];
+            for (int q = 0; q < CENTERS; q++) {
+                #pragma omp simd
+                for (int r = 0; r < ROWS; r++) acc[q][r] = sq_norms[j + q];
+            }
+            for (ptrdiff_t f = 0; f < n_features; f++)
+                for (int q = 0; q < CENTERS; q++) {
+                    T c = centers_m2[(j + q) * n_features + f];
+                    #pragma omp simd
+                    for (int r = 0; r < ROWS; r++) acc[q][r] += xs[f * ROWS + r] * c;
+                }
+            for (int q = 0; q < CENTERS; q++) {
+                #pragma omp simd
+                for (int r = 0; r < ROWS; r++) {
+                    IDX nearer = -(IDX)(acc[q][r] < best_dist[r]);
+                    best[r] = (best[r] & ~nearer) | ((IDX)(j + q) & nearer);
+                    best_dist[r] = acc[q][r] < best_dist[r] ? acc[q][r] : best_dist[r];
+                }
+            }
+        }
+        for (ptrdiff_t r = 0; r < rows; r++) {
+            int label = (int)best[r];
+            const T *c = centers + label * n_features;
+            double w = sample_weight ? sample_weight[i0 + r] : 1.0, sq = 0.0;
+            n_changed += labels[i0 + r] != label;
+            labels[i0 + r] = label;
+            /* The exact squared distance in double (the expansion cancels). */
+            if (with_inertia) {
+                #pragma omp simd reduction(+:sq)
+                for (ptrdiff_t f = 0; f < n_features; f++) {
+                    double diff = (double)xs[f * ROWS + r] - (double)c[f];
+                    sq += diff * diff;
+                }
+                inertia += w * sq;
+            }
+            if (sums) {
+                counts[label] += w;
+                for (ptrdiff_t f = 0; f < n_features; f++)
+                    sums[label * n_features + f] += w * (double)xs[f * ROWS + r];
+            }
+        }
+    }
+    *changed = n_changed;
+    return inertia;
+}
+
+/* Wide rows, few centres: the same arguments and results, GMM_LLOYD_WIDE_ROWS rows
+   at a time. The rows are read from memory once; their dot products with every
+   centre come from a register block of rows x CENTERS vector accumulators along
+   the features (each centre vector loaded serves all the rows, each row vector
+   all the centres), then the exact distance and the sums while the rows are in
+   L1. The GEMM packed every chunk again for only a few centres. Here centers_m2
+   has rows of GMM_LLOYD_PAD_FEATURES(n_features) entries, zero-padded, and xs
+   holds GMM_LLOYD_WIDE_ROWS rows as long, whose padding the caller zeroed. */
+static double TYPED(gmm_lloyd_rowwise)(GMM_LLOYD_DIRECT_ARGS(T)) {
+    enum { ROWS = GMM_LLOYD_WIDE_ROWS, CENTERS = GMM_LLOYD_CENTERS };
+    const ptrdiff_t d_pad = GMM_LLOYD_PAD_FEATURES(n_features);
+    double inertia = 0.0;
+    ptrdiff_t n_changed = 0;
+    for (ptrdiff_t i0 = 0; i0 < n_rows; i0 += ROWS) {
+        int rows = n_rows - i0 < ROWS ? (int)(n_rows - i0) : ROWS;
+        for (int r = 0; r < ROWS; r++) {
+            const T *x = X + (i0 + r) * n_features;
+            T *y = xs + r * d_pad;
+            if (r < rows) {
+                #pragma omp simd
+                for (ptrdiff_t f = 0; f < n_features; f++) y[f] = x[f] - shift[f];
+            } else {
+                for (ptrdiff_t f = 0; f < n_features; f++) y[f] = (T)0;
+            }
+        }
+        /* The next rows start on their way from memory while these compute. */
+        if (i0 + 2 * ROWS <= n_rows)
+            for (ptrdiff_t e = 0; e < ROWS * n_features; e += 64 / sizeof(T))
+                __builtin_prefetch(X + (i0 + ROWS) * n_features + e);
+        T best_dist[ROWS];
+        int best[ROWS];
+        for (int r = 0; r < ROWS; r++) { best_dist[r] = (T)INFINITY; best[r] = 0; }
+        /* k_pad: the centres rounded up to 2; a last pair takes a narrower block */
+        ptrdiff_t j = 0;
+        for (; j + CENTERS <= k_pad; j += CENTERS) GMM_LLOYD_WIDE_BLOCK(T, CENTERS)
+        if (j < k_pad) GMM_LLOYD_WIDE_BLOCK(T, 2)
+        for (int r = 0; r < rows; r++) {
+            int label = best[r];
+            const T *c = centers + label * n_features, *y = xs + r * d_pad;
+            double w = sample_weight ? sample_weight[i0 + r] : 1.0, sq = 0.0;
+            n_changed += labels[i0 + r] != label;
+            labels[i0 + r] = label;
+            double *s = sums ? sums + label * n_features : NULL;
+            if (s) counts[label] += w;
+            if (s && with_inertia) {  /* one pass: the exact distance and the sums */
+                #pragma omp simd reduction(+:sq)
+                for (ptrdiff_t f = 0; f < n_features; f++) {
+                    double diff = (double)y[f] - (double)c[f];
+                    sq += diff * diff;
+                    s[f] += w * (double)y[f];
+                }
+            } else if (s) {
+                #pragma omp simd
+                for (ptrdiff_t f = 0; f < n_features; f++) s[f] += w * (double)y[f];
+            } else if (with_inertia) {
+                #pragma omp simd reduction(+:sq)
+                for (ptrdiff_t f = 0; f < n_features; f++) {
+                    double diff = (double)y[f] - (double)c[f];
+                    sq += diff * diff;
+                }
+            }
+            inertia += w * sq;
+        }
+    }
+    *changed = n_changed;
+    return inertia;
+}

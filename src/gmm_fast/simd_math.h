@@ -1,0 +1,89 @@
+/* exp and log written so that a loop of them vectorises at every CPU level.
+
+   glibc's exp and log are calls the vectoriser cannot see through. These are a few
+   multiply-adds and bit moves with selects, no branches, inlined into the loops of
+   kernels.c. With -fno-trapping-math (meson.build) GCC may compute both sides of a
+   select; without it, it keeps a branch around the multiplies that could trap and
+   vectorises only where AVX-512 masks the lanes ("control flow in loop" at
+   x86-64-v3 and baseline). `single` (float32 data, whose values carry 6e-8 relative
+   error) picks shorter polynomials; callers pass a constant so that it folds away.
+*/
+#ifndef GMM_SIMD_MATH_H
+#define GMM_SIMD_MATH_H
+
+#include <stdint.h>
+#include <string.h>
+
+/* sum_j c[j] x^(n-1-j) by Horner's rule (c: highest power first). Inlined with a
+   constant n, the loop unrolls into the plain chain of multiply-adds. */
+static inline double gmm_horner(const double *c, int n, double x) {
+    double p = c[0];
+    for (int j = 1; j < n; j++) p = p * x + c[j];
+    return p;
+}
+
+/* 1/j!, j = 13..0: e^r's Taylor coefficients, highest power first. */
+static const double GMM_EXP_SERIES[14] = {
+    1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+    1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
+    1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
+
+/* 2/(2j+1), j = 10..1: the atanh series of log's R, in powers of s^2, highest first. */
+static const double GMM_LOG_SERIES[10] = {
+    2.0 / 21.0, 2.0 / 19.0, 2.0 / 17.0, 2.0 / 15.0, 2.0 / 13.0, 2.0 / 11.0,
+    2.0 / 9.0, 2.0 / 7.0, 2.0 / 5.0, 2.0 / 3.0};
+
+/* exp(t) for t <= 0: e^t = 2^n e^r, n = round(t / ln 2), r = t - n ln 2 in
+   [-ln2/2, ln2/2] (ln 2 in two parts so r is exact), e^r by its Taylor polynomial of
+   degree 13 (truncation < 1e-17; measured max relative error against exp: 2e-16),
+   2^n put in the exponent bits. The 1.5 * 2^52 shifter rounds t / ln 2 and leaves n
+   in its low mantissa bits. Below -708 e^t is subnormal (< 1e-307 of the row's
+   largest term): 0. single: degree 7, truncation < 5e-9 relative. */
+static inline double gmm_exp_nonpositive(double t, int single) {
+    const double shifter = 6755399441055744.0;
+    const double ln2_hi = 6.93147180369123816490e-01;
+    const double ln2_lo = 1.90821492927058770002e-10;
+    double u = t > -708.0 ? t : -708.0;
+    double shifted = u * 1.4426950408889634 + shifter;
+    double n = shifted - shifter;
+    double r = (u - n * ln2_hi) - n * ln2_lo;
+    double p = single ? gmm_horner(GMM_EXP_SERIES + 6, 8, r)
+                      : gmm_horner(GMM_EXP_SERIES, 14, r);
+    int64_t bits;
+    memcpy(&bits, &shifted, sizeof bits);
+    bits = (bits - 0x4338000000000000LL + 1023) << 52;
+    double scale;
+    memcpy(&scale, &bits, sizeof scale);
+    double e = p * scale;
+    return t > -708.0 ? e : 0.0;
+}
+
+/* log(x) for normal positive finite x (the caller redoes the others with log()):
+   x = 2^e m with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s), s = (m - 1) / (m + 1),
+   |s| <= 0.172: with f = m - 1 (exact) and R = 2s^2/3 + 2s^4/5 + ... + 2s^20/21
+   (truncation < 3e-17 relative), log m = 2s + sR = f - s (f - R) (fdlibm's
+   arrangement: the rounding of s is damped by |s| < 0.18). Measured max error
+   against glibc's log over [1, 64]: ~1 ulp. single: R to s^10 (absolute error
+   < 2e-11). */
+static inline double gmm_log_normal(double x, int single) {
+    const double ln2_hi = 6.93147180369123816490e-01;
+    const double ln2_lo = 1.90821492927058770002e-10;
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    /* Positive doubles order as their bits: e counts the binades above sqrt(1/2)
+       (biased by 1023 to stay unsigned; logical shifts and this int -> double
+       through the 2^52 shifter vectorise without AVX-512). */
+    uint64_t biased = (bits - 0x3fe6a09e667f3bcdULL + (1023ULL << 52)) >> 52;
+    uint64_t mbits = bits - ((biased - 1023ULL) << 52);
+    uint64_t ebits = 0x4330000000000000ULL | biased;
+    double m, eb;
+    memcpy(&m, &mbits, sizeof m);
+    memcpy(&eb, &ebits, sizeof eb);
+    double f = m - 1.0, s = f / (m + 1.0), s2 = s * s;
+    double p = single ? gmm_horner(GMM_LOG_SERIES + 5, 5, s2)
+                      : gmm_horner(GMM_LOG_SERIES, 10, s2);
+    double de = (eb - 4503599627370496.0) - 1023.0;
+    return de * ln2_hi + ((f - s * (f - s2 * p)) + de * ln2_lo);
+}
+
+#endif
