@@ -2,6 +2,13 @@
 import numpy as np
 import pytest
 
+import gmm_fast
+from gmm_fast import _cpu
+
+# Every CPU level of the kernels this machine can run (kernels.h): the kernel tests
+# run at each, so that the baseline and AVX2 paths are tested on AVX-512 machines too.
+SUPPORTED_LEVELS = _cpu.LEVELS[:_cpu.LEVELS.index(gmm_fast.supported_cpu_level()) + 1]
+
 
 @pytest.fixture
 def rng():
@@ -13,6 +20,14 @@ def rng():
 def dtype(request):
     """The two dtypes the kernels compute in."""
     return request.param
+
+
+@pytest.fixture(params=SUPPORTED_LEVELS)
+def cpu_level(request):
+    """The kernels at each CPU level the machine supports (restored afterwards)."""
+    previous = gmm_fast.set_cpu_level(request.param)
+    yield request.param
+    gmm_fast.set_cpu_level(previous)
 
 
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])

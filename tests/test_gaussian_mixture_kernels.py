@@ -20,6 +20,9 @@ from gmm_fast._estep import CHUNK_SIZE, uses_direct_rows
 from gmm_fast._em import SufficientStatistics, _KernelParameters, estep_statistics, mstep
 from gmm_fast._threads import MAX_BLOCKS, MIN_ROWS_PER_BLOCK
 
+# Each test at every CPU level of the kernels this machine supports (conftest).
+pytestmark = pytest.mark.usefixtures("cpu_level")
+
 RTOL = {np.float32: 1e-4, np.float64: 1e-10}
 FIELDS = ("log_likelihood", "sum_weights", "nk", "sums", "second")
 

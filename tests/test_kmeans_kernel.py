@@ -8,6 +8,9 @@ from gmm_fast import KMeans
 from gmm_fast._lloyd import candidate_potentials, chunk_rows, lloyd_step, min_sq_distances
 from gmm_fast._threads import MAX_BLOCKS, MIN_ROWS_PER_BLOCK, n_blocks
 
+# Each test at every CPU level of the kernels this machine supports (conftest).
+pytestmark = pytest.mark.usefixtures("cpu_level")
+
 EPS = {np.float32: np.finfo(np.float32).eps, np.float64: np.finfo(np.float64).eps}
 
 

@@ -4,6 +4,7 @@ The estimators follow scikit-learn's API and give its answers, faster and in
 less memory; results do not depend on the number of threads.
 """
 from ._base import ConvergenceWarning, NotFittedError
+from ._cpu import cpu_level, set_cpu_level, show_config, supported_cpu_level
 from ._gaussian_mixture import GaussianMixture
 from ._kmeans import KMeans, kmeans_plusplus
 from ._openmp import openmp_enabled
@@ -19,10 +20,14 @@ __all__ = [
     "KMeans",
     "NotFittedError",
     "ModelSelection",
+    "cpu_level",
     "kmeans_plusplus",
     "load",
     "openmp_enabled",
     "outlier_threshold",
     "save",
     "select_model",
+    "set_cpu_level",
+    "show_config",
+    "supported_cpu_level",
 ]

@@ -546,10 +546,24 @@ def _fit_options(parser):
     parser.add_argument("--plot", metavar="PNG", help="draw a picture (needs matplotlib)")
 
 
+class _ShowConfig(argparse.Action):
+    """``--version``: gmm_fast.show_config()'s report (computed only when asked)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from ._cpu import config_report
+        print(config_report())
+        parser.exit()
+
+
 def build_parser():
     """The argparse parser of ``gmm-fast``."""
     parser = argparse.ArgumentParser(
         prog="gmm-fast", description="Gaussian mixtures and k-means from the command line.")
+    parser.add_argument("--version", action=_ShowConfig,
+                        help="print the version, CPU level, OpenMP, BLAS and threads; exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     fit = commands.add_parser("fit", help="fit a model, print a summary, write labels")
