@@ -261,9 +261,9 @@ static double TYPED(gmm_lloyd_narrow)(GMM_LLOYD_DIRECT_ARGS(T)) {
             double w = sample_weight ? sample_weight[i0 + r] : 1.0, sq = 0.0;
             n_changed += labels[i0 + r] != label;
             labels[i0 + r] = label;
-            /* The exact squared distance in double (the expansion cancels). */
+            /* The exact squared distance in double (the expansion cancels); a
+               scalar sum: xs is strided here, and d <= 16. */
             if (with_inertia) {
-                #pragma omp simd reduction(+:sq)
                 for (ptrdiff_t f = 0; f < n_features; f++) {
                     double diff = (double)xs[f * ROWS + r] - (double)c[f];
                     sq += diff * diff;
