@@ -93,7 +93,7 @@ def vectorised_lines(compiler, flags, tmp_path):
         # Clang unrolls loops of a constant count (rows of a register block) and
         # vectorises them as straight-line code: its SLP remarks count too.
         report = ["-Rpass=loop-vectorize|slp-vectorizer"]
-        pattern = r"(\w+\.h):(\d+):\d+: remark: (?:vectorized loop|Stores SLP vectorized)"
+        pattern = r"(\w+\.h):(\d+):\d+: remark: (?:vectorized loop|(?:Stores )?SLP vectorized)"
     else:
         report = ["-fopt-info-vec-optimized"]
         pattern = r"(\w+\.h):(\d+):\d+: optimized: loop vectorized"

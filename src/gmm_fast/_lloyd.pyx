@@ -6,10 +6,10 @@ cluster. Only ``|c|^2 - 2 x.c`` decides the nearest centre. For wide data the
 distances of a chunk of rows to all centres come from one GEMM. Two direct C
 loops (lloyd_rows.h, built per CPU level: kernels.h) take the shapes where the
 GEMM's fixed costs dominate and fuse the argmin and the sums: narrow data (up to
-16 features), vectorised across a group of rows, from the AVX2 level; and wide
-rows with few centres, a register block of rows x centres vectorised along the
-features, at the AVX-512 level (it needs 32 vector registers). At the baseline
-level the GEMM serves all (OpenBLAS picks the CPU's widest vector unit itself).
+16 features), vectorised across a group of rows; and wide rows with few centres,
+a register block of rows x centres vectorised along the features, sized for the
+level's registers. Both from the AVX2 level on; at the baseline level the GEMM
+serves all (OpenBLAS picks the CPU's widest vector unit itself).
 
 X is used about ``shift`` (its mean), as if it had been centred, so the dot
 products do not cancel for data far from the origin; X itself is never copied.
@@ -101,12 +101,12 @@ cdef extern from "kernels.h":
 # d=2 k=8 ~1.0 -> 0.5-0.6, d=16 k=64 ~1.0 -> 0.7); wider data takes the GEMM
 # unless it has few centres (the row-wise path, see lloyd_step).
 cdef Py_ssize_t DIRECT_MAX_FEATURES = 16
-# Whether the direct paths run (at the kernel level in use): the narrow one from
-# AVX2 (built for baseline SSE2 it lost to the GEMM at every size tried, one thread,
-# float64: d=2 k=8 15 vs 10 ms, d=8 k=16 43 vs 24, d=16 k=64 220 vs 104); the wide
-# one with AVX-512, whose 32 vector registers hold its 16 accumulators (the AVX2
-# build spilled them and ran 2.1-2.4x slower than the GEMM at d=784 k=10, d=128
-# k=32, one thread).
+# Whether the direct paths run (at the kernel level in use): both from AVX2. Built
+# for baseline SSE2 the narrow one lost to the GEMM at every size tried (one thread,
+# float64: d=2 k=8 15 vs 10 ms, d=8 k=16 43 vs 24, d=16 k=64 220 vs 104). The wide
+# one's register block is sized per level (lloyd_rows.h: 4 rows x 4 centres of 64
+# bytes for AVX-512's 32 registers, 3 x 4 of 32 bytes for AVX2's 16; the AVX-512
+# block built for AVX2 spilled and lost 2.1-2.4x to the GEMM).
 cdef bint DIRECT_ALLOWED = True
 cdef bint DIRECT_FAST, WIDE_FAST
 cdef int KERNEL_LEVEL
@@ -115,7 +115,7 @@ cdef int KERNEL_LEVEL
 cdef void _choose_paths() noexcept:
     global DIRECT_FAST, WIDE_FAST
     DIRECT_FAST = DIRECT_ALLOWED and KERNEL_LEVEL >= GMM_LEVEL_AVX2
-    WIDE_FAST = DIRECT_ALLOWED and KERNEL_LEVEL >= GMM_LEVEL_AVX512
+    WIDE_FAST = DIRECT_ALLOWED and KERNEL_LEVEL >= GMM_LEVEL_AVX2
 
 
 def set_kernel_level(int level):
@@ -133,9 +133,9 @@ set_kernel_level(gmm_supported_level())
 def use_direct_path(bint enabled):
     """Allow (the default, from AVX2 on) or forbid the direct paths.
 
-    Returns the previous setting. For tests: at the AVX2 or AVX-512 level it is the
-    only way to run the GEMM path on narrow data, which the baseline level takes,
-    or (AVX-512) on wide data with few centres, and k-means++'s row loop.
+    Returns the previous setting. For tests: from the AVX2 level on it is the only
+    way to run the GEMM path on narrow data or on wide data with few centres, and
+    k-means++'s row loop, which the baseline level takes.
     """
     global DIRECT_ALLOWED
     previous = DIRECT_ALLOWED
