@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "kernels.h"
 #include "simd_math.h"
 
 /* Inlined into one function per precision (kernels.c), so that `single` is a
@@ -107,7 +108,7 @@ GMM_BODY void gmm_normalize_rows_body(int single, double *scores, ptrdiff_t n_ro
     for (i = 0; i < n_rows; i++) {
         if (ahead && i < ahead_rows)
             for (ptrdiff_t offset = 0; offset < row_bytes; offset += 64)
-                __builtin_prefetch(ahead + i * row_bytes + offset, 0, 3);
+                GMM_PREFETCH(ahead + i * row_bytes + offset);
         double *row = scores + i * n;
         double top = -INFINITY, sum = 0.0;
         #pragma omp simd reduction(max:top)

@@ -328,7 +328,7 @@ static double TYPED(gmm_lloyd_rowwise)(GMM_LLOYD_DIRECT_ARGS(T)) {
         /* The next rows start on their way from memory while these compute. */
         if (i0 + 2 * ROWS <= n_rows)
             for (ptrdiff_t e = 0; e < ROWS * n_features; e += 64 / sizeof(T))
-                __builtin_prefetch(X + (i0 + ROWS) * n_features + e);
+                GMM_PREFETCH(X + (i0 + ROWS) * n_features + e);
         T best_dist[ROWS];
         int best[ROWS];
         for (int r = 0; r < ROWS; r++) { best_dist[r] = (T)INFINITY; best[r] = 0; }
