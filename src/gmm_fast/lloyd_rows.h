@@ -142,7 +142,7 @@ static inline double TYPED(gmm_sq_dist)(const T *x, const T *c, ptrdiff_t n) {
    scalar code that gcc could not prove free of aliasing. shift_rows: xs = X - shift for n_rows rows of d; add_row:
    s += w x in double. */
 static void TYPED(gmm_shift_rows)(const T *restrict X, ptrdiff_t n_rows, ptrdiff_t d,
-                  const T *restrict shift, T *restrict xs) {
+                                  const T *restrict shift, T *restrict xs) {
     for (ptrdiff_t i = 0; i < n_rows; i++) {
         #pragma omp simd
         for (ptrdiff_t f = 0; f < d; f++)
@@ -150,7 +150,7 @@ static void TYPED(gmm_shift_rows)(const T *restrict X, ptrdiff_t n_rows, ptrdiff
     }
 }
 static void TYPED(gmm_add_row)(double *restrict s, const T *restrict x, double w,
-                ptrdiff_t d) {
+                               ptrdiff_t d) {
     #pragma omp simd
     for (ptrdiff_t f = 0; f < d; f++) s[f] += w * (double)x[f];
 }
@@ -158,8 +158,9 @@ static void TYPED(gmm_add_row)(double *restrict s, const T *restrict x, double w
 /* k-means++: closest[i] = min(closest[i], |x_i - c|^2) for n_rows rows, each
    distance vectorised along the features (the Cython loop's strict sum was one
    scalar chain: (1e5, 784) float32 took 32 ms, three times a read of X). */
-static void TYPED(gmm_min_sq_dist_rows)(const T *restrict X, ptrdiff_t n_rows, ptrdiff_t d,
-                 const T *restrict center, double *restrict closest) {
+static void TYPED(gmm_min_sq_dist_rows)(const T *restrict X, ptrdiff_t n_rows,
+                                        ptrdiff_t d, const T *restrict center,
+                                        double *restrict closest) {
     for (ptrdiff_t i = 0; i < n_rows; i++) {
         double sq = TYPED(gmm_sq_dist)(X + i * d, center, d);
         closest[i] = sq < closest[i] ? sq : closest[i];
@@ -176,10 +177,10 @@ static void TYPED(gmm_min_sq_dist_rows)(const T *restrict X, ptrdiff_t n_rows, p
    ms; seeding (2e5, 128, 256) 20.3 -> 7.1 s, (1e5, 784, 10) 1.6 -> 0.64 s (scikit-learn,
    whose candidate distances are a GEMM: 6.8 and 0.47 s). */
 #if GMM_SEED_FAST
-static void TYPED(gmm_seed_potentials)(const T *X, const T *w, ptrdiff_t n_rows, ptrdiff_t d,
-                 const T *candidates, ptrdiff_t n_candidates,
-                 const double *closest, double *pot, double *dist,
-                 ptrdiff_t dist_stride) {
+static void TYPED(gmm_seed_potentials)(const T *X, const T *w, ptrdiff_t n_rows,
+                                       ptrdiff_t d, const T *candidates,
+                                       ptrdiff_t n_candidates, const double *closest,
+                                       double *pot, double *dist, ptrdiff_t dist_stride) {
     enum { R = GMM_SEED_ROWS, Q = GMM_SEED_CANDIDATES, F = GMM_SEED_FEATURES };
     typedef double v8d __attribute__((vector_size(8 * sizeof(double))));
     double xt[F * R], cl[R], wr[R];
@@ -228,9 +229,10 @@ static void TYPED(gmm_seed_potentials)(const T *X, const T *w, ptrdiff_t n_rows,
 }
 #endif
 
-/* Rows [0, n_rows) of X: labels, and the block's inertia (returned if
-   with_inertia, else 0), counts and sums (if sums != NULL). The group's shifted rows are transposed into xs
-   (n_features x ROWS) so that one vector holds a feature of ROWS rows: the
+/* Narrow rows. Rows [0, n_rows) of X: labels, and the block's inertia (returned if
+   with_inertia, else 0), counts and sums (if sums != NULL). The group's shifted
+   rows are transposed into xs (n_features x ROWS) so that one vector holds a
+   feature of ROWS rows: the
    distances are vectorised across rows and the running argmin across centres
    needs no horizontal step. centers_m2 is -2 * centers padded with zero rows to
    k_pad (a multiple of CENTERS), sq_norms is |c|^2 padded with +inf, so acc is
