@@ -17,11 +17,11 @@ static int active_level = GMM_LEVEL_BASELINE;
 int gmm_supported_level(void) {
     int level = GMM_LEVEL_BASELINE;
 #if GMM_HAVE_AVX2
-    /* x86-64-v3's features (LZCNT and MOVBE come with them on every such CPU). */
+    /* x86-64-v3's features that GCC and Clang both name (F16C, LZCNT and MOVBE come
+       with them on every such CPU). */
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
-            && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2")
-            && __builtin_cpu_supports("f16c"))
+            && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2"))
         level = GMM_LEVEL_AVX2;
 #endif
 #if GMM_HAVE_AVX512
