@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._covariances import COVARIANCE_TYPES, LOG_2PI, upper_indices
-from ._estep import COVARIANCE_CODES, NO_FAR, NO_FAR_ROWS, estep
-from ._threads import n_blocks
+from ._estep import CHUNK_SIZE, COVARIANCE_CODES, NO_FAR, NO_FAR_ROWS, estep
+from ._threads import n_blocks, pass_threads
 
 _KERNEL_NAMES = {code: name for name, code in COVARIANCE_CODES.items()}
 
@@ -275,6 +275,48 @@ def _quadratic_factors(n_features):
     return factors
 
 
+def _kernel_type(covariance_type, n_features):
+    """The kernel a covariance type runs through (tied, when narrow, as full)."""
+    if covariance_type == "tied" and n_features <= _TIED_AS_FULL_MAX_FEATURES:
+        return "full"
+    return covariance_type
+
+
+def _block_size(kernel_type, n_components, n_features):
+    """Float64 statistics per block of the kernel's output (see ``estep``)."""
+    second = math.prod(COVARIANCE_TYPES[kernel_type].shape(n_components, n_features))
+    return 2 + n_components * (n_features + 1) + second
+
+
+def _estep_flops(n_samples, n_features, n_components, kernel_type):
+    """Rough flops of one E-step pass: the two GEMMs over the features, ``4 n k
+    (columns + 1)``, and tied's ``x P`` and SYRK."""
+    columns = {"full": n_features + n_features * (n_features + 1) // 2,
+               "tied": n_features + 1, "diag": 2 * n_features,
+               "spherical": n_features + 1}[kernel_type]
+    flops = 4 * n_samples * n_components * (columns + 1)
+    if kernel_type == "tied":
+        flops += 3 * n_samples * n_features * n_features
+    return flops
+
+
+def estep_threads(n_threads, n_samples, n_features, n_components, covariance_type):
+    """Threads for one ``estep_statistics`` pass, at most ``n_threads``
+    (``_threads.pass_threads``)."""
+    kernel_type = _kernel_type(covariance_type, n_features)
+    size = _block_size(kernel_type, n_components, n_features)
+    return pass_threads(n_threads, _estep_flops(n_samples, n_features, n_components,
+                                                kernel_type),
+                        n_blocks(n_samples, size))
+
+
+def score_threads(n_threads, n_samples, n_features, n_components, covariance_type):
+    """Threads for one ``score_chunks`` pass (one GEMM, over chunks of rows)."""
+    kernel_type = _kernel_type(covariance_type, n_features)
+    flops = _estep_flops(n_samples, n_features, n_components, kernel_type) // 2
+    return pass_threads(n_threads, flops, -(-n_samples // CHUNK_SIZE))
+
+
 def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, covariance_type,
                      n_threads=1, covariances=None, centres=None, apart=None):
     """E-step over the rows of X and the weighted statistics the M-step needs.
@@ -295,7 +337,8 @@ def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, cova
         (k, d, d), tied (d, d), diag (k, d), spherical (k,).
     covariance_type : {"full", "tied", "diag", "spherical"}
     n_threads : int, default=1
-        OpenMP threads; the result does not depend on it (bitwise).
+        OpenMP threads of the pass, exactly (``estep_threads`` chooses them for a
+        fit); the result does not depend on it (bitwise).
     covariances : ndarray, default=None
         The covariances matching ``precisions_cholesky`` (scikit-learn's shapes), if
         at hand: they only tell how ill-conditioned full ones are (see
@@ -328,7 +371,7 @@ def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, cova
     kernel_type = _KERNEL_NAMES[params.code]
     second_shape = COVARIANCE_TYPES[kernel_type].shape(n_components, n_features)
     sums_end = 2 + n_components * (n_features + 1)
-    size = sums_end + math.prod(second_shape)
+    size = _block_size(kernel_type, n_components, n_features)
     blocks = np.empty((n_blocks(n_samples, size), size))
     estep(params.code, X, sample_weight, *params.arguments(), blocks, n_threads)
     total = blocks.sum(axis=0)  # the blocks in order: the same sum for any n_threads

@@ -240,7 +240,8 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
     max_iter : int, default=100
         EM iterations per start.
     n_threads : int or None, default=None
-        OpenMP threads of the k-means and EM kernels; results do not depend on it.
+        The most OpenMP threads a pass of the k-means and EM kernels may use (small
+        passes use one); results do not depend on it.
     sort_components : {None, "weights", "means"}, default=None
         Canonical component order of every fitted model.
     callback : callable, default=None

@@ -19,7 +19,8 @@ MAX_THREADS = 4096
 
 
 def effective_n_threads(n_threads):
-    """Threads a kernel will use: ``None`` follows ``omp_get_max_threads()`` now."""
+    """Threads a fit may use: ``None`` follows ``omp_get_max_threads()`` now (each pass
+    then takes at most this many, ``pass_threads``)."""
     if n_threads is None:
         return max_threads()
     if (isinstance(n_threads, numbers.Integral) and not isinstance(n_threads, bool)
@@ -65,3 +66,23 @@ def n_blocks(n_samples, stats_per_block):
     by_rows = -(-n_samples // MIN_ROWS_PER_BLOCK)
     by_memory = BLOCK_BUFFERS_BYTES // (8 * max(stats_per_block, 1))
     return int(max(1, min(MAX_BLOCKS, by_rows, by_memory)))
+
+
+# A pass takes a second (third...) thread only for at least this much work per thread,
+# in the estimated flops of its products (the callers' ``*_flops``). Below, waking a
+# thread costs more than it saves: the OpenMP region's start and end barrier are ~5-20
+# us when the worker sleeps, and a whole scheduler time slice (ms) when the cores are
+# busy, as right after a multi-threaded numpy call whose OpenBLAS workers still spin.
+# MEASUREMENT
+MIN_FLOPS_PER_THREAD = 2e6
+
+
+def pass_threads(n_threads, flops, n_blocks):
+    """Threads for one kernel pass of about ``flops`` over ``n_blocks`` units of work.
+
+    At most ``n_threads`` (what the user allows), one per block, and one per
+    ``MIN_FLOPS_PER_THREAD`` of work. The answer does not depend on it: blocks, and
+    the order they are added in, depend on the data only.
+    """
+    by_work = int(flops // MIN_FLOPS_PER_THREAD)
+    return max(1, min(n_threads, n_blocks, by_work))
