@@ -181,9 +181,14 @@ class _KernelParameters:
             self._far_components(far, means, prec, log_const,
                                  means if centres is None else centres)
         log_const -= 0.5 * distance
-        # (vstack of transposed rows may come out column-major: the kernels need C order)
-        self.expansion = np.ascontiguousarray(
-            np.vstack([linear.T, self._quadratic(precisions, n_components).T, log_const]))
+        quadratic = self._quadratic(precisions, n_components)
+        n_linear = linear.shape[1]
+        # [linear^T ; quadratic^T ; log_const], C order for the kernels (filled in place:
+        # np.vstack's checks cost more than the copies at small sizes)
+        self.expansion = np.empty((n_linear + quadratic.shape[1] + 1, n_components))
+        self.expansion[:n_linear] = linear.T
+        self.expansion[n_linear:-1] = quadratic.T
+        self.expansion[-1] = log_const
 
     def _conditioning(self, prec, precisions, covariances):
         """Full models: ``|L_k|_F`` and ``trace(Sigma_k)``, for ``_rounding`` (the trace
@@ -430,9 +435,8 @@ def moved_far(stats, covariances, covariance_type):
     onto a tight group far away: up to a false "not positive definite"). The caller
     redoes their moments about the new means (``estep_statistics``' ``centres``)."""
     delta = stats.sums / (stats.nk + _NK_FLOOR)[:, None]
-    n_components, n_features = delta.shape
-    spread = np.broadcast_to(_traces(covariances, covariance_type, n_features),
-                             (n_components,))
+    n_features = delta.shape[1]
+    spread = _traces(covariances, covariance_type, n_features)  # (tied: one, broadcast)
     return np.flatnonzero(~((delta * delta).sum(axis=1) <= _MOVED_FAR * spread))
 
 

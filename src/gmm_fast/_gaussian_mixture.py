@@ -206,12 +206,11 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
             covariance_type = self.covariance_type
             unit = sample_weight is None or bool(np.all(sample_weight == 1))
             if self.init_params == "kmeans":
-                with warnings.catch_warnings():
-                    # Duplicated rows may leave fewer distinct clusters: EM copes.
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    labels = KMeans(n_clusters=n_components, n_init=1,
-                                    random_state=random_state, n_threads=n_threads).fit(
-                        X, sample_weight=sample_weight).labels_
+                # X and the weights (mean 1, X's dtype) are checked: KMeans.fit's checks
+                # are skipped (a pass over X), and so is its warning about fewer
+                # distinct clusters (duplicated rows): EM copes.
+                labels = KMeans(n_clusters=n_components, n_init=1, random_state=random_state,
+                                n_threads=n_threads)._fit(X, sample_weight, warn=False).labels_
                 stats = statistics_from_responsibilities(
                     X, sample_weight, n_components, covariance_type,
                     lambda start, stop: labels[start:stop])

@@ -110,6 +110,9 @@ def _searchsorted_cumsum(values, weight, draws):
     The running sum is carried from step to step as ``np.cumsum`` carries it (one
     addition after another), so the indices are the same; ``weight`` None is 1.
     """
+    if len(values) <= _STEP_ELEMENTS:  # one step: numpy's own, the same sums
+        return np.searchsorted(np.cumsum(values if weight is None else weight * values),
+                               draws)
     found = np.full(len(draws), len(values), dtype=np.intp)
     pending = np.arange(len(draws))
     total = 0.0
@@ -168,7 +171,7 @@ def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=
     for c in range(1, n_clusters):
         draws = random_state.uniform(size=n_local_trials) * potential
         candidate_ids = _searchsorted_cumsum(closest_sq_dist, weight, draws)
-        np.clip(candidate_ids, None, n_samples - 1, out=candidate_ids)
+        np.minimum(candidate_ids, n_samples - 1, out=candidate_ids)
         candidate_potentials(X, sample_weight, np.ascontiguousarray(X[candidate_ids]),
                              closest_sq_dist, block_potentials, candidate_threads,
                              candidate_sq_dist=candidate_sq_dist)
@@ -235,11 +238,16 @@ def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbo
                                block_counts, block_inertia, True, step_threads,
                                with_inertia=bool(verbose))
         sums, counts = block_sums.sum(axis=0), block_counts.sum(axis=0)
-        _relocate_empty_clusters(X, sample_weight, shift, centers, labels, sums, counts)
+        if not counts.all():
+            _relocate_empty_clusters(X, sample_weight, shift, centers, labels, sums, counts)
         filled = counts > 0
-        centers_new = centers.copy()
-        centers_new[filled] = sums[filled] / counts[filled, None]
-        center_shift = float(np.sum((centers_new.astype(np.float64) - centers) ** 2))
+        if filled.all():  # (the usual case, in fewer numpy calls)
+            centers_new = (sums / counts[:, None]).astype(X.dtype, copy=False)
+        else:
+            centers_new = centers.copy()
+            centers_new[filled] = sums[filled] / counts[filled, None]
+        moves = centers_new.astype(np.float64) - centers
+        center_shift = float((moves * moves).sum())
         centers = centers_new
         if verbose:
             print(f"Iteration {n_iter}, inertia {block_inertia.sum()}, "
@@ -456,8 +464,6 @@ class KMeans(EstimatorBase):
             The fitted estimator.
         """
         X = self._check_fit_data(X)
-        n_clusters, init, n_init = self._check_params(X)
-        check_finish_options(self)
         # None stays None: the kernels take it as unit weights, without an n-vector of ones.
         weight_scale = 1.0
         if sample_weight is not None:
@@ -470,6 +476,14 @@ class KMeans(EstimatorBase):
                 weight_scale = mean_weight(sample_weight)
                 sample_weight = sample_weight / weight_scale
             sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        return self._fit(X, sample_weight, weight_scale)
+
+    def _fit(self, X, sample_weight, weight_scale=1.0, warn=True):
+        """``fit`` on checked data: X from ``check_array``, weights None or checked in X's
+        dtype and summing to within ``_WEIGHT_TOTALS`` (GaussianMixture's start passes
+        its own, and ``warn=False``: fewer distinct clusters than asked is fine there)."""
+        n_clusters, init, n_init = self._check_params(X)
+        check_finish_options(self)
         n_threads = effective_n_threads(self.n_threads)
 
         mean, variance = column_mean_and_variance(X)
@@ -504,7 +518,7 @@ class KMeans(EstimatorBase):
         counts = sum(np.bincount(labels[start:stop], minlength=n_clusters)
                      for start, stop in _row_steps(labels[:, None]))
         distinct = np.count_nonzero(counts)
-        if distinct < n_clusters:
+        if warn and distinct < n_clusters:
             warnings.warn(
                 f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
                 f"({n_clusters}). Possibly due to duplicate points in X.",
