@@ -20,7 +20,7 @@ def parallel_passes(monkeypatch):
     """Every pass takes all the threads it is allowed, however small (the automatic
     choice gives small passes one thread, which would leave 2-thread tests untested)."""
     import gmm_fast._threads
-    monkeypatch.setattr(gmm_fast._threads, "MIN_FLOPS_PER_THREAD", 1)
+    monkeypatch.setattr(gmm_fast._threads, "MIN_SECONDS_PER_THREAD", 1e-12)
 
 
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])

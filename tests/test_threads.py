@@ -121,7 +121,7 @@ def test_threadpool_limits_reach_kmeans(tmp_path):
             setattr(kmeans_module, name, spy(getattr(kmeans_module, name)))
 
         import gmm_fast._threads
-        gmm_fast._threads.MIN_FLOPS_PER_THREAD = 1  # every pass takes what it may
+        gmm_fast._threads.MIN_SECONDS_PER_THREAD = 1e-12  # every pass takes what it may
 
         X = np.random.default_rng(0).standard_normal((4000, 4))
         with threadpool_limits(1, user_api="openmp"):
@@ -144,7 +144,7 @@ def test_kmeans_starts_openmp_workers_only_when_allowed(tmp_path):
         from gmm_fast import KMeans
         from gmm_fast._threads import sequential_blas
 
-        gmm_fast._threads.MIN_FLOPS_PER_THREAD = 1  # every pass takes what it may
+        gmm_fast._threads.MIN_SECONDS_PER_THREAD = 1e-12  # every pass takes what it may
         X = np.random.default_rng(0).standard_normal((4000, 4))
         with sequential_blas():  # let BLAS start (or resize) its own pool before counting
             X @ X.T[:, :10]
@@ -163,13 +163,13 @@ def test_kmeans_starts_openmp_workers_only_when_allowed(tmp_path):
 def test_pass_threads_grow_with_the_work(monkeypatch):
     import gmm_fast._threads as threads
 
-    monkeypatch.setattr(threads, "MIN_FLOPS_PER_THREAD", 1000)
-    assert threads.pass_threads(4, 999, 64) == 1  # too little work for a second thread
-    assert threads.pass_threads(4, 2000, 64) == 2
-    assert threads.pass_threads(4, 10**9, 64) == 4  # at most what the user allows
-    assert threads.pass_threads(4, 10**9, 3) == 3  # at most one per block
-    assert threads.pass_threads(1, 10**9, 64) == 1
-    assert threads.pass_threads(4, 0, 64) == 1
+    monkeypatch.setattr(threads, "MIN_SECONDS_PER_THREAD", 1e-3)
+    assert threads.pass_threads(4, 0.9e-3, 64) == 1  # too little work for a second thread
+    assert threads.pass_threads(4, 2.5e-3, 64) == 2
+    assert threads.pass_threads(4, 1.0, 64) == 4  # at most what the user allows
+    assert threads.pass_threads(4, 1.0, 3) == 3  # at most one per block
+    assert threads.pass_threads(1, 1.0, 64) == 1
+    assert threads.pass_threads(4, 0.0, 64) == 1
 
 
 def _spy_kernels(monkeypatch):
@@ -230,10 +230,10 @@ def test_automatic_threads_give_the_same_results_and_blocks(monkeypatch, covaria
     X = rng.standard_normal((n_samples, 5)) + 4 * rng.integers(0, 4, (n_samples, 1))
     calls = _spy_kernels(monkeypatch)
     runs = {}
-    for label, n_threads, min_flops in (("automatic", 2, threads.MIN_FLOPS_PER_THREAD),
-                                        ("every pass parallel", 2, 1),
-                                        ("one thread", 1, 1)):
-        monkeypatch.setattr(threads, "MIN_FLOPS_PER_THREAD", min_flops)
+    for label, n_threads, min_seconds in (("automatic", 2, threads.MIN_SECONDS_PER_THREAD),
+                                          ("every pass parallel", 2, 1e-12),
+                                          ("one thread", 1, 1e-12)):
+        monkeypatch.setattr(threads, "MIN_SECONDS_PER_THREAD", min_seconds)
         calls.clear()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=5: identity here
@@ -263,10 +263,12 @@ def test_small_passes_take_one_thread_large_ones_more(monkeypatch):
     KMeans(3, random_state=0, n_threads=2).fit(rng.standard_normal((150, 4)))
     assert {threads for _, threads, _ in calls} == {1}  # iris-sized: no second thread
     calls.clear()
-    X = rng.standard_normal((100_000, 8))
+    X = rng.standard_normal((100_000, 16))  # E-step (full, k=8) ~30 ms, Lloyd (k=16) ~6 ms
     GaussianMixture(8, random_state=0, n_threads=2, max_iter=2, tol=0).fit(X)
-    passes = {name: threads for name, threads, _ in calls}
-    assert passes["estep"] == 2 and passes["lloyd_step"] == 2
+    assert {name: threads for name, threads, _ in calls}["estep"] == 2
+    calls.clear()
+    KMeans(16, random_state=0, n_threads=2, max_iter=3).fit(X)
+    assert {name: threads for name, threads, _ in calls}["lloyd_step"] == 2
     calls.clear()
     # An explicit n_threads stays an upper bound.
     GaussianMixture(8, random_state=0, n_threads=1, max_iter=2, tol=0).fit(X)

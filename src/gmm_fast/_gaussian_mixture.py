@@ -79,9 +79,9 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
     n_threads : int or None, default=None
         The most OpenMP threads a pass over the data may use (None:
         ``omp_get_max_threads()`` at fit time, so ``OMP_NUM_THREADS`` and
-        threadpoolctl limits apply). A pass over little data uses fewer, one below
-        ~``gmm_fast._threads.MIN_FLOPS_PER_THREAD`` flops, since waking a thread
-        would cost more than it saves. Results do not depend on it.
+        threadpoolctl limits apply). A pass with less than ~4 ms of work runs on
+        one (``gmm_fast._threads.MIN_SECONDS_PER_THREAD`` per thread): waking a
+        thread would cost more than it saves. Results do not depend on it.
     sort_components : {None, "weights", "means"}, default=None
         Canonical order of the fitted components, so that labels do not depend on
         the initialisation: "weights" puts the largest weight first, "means" sorts

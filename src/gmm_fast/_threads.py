@@ -69,20 +69,29 @@ def n_blocks(n_samples, stats_per_block):
 
 
 # A pass takes a second (third...) thread only for at least this much work per thread,
-# in the estimated flops of its products (the callers' ``*_flops``). Below, waking a
-# thread costs more than it saves: the OpenMP region's start and end barrier are ~5-20
-# us when the worker sleeps, and a whole scheduler time slice (ms) when the cores are
-# busy, as right after a multi-threaded numpy call whose OpenBLAS workers still spin.
-# MEASUREMENT
-MIN_FLOPS_PER_THREAD = 2e6
+# in estimated single-thread seconds (the callers' ``_*_seconds`` cost models). Below,
+# waking a thread costs more than it saves: an OpenMP region's start and end barrier
+# take ~10 us when the cores are free, but a scheduler time slice or more (ms) when
+# they are busy, as right after a multi-threaded numpy call whose OpenBLAS workers
+# still spin, or beside other jobs. Kernel passes, 1 vs 2 threads, median of 5 x 8
+# passes right after a 1000 x 1000 matmul (AVX2 Zen 3, 2 cores, other jobs running,
+# load ~4): 2 threads took 1.2-130x as long up to 10 ms passes (E-step (4096, 4, 3)
+# 0.22 ms: 0.89x once, 3-60x elsewhere), 1.3-1.9x at 10-70 ms; after 0.25 s idle they
+# won at 20-60 ms passes (E-step diag (65536, 20, 10) 20.4 -> 13.1 ms) and lost
+# below 2 ms. A scikit-learn user timed PCA(20) + GaussianMixture(10) on digits (1.3 ms
+# E-steps) at 78 ms with 2 threads, 55 ms with 1. Passes from 4 ms (2 x this) take 2:
+# scikit-learn's digits-sized fits stay on one, bench/run.py's smallest workloads
+# ((1e5, 2, 4) E-step ~4.5 ms, (1e6, 2, 8) Lloyd ~8 ms) keep two.
+MIN_SECONDS_PER_THREAD = 2e-3
 
 
-def pass_threads(n_threads, flops, n_blocks):
-    """Threads for one kernel pass of about ``flops`` over ``n_blocks`` units of work.
+def pass_threads(n_threads, seconds, n_blocks):
+    """Threads for one kernel pass of about ``seconds`` of single-thread work over
+    ``n_blocks`` units of work.
 
     At most ``n_threads`` (what the user allows), one per block, and one per
-    ``MIN_FLOPS_PER_THREAD`` of work. The answer does not depend on it: blocks, and
+    ``MIN_SECONDS_PER_THREAD`` of work. The answer does not depend on it: blocks, and
     the order they are added in, depend on the data only.
     """
-    by_work = int(flops // MIN_FLOPS_PER_THREAD)
+    by_work = int(seconds // MIN_SECONDS_PER_THREAD)
     return max(1, min(n_threads, n_blocks, by_work))
