@@ -30,8 +30,16 @@ def cpu_level(request):
     gmm_fast.set_cpu_level(previous)
 
 
+@pytest.fixture
+def parallel_passes(monkeypatch):
+    """Every pass takes all the threads it is allowed, however small (the automatic
+    choice gives small passes one thread, which would leave 2-thread tests untested)."""
+    import gmm_fast._threads
+    monkeypatch.setattr(gmm_fast._threads, "MIN_SECONDS_PER_THREAD", 1e-12)
+
+
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
-def n_threads(request):
+def n_threads(request, parallel_passes):
     """One thread and more than one: results must not depend on it."""
     return request.param
 

@@ -377,7 +377,7 @@ def test_score_samples_and_predict_proba_at_chunk_edges(covariance_type, dtype):
         np.testing.assert_allclose(gm.predict_proba(X[:n]), resp, rtol=rtol, atol=rtol)
 
 
-def test_n_threads_bitwise_identical(covariance_type, dtype):
+def test_n_threads_bitwise_identical(covariance_type, dtype, parallel_passes):
     """Any n_threads gives bitwise the same model: fixed-order reduction of row blocks."""
     X, _ = _data(covariance_type, n_samples=20000, n_features=4, n_components=4, seed=23)
     X = X.astype(dtype)

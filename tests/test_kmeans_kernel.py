@@ -196,7 +196,7 @@ def test_lloyd_step_threads_bitwise(rng, dtype, n_features):
 
 
 @pytest.mark.parametrize("n_features", [2, 20, 100])
-def test_fit_threads_bitwise(rng, dtype, n_features):
+def test_fit_threads_bitwise(rng, dtype, n_features, parallel_passes):
     """A whole fit (k-means++ seeding, n_init=2, relocations) does not depend on n_threads."""
     X = make_blobs(rng, 20000, n_features, 6).astype(dtype)
     w = rng.uniform(0.5, 2, len(X))

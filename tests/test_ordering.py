@@ -53,7 +53,7 @@ def test_gmm_sorted_is_the_same_model(covariance_type, how):
 
 
 @pytest.mark.parametrize("how", ["weights", "means"])
-def test_gmm_labels_stable_across_seeds_and_threads(how):
+def test_gmm_labels_stable_across_seeds_and_threads(how, parallel_passes):
     X = _three_groups(np.random.default_rng(1))
     results = [GaussianMixture(3, sort_components=how, random_state=seed, n_threads=threads,
                                tol=1e-8).fit(X)

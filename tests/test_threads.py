@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 import gmm_fast
@@ -119,6 +120,9 @@ def test_threadpool_limits_reach_kmeans(tmp_path):
         for name in ("lloyd_step", "min_sq_distances", "candidate_potentials"):
             setattr(kmeans_module, name, spy(getattr(kmeans_module, name)))
 
+        import gmm_fast._threads
+        gmm_fast._threads.MIN_SECONDS_PER_THREAD = 1e-12  # every pass takes what it may
+
         X = np.random.default_rng(0).standard_normal((4000, 4))
         with threadpool_limits(1, user_api="openmp"):
             KMeans(n_clusters=5, n_init=1, random_state=0).fit(X)
@@ -136,9 +140,11 @@ def test_kmeans_starts_openmp_workers_only_when_allowed(tmp_path):
     # The runtime starts n_threads - 1 workers at the first parallel region and keeps them,
     # so the OS thread count before and after a fit shows how many threads the fit used.
     got = run_child("""
+        import gmm_fast._threads
         from gmm_fast import KMeans
         from gmm_fast._threads import sequential_blas
 
+        gmm_fast._threads.MIN_SECONDS_PER_THREAD = 1e-12  # every pass takes what it may
         X = np.random.default_rng(0).standard_normal((4000, 4))
         with sequential_blas():  # let BLAS start (or resize) its own pool before counting
             X @ X.T[:, :10]
@@ -150,3 +156,116 @@ def test_kmeans_starts_openmp_workers_only_when_allowed(tmp_path):
         print(json.dumps({"limited": limited - start, "default": os_threads() - start}))
     """, tmp_path)
     assert got == {"limited": 0, "default": 1}
+
+
+# -- the automatic choice of threads per pass (in this process: the spies need no child) --
+
+def test_pass_threads_grow_with_the_work(monkeypatch):
+    import gmm_fast._threads as threads
+
+    monkeypatch.setattr(threads, "MIN_SECONDS_PER_THREAD", 1e-3)
+    assert threads.pass_threads(4, 0.9e-3, 64) == 1  # too little work for a second thread
+    assert threads.pass_threads(4, 2.5e-3, 64) == 2
+    assert threads.pass_threads(4, 1.0, 64) == 4  # at most what the user allows
+    assert threads.pass_threads(4, 1.0, 3) == 3  # at most one per block
+    assert threads.pass_threads(1, 1.0, 64) == 1
+    assert threads.pass_threads(4, 0.0, 64) == 1
+
+
+def _spy_kernels(monkeypatch):
+    """Record (kernel, threads, blocks) of every kernel call of a fit, predict, score."""
+    import gmm_fast._em as em_module
+    import gmm_fast._gaussian_mixture as gmm_module
+    import gmm_fast._kmeans as kmeans_module
+
+    calls = []
+
+    def spy(module, name, blocks_of, threads_at=-1):
+        kernel = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            calls.append((name, args[threads_at], blocks_of(args)))
+            return kernel(*args, **kwargs)
+        monkeypatch.setattr(module, name, wrapper)
+
+    # (n_threads is each kernel's last positional argument but lloyd_step's tenth)
+    spy(em_module, "estep", lambda args: args[-2].shape)
+    spy(gmm_module, "score_chunks", lambda args: None)
+    spy(kmeans_module, "min_sq_distances", lambda args: None)
+    spy(kmeans_module, "candidate_potentials", lambda args: args[4].shape)
+    spy(kmeans_module, "lloyd_step", lambda args: args[7].shape, threads_at=9)
+    return calls
+
+
+def _fit_everything(X, n_threads, covariance_type):
+    """A GaussianMixture (its k-means start included), its predictions, and a KMeans."""
+    from gmm_fast import GaussianMixture, KMeans
+
+    gm = GaussianMixture(4, covariance_type=covariance_type, random_state=0,
+                         n_threads=n_threads, max_iter=5).fit(X)
+    km = KMeans(4, random_state=0, n_threads=n_threads).fit(X)
+    out = [getattr(gm, name) for name in ("weights_", "means_", "covariances_",
+                                          "lower_bounds_", "n_iter_")]
+    out += [gm.predict_proba(X), gm.score_samples(X), km.cluster_centers_, km.labels_,
+            km.inertia_, km.predict(X)]
+    return out
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize("n_samples", [150, 3000, 40000])
+def test_automatic_threads_give_the_same_results_and_blocks(monkeypatch, covariance_type,
+                                                           n_samples):
+    """Whatever threads the passes take (chosen from their work, all allowed, or one),
+    the blocks are the same and so is every result, bitwise."""
+    import warnings
+
+    import gmm_fast._threads as threads
+    from gmm_fast import ConvergenceWarning
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((n_samples, 5)) + 4 * rng.integers(0, 4, (n_samples, 1))
+    calls = _spy_kernels(monkeypatch)
+    runs = {}
+    for label, n_threads, min_seconds in (("automatic", 2, threads.MIN_SECONDS_PER_THREAD),
+                                          ("every pass parallel", 2, 1e-12),
+                                          ("one thread", 1, 1e-12)):
+        monkeypatch.setattr(threads, "MIN_SECONDS_PER_THREAD", min_seconds)
+        calls.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=5: identity here
+            results = _fit_everything(X, n_threads, covariance_type)
+        runs[label] = (results, list(calls))
+    expected, expected_calls = runs["one thread"]
+    for label, (results, kernel_calls) in runs.items():
+        for got, want in zip(results, expected):
+            assert np.array_equal(got, want), label
+        # The same kernel calls with the same blocks; only the threads may differ.
+        assert [(name, blocks) for name, _, blocks in kernel_calls] == \
+            [(name, blocks) for name, _, blocks in expected_calls], label
+    parallel = {threads for _, threads, _ in runs["every pass parallel"][1]}
+    if gmm_fast.openmp_enabled() and n_samples > threads.MIN_ROWS_PER_BLOCK:
+        assert 2 in parallel  # the comparison is not between two serial runs
+    assert {threads for _, threads, _ in runs["one thread"][1]} == {1}
+
+
+@pytest.mark.skipif(not gmm_fast.openmp_enabled(), reason="a build without OpenMP has 1")
+@pytest.mark.filterwarnings("ignore::gmm_fast.ConvergenceWarning")  # max_iter=2
+def test_small_passes_take_one_thread_large_ones_more(monkeypatch):
+    from gmm_fast import GaussianMixture, KMeans
+
+    calls = _spy_kernels(monkeypatch)
+    rng = np.random.default_rng(0)
+    GaussianMixture(3, random_state=0, n_threads=2).fit(rng.standard_normal((150, 4)))
+    KMeans(3, random_state=0, n_threads=2).fit(rng.standard_normal((150, 4)))
+    assert {threads for _, threads, _ in calls} == {1}  # iris-sized: no second thread
+    calls.clear()
+    X = rng.standard_normal((100_000, 16))  # E-step (full, k=8) ~40 ms, Lloyd (k=16) ~6 ms
+    GaussianMixture(8, random_state=0, n_threads=2, max_iter=2, tol=0).fit(X)
+    assert {name: threads for name, threads, _ in calls}["estep"] == 2
+    calls.clear()
+    KMeans(16, random_state=0, n_threads=2, max_iter=3).fit(X)
+    assert {name: threads for name, threads, _ in calls}["lloyd_step"] == 2
+    calls.clear()
+    # An explicit n_threads stays an upper bound.
+    GaussianMixture(8, random_state=0, n_threads=1, max_iter=2, tol=0).fit(X)
+    assert {threads for _, threads, _ in calls} == {1}

@@ -258,3 +258,26 @@ def test_helpers_directly(rng):
     with pytest.raises(ValueError, match="depth=1 should be an integer >= 2"):
         check_positive_int(1, "depth", minimum=2)
     assert check_nonnegative_float(0, "tol") == 0.0
+
+
+def test_fit_random_state_is_a_fresh_stream_per_fit():
+    from gmm_fast._validation import fit_random_state
+
+    expected = np.random.RandomState(7).uniform(size=5)
+    for _ in range(2):  # the second fit reseeds the generator the first one used
+        with fit_random_state(7) as outer:
+            np.testing.assert_array_equal(outer.uniform(size=3), expected[:3])
+            with fit_random_state(7) as inner:  # a nested fit: its own generator
+                assert inner is not outer
+                np.testing.assert_array_equal(inner.uniform(size=5), expected)
+            np.testing.assert_array_equal(outer.uniform(size=2), expected[3:])
+    with fit_random_state(7, reuse=False) as kept:  # handed to user code: never reseeded
+        pass
+    with fit_random_state(7) as other:
+        assert other is not kept
+    given = np.random.RandomState(1)
+    with fit_random_state(given) as same:
+        assert same is given
+    with pytest.raises(ValueError, match="random_state="):
+        with fit_random_state("seed"):
+            pass

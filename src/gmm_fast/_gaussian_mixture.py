@@ -12,7 +12,8 @@ import numpy as np
 
 from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
 from ._covariances import COVARIANCE_TYPES
-from ._em import _NK_FLOOR, _covariance_helpers, _KernelParameters, em_step, mstep
+from ._em import (_NK_FLOOR, _covariance_helpers, _KernelParameters, em_step, estep_threads,
+                  mstep, score_threads)
 from ._estep import score_chunks
 from ._kmeans import KMeans, kmeans_plusplus
 from ._mixture_init import (check_covariance_like, check_means_init, check_weights_init,
@@ -21,7 +22,7 @@ from ._ordering import check_finish_options, finish_fit
 from ._outliers import OutlierMixin
 from ._threads import effective_n_threads, sequential_blas
 from ._validation import (check_nonnegative_float, check_positive_int, check_random_state,
-                          check_sample_weight, mean_weight)
+                          check_sample_weight, fit_random_state, mean_weight)
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -76,7 +77,11 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
     covariances_init : array-like, default=None
         Initial covariances (instead of ``precisions_init``, not with it).
     n_threads : int or None, default=None
-        OpenMP threads. None follows ``omp_get_max_threads()`` at fit time.
+        The most OpenMP threads a pass over the data may use (None:
+        ``omp_get_max_threads()`` at fit time, so ``OMP_NUM_THREADS`` and
+        threadpoolctl limits apply). A pass with less than ~4 ms of work runs on
+        one (``gmm_fast._threads.MIN_SECONDS_PER_THREAD`` per thread): waking a
+        thread would cost more than it saves. Results do not depend on it.
     sort_components : {None, "weights", "means"}, default=None
         Canonical order of the fitted components, so that labels do not depend on
         the initialisation: "weights" puts the largest weight first, "means" sorts
@@ -201,12 +206,11 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
             covariance_type = self.covariance_type
             unit = sample_weight is None or bool(np.all(sample_weight == 1))
             if self.init_params == "kmeans":
-                with warnings.catch_warnings():
-                    # Duplicated rows may leave fewer distinct clusters: EM copes.
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    labels = KMeans(n_clusters=n_components, n_init=1,
-                                    random_state=random_state, n_threads=n_threads).fit(
-                        X, sample_weight=sample_weight).labels_
+                # X and the weights (mean 1, X's dtype) are checked: KMeans.fit's checks
+                # are skipped (a pass over X), and so is its warning about fewer
+                # distinct clusters (duplicated rows): EM copes.
+                labels = KMeans(n_clusters=n_components, n_init=1, random_state=random_state,
+                                n_threads=n_threads)._fit(X, sample_weight, warn=False).labels_
                 stats = statistics_from_responsibilities(
                     X, sample_weight, n_components, covariance_type,
                     lambda start, stop: labels[start:stop])
@@ -311,13 +315,15 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
             # that the 10 eps floor on nk stays negligible and float32 holds them.
             sample_weight = (checked_weight / mean_weight(checked_weight)).astype(X.dtype)
         n_threads = effective_n_threads(self.n_threads)
-        random_state = check_random_state(self.random_state)
+        # The same size every iteration: the E-step's threads are chosen once.
+        pass_threads = estep_threads(n_threads, n_samples, n_features, n_components,
+                                     self.covariance_type)
         covariance_type, reg_covar, tol = self.covariance_type, float(self.reg_covar), self.tol
 
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
         best = None
-        with sequential_blas():
+        with sequential_blas(), fit_random_state(self.random_state) as random_state:
             for trial in range(n_init):
                 if self.verbose:
                     print(f"Initialization {trial}")
@@ -335,7 +341,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                 for n_iter in range(1, self.max_iter + 1):
                     previous = lower_bound
                     stats, (weights, means, covariances) = em_step(
-                        X, sample_weight, params, covariance_type, reg_covar, n_threads)
+                        X, sample_weight, params, covariance_type, reg_covar, pass_threads)
                     precisions_cholesky = helpers.precisions_cholesky(covariances, reg_covar,
                                                                       X.dtype)
                     params = (weights, means, covariances, precisions_cholesky)
@@ -433,10 +439,11 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         out_log_norm = np.empty(n_samples if log_norm else 0, dtype=dtype)
         out_resp = np.empty((n_samples if resp else 0, n_components), dtype=dtype)
         out_labels = np.empty(n_samples if labels else 0, dtype=np.int64)
+        n_threads = score_threads(effective_n_threads(self.n_threads), n_samples,
+                                  X.shape[1], n_components, self.covariance_type)
         with sequential_blas():
             score_chunks(params.code, X, *params.arguments(),
-                         out_log_norm, out_resp, out_labels,
-                         effective_n_threads(self.n_threads))
+                         out_log_norm, out_resp, out_labels, n_threads)
         return ((out_log_norm if log_norm else None), (out_resp if resp else None),
                 (out_labels if labels else None))
 

@@ -6,10 +6,10 @@ import numpy as np
 from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
 from ._lloyd import candidate_potentials, lloyd_step, min_sq_distances
 from ._ordering import check_finish_options, finish_fit
-from ._threads import effective_n_threads, n_blocks, sequential_blas
+from ._threads import effective_n_threads, n_blocks, pass_threads, sequential_blas
 from ._validation import (check_array, check_nonnegative_float, check_positive_int,
-                          check_random_state, check_sample_weight, mean_weight,
-                          total_weight)
+                          check_random_state, check_sample_weight, fit_random_state,
+                          mean_weight, total_weight)
 
 # Rows per numpy step in the helpers that are not kernels (bounded temporaries, 1 MB
 # in float64: 4 MB made the column variances the largest allocation of a fit).
@@ -21,6 +21,8 @@ _CANCELLATION = 1e-4
 # most this and a quarter of X's size (rows wide enough that writing them costs less
 # than reading X again for the chosen candidate).
 _SEED_DISTANCES_BYTES = 64 * 2**20
+# Rows per parallel step of ``_lloyd.min_sq_distances``.
+_MIN_SQ_DISTANCES_STEP = 1024
 # Weights summing outside this range are scaled to mean 1 for the fit: the weighted
 # sums (of w, w x and w |x - c|^2) stay far from float64's overflow and underflow.
 _WEIGHT_TOTALS = (1e-100, 1e100)
@@ -72,7 +74,8 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, x_squared_norms=None,
     n_local_trials : int, default=None
         Candidates tried per centre; None is ``2 + int(log(n_clusters))``.
     n_threads : int or None, default=None
-        OpenMP threads; None follows ``omp_get_max_threads()``.
+        The most OpenMP threads a pass may use; None follows
+        ``omp_get_max_threads()``. Small passes use one.
 
     Returns
     -------
@@ -107,6 +110,9 @@ def _searchsorted_cumsum(values, weight, draws):
     The running sum is carried from step to step as ``np.cumsum`` carries it (one
     addition after another), so the indices are the same; ``weight`` None is 1.
     """
+    if len(values) <= _STEP_ELEMENTS:  # one step: numpy's own, the same sums
+        return np.searchsorted(np.cumsum(values if weight is None else weight * values),
+                               draws)
     found = np.full(len(draws), len(values), dtype=np.intp)
     pending = np.arange(len(draws))
     total = 0.0
@@ -143,6 +149,14 @@ def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=
     # candidates' distances: at most a quarter of X's size and _SEED_DISTANCES_BYTES).
     weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     block_potentials = np.empty((n_blocks(n_samples, n_local_trials), n_local_trials))
+    # (each pass's threads, at most n_threads, from its work: _threads.pass_threads)
+    # (single-thread ns per row, AVX2 Zen 3: candidates 0.6 t d, measured 8.4 at d=2 t=4,
+    # 45 at d=20 t=4; distances 2 + 0.4 d, measured 2.6 at d=2, 30 at d=64)
+    candidate_threads = pass_threads(
+        n_threads, n_samples * (2 + 0.6 * n_local_trials * n_features) * 1e-9,
+        len(block_potentials))
+    distance_threads = pass_threads(n_threads, n_samples * (2 + 0.4 * n_features) * 1e-9,
+                                    -(-n_samples // _MIN_SQ_DISTANCES_STEP))
     # The candidates' distances, kept, spare the chosen one's second pass over X: at
     # (1e5, 784, 10) float64 a pass is ~22 ms of every centre's ~60.
     keep = n_local_trials * n_samples * 8 <= min(_SEED_DISTANCES_BYTES, X.nbytes // 4)
@@ -154,15 +168,15 @@ def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=
     del p
     centers[0], indices[0] = X[first], first
     closest_sq_dist = np.full(n_samples, np.inf)
-    min_sq_distances(X, centers[0], closest_sq_dist, n_threads)
+    min_sq_distances(X, centers[0], closest_sq_dist, distance_threads)
     potential = closest_sq_dist.sum() if weight is None else closest_sq_dist @ weight
 
     for c in range(1, n_clusters):
         draws = random_state.uniform(size=n_local_trials) * potential
         candidate_ids = _searchsorted_cumsum(closest_sq_dist, weight, draws)
-        np.clip(candidate_ids, None, n_samples - 1, out=candidate_ids)
+        np.minimum(candidate_ids, n_samples - 1, out=candidate_ids)
         candidate_potentials(X, sample_weight, np.ascontiguousarray(X[candidate_ids]),
-                             closest_sq_dist, block_potentials, n_threads,
+                             closest_sq_dist, block_potentials, candidate_threads,
                              candidate_sq_dist=candidate_sq_dist)
         potentials = block_potentials.sum(axis=0)
         best = int(np.argmin(potentials))
@@ -172,7 +186,7 @@ def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=
         if keep:
             np.minimum(closest_sq_dist, candidate_sq_dist[best], out=closest_sq_dist)
         else:
-            min_sq_distances(X, centers[c], closest_sq_dist, n_threads)
+            min_sq_distances(X, centers[c], closest_sq_dist, distance_threads)
     return centers, indices
 
 
@@ -196,19 +210,29 @@ def _relocate_empty_clusters(X, sample_weight, shift, centers_old, labels, sums,
         counts[old_id] -= w
 
 
+def _lloyd_seconds(n_samples, n_features, n_clusters):
+    """Single-thread time of one Lloyd pass, to choose its threads: ns per row
+    measured -> model (AVX2 Zen 3, 65536 rows): (d=2, k=8) 7.8 -> 8.2, (4, 3) 9.0 ->
+    7.4, (8, 8) 17 -> 18, (20, 10) 51 -> 45; (64, 32) 207 -> 415 (GEMM path)."""
+    return n_samples * (5 + 0.2 * n_features * n_clusters) * 1e-9
+
+
 def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbose=False):
     """Lloyd iterations from ``centers_init`` (about ``shift``), one kernel pass each.
 
     Stops when the labels no longer change, or when the squared centre shift is
     at most ``tol``. Returns ``labels, inertia, centers, n_iter, converged``: the
     centres as X's rows (no longer about ``shift``), in X's dtype, with labels and
-    inertia from ``nearest_centers``, as predict computes them.
+    inertia from ``nearest_centers``, as predict computes them. Each pass takes at
+    most ``n_threads`` threads (``_threads.pass_threads``).
     """
     n_samples = X.shape[0]
     n_clusters, n_features = centers_init.shape
     centers = np.array(centers_init, dtype=X.dtype, order="C")
     labels = np.full(n_samples, -1, dtype=np.int32)
     blocks = n_blocks(n_samples, n_clusters * (n_features + 1))
+    step_threads = pass_threads(n_threads, _lloyd_seconds(n_samples, n_features, n_clusters),
+                                blocks)
     block_sums = np.empty((blocks, n_clusters, n_features))
     block_counts = np.empty((blocks, n_clusters))
     block_inertia = np.empty(blocks)
@@ -216,14 +240,19 @@ def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbo
 
     for n_iter in range(1, max_iter + 1):
         n_changed = lloyd_step(X, sample_weight, shift, centers, labels, block_sums,
-                               block_counts, block_inertia, True, n_threads,
+                               block_counts, block_inertia, True, step_threads,
                                with_inertia=bool(verbose))
         sums, counts = block_sums.sum(axis=0), block_counts.sum(axis=0)
-        _relocate_empty_clusters(X, sample_weight, shift, centers, labels, sums, counts)
+        if not counts.all():
+            _relocate_empty_clusters(X, sample_weight, shift, centers, labels, sums, counts)
         filled = counts > 0
-        centers_new = centers.copy()
-        centers_new[filled] = sums[filled] / counts[filled, None]
-        center_shift = float(np.sum((centers_new.astype(np.float64) - centers) ** 2))
+        if filled.all():  # (the usual case, in fewer numpy calls)
+            centers_new = (sums / counts[:, None]).astype(X.dtype, copy=False)
+        else:
+            centers_new = centers.copy()
+            centers_new[filled] = sums[filled] / counts[filled, None]
+        moves = centers_new.astype(np.float64) - centers
+        center_shift = float((moves * moves).sum())
         centers = centers_new
         if verbose:
             print(f"Iteration {n_iter}, inertia {block_inertia.sum()}, "
@@ -242,9 +271,10 @@ def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbo
 def nearest_centers(X, sample_weight, centers, n_threads, labels=None):
     """Labels of the nearest of ``centers`` (X's rows), into ``labels`` (int32) if
     given, and the weighted inertia, in one kernel pass about the centres' mean: fit's
-    final assignment and predict's."""
+    final assignment and predict's (on at most ``n_threads`` threads)."""
     shift = centers.mean(axis=0).astype(centers.dtype)
     blocks = n_blocks(len(X), 1)
+    n_threads = pass_threads(n_threads, _lloyd_seconds(len(X), *centers.shape[::-1]), blocks)
     if labels is None:
         labels = np.empty(len(X), dtype=np.int32)
     block_inertia = np.empty(blocks)
@@ -296,8 +326,11 @@ class KMeans(EstimatorBase):
     algorithm : {"lloyd"}, default="lloyd"
         Only Lloyd's algorithm is implemented.
     n_threads : int or None, default=None
-        OpenMP threads. None follows ``omp_get_max_threads()`` at fit time,
-        so ``OMP_NUM_THREADS`` and threadpoolctl limits apply.
+        The most OpenMP threads a pass over the data may use (None:
+        ``omp_get_max_threads()`` at fit time, so ``OMP_NUM_THREADS`` and
+        threadpoolctl limits apply). A pass with less than ~4 ms of work runs on
+        one (``gmm_fast._threads.MIN_SECONDS_PER_THREAD`` per thread): waking a
+        thread would cost more than it saves. Results do not depend on it.
     sort_components : {None, "weights", "means"}, default=None
         Canonical order of the clusters, so that labels do not depend on the
         initialisation: "weights" puts the largest (weighted) cluster first,
@@ -436,8 +469,6 @@ class KMeans(EstimatorBase):
             The fitted estimator.
         """
         X = self._check_fit_data(X)
-        n_clusters, init, n_init = self._check_params(X)
-        check_finish_options(self)
         # None stays None: the kernels take it as unit weights, without an n-vector of ones.
         weight_scale = 1.0
         if sample_weight is not None:
@@ -450,14 +481,23 @@ class KMeans(EstimatorBase):
                 weight_scale = mean_weight(sample_weight)
                 sample_weight = sample_weight / weight_scale
             sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        return self._fit(X, sample_weight, weight_scale)
+
+    def _fit(self, X, sample_weight, weight_scale=1.0, warn=True):
+        """``fit`` on checked data: X from ``check_array``, weights None or checked in X's
+        dtype and summing to within ``_WEIGHT_TOTALS`` (GaussianMixture's start passes
+        its own, and ``warn=False``: fewer distinct clusters than asked is fine there)."""
+        n_clusters, init, n_init = self._check_params(X)
+        check_finish_options(self)
         n_threads = effective_n_threads(self.n_threads)
-        random_state = check_random_state(self.random_state)
 
         mean, variance = column_mean_and_variance(X)
         tol = float(np.mean(variance)) * self.tol
         shift = mean.astype(X.dtype)
         best = None
-        with sequential_blas():
+        # (a callable init gets the generator: a new one, which it may keep)
+        with sequential_blas(), fit_random_state(self.random_state,
+                                                 reuse=not callable(init)) as random_state:
             for _ in range(n_init):
                 centers = self._init_centers(X, init, n_clusters, sample_weight,
                                              random_state, n_threads)
@@ -483,7 +523,7 @@ class KMeans(EstimatorBase):
         counts = sum(np.bincount(labels[start:stop], minlength=n_clusters)
                      for start, stop in _row_steps(labels[:, None]))
         distinct = np.count_nonzero(counts)
-        if distinct < n_clusters:
+        if warn and distinct < n_clusters:
             warnings.warn(
                 f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
                 f"({n_clusters}). Possibly due to duplicate points in X.",

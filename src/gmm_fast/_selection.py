@@ -17,6 +17,7 @@ from ._base import ConvergenceWarning, _feature_names
 from ._covariances import COVARIANCE_TYPES as _COVARIANCE_HELPERS
 from ._gaussian_mixture import GaussianMixture
 from ._kmeans import KMeans
+from ._threads import sequential_blas
 from ._validation import (check_array, check_positive_int, check_random_state,
                           check_sample_weight, mean_weight)
 
@@ -83,12 +84,14 @@ def _criteria(model, X, sample_weight):
     n_components, n_features = model.means_.shape
     weights = sample_weight.astype(np.float64)
     n_parameters = n_free_parameters(n_components, n_features, model.covariance_type)
+    # score_samples and predict_proba from one check and one pass over X
+    log_norm, resp, _ = model._score(model._validated(X), resp=True)
     with np.errstate(over="ignore", invalid="ignore"):  # non-finite: a failed row, said so
-        log_likelihood = float(weights @ model.score_samples(X).astype(np.float64))
+        log_likelihood = float(weights @ log_norm.astype(np.float64))
         n = float(weights.sum())
         bic = -2 * log_likelihood + n_parameters * math.log(n)
         aic = -2 * log_likelihood + 2 * n_parameters
-        icl = bic + 2 * _entropy(model.predict_proba(X).astype(np.float64), weights)
+        icl = bic + 2 * _entropy(resp.astype(np.float64), weights)
     return dict(log_likelihood=log_likelihood, n_parameters=n_parameters, bic=bic, aic=aic,
                 icl=icl)
 
@@ -240,11 +243,13 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
     max_iter : int, default=100
         EM iterations per start.
     n_threads : int or None, default=None
-        OpenMP threads of the k-means and EM kernels; results do not depend on it.
+        The most OpenMP threads a pass of the k-means and EM kernels may use (small
+        passes use one); results do not depend on it.
     sort_components : {None, "weights", "means"}, default=None
         Canonical component order of every fitted model.
     callback : callable, default=None
-        Called as ``callback(done, total, row)`` after each grid cell (progress).
+        Called as ``callback(done, total, row)`` after each grid cell (progress;
+        BLAS runs on one thread until the grid is done).
 
     Returns
     -------
@@ -289,54 +294,57 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
     random_state = check_random_state(random_state)
     total = len(ks) * len(covariance_types)
     rows, models = [], []
-    for k in ks:
-        starts, reason = [], ""
-        if k > X.shape[0]:
-            reason = f"n_samples={X.shape[0]} should be >= n_components={k}."
-        else:
-            with warnings.catch_warnings():
-                # Fewer distinct clusters than k (duplicates) is fine for a start.
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                for _ in range(n_init):
-                    starts.append(KMeans(k, n_init=1, random_state=random_state,
-                                         n_threads=n_threads).fit(
-                        X, sample_weight=sample_weight).labels_)
-        for covariance_type in covariance_types:
-            start_time = time.perf_counter()
-            best, row = None, None
-            for labels in starts:
-                try:
-                    weights, means, covariances = _initial_parameters(
-                        X, sample_weight, labels, k, covariance_type, reg_covar)
-                    model = GaussianMixture(
-                        k, covariance_type=covariance_type, tol=tol, reg_covar=reg_covar,
-                        max_iter=max_iter, weights_init=weights, means_init=means,
-                        covariances_init=covariances, n_threads=n_threads,
-                        sort_components=sort_components)
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", ConvergenceWarning)
-                        model.fit(X, sample_weight=sample_weight)
-                    scores = _criteria(model, X, sample_weight)
-                except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
-                    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    continue
-                if not all(math.isfinite(scores[name]) for name in ("bic", "aic", "icl")):
-                    reason = "non-finite log-likelihood (degenerate data or components)."
-                    continue
-                if best is None or scores["log_likelihood"] > row["log_likelihood"]:
-                    best = model
-                    row = dict(n_components=k, covariance_type=covariance_type,
-                               converged=bool(model.converged_), n_iter=int(model.n_iter_),
-                               failed=False, reason="", **scores)
-            if best is None:
-                row = _failed_row(k, covariance_type, reason or "fit failed.")
-            elif names is not None:
-                best.feature_names_in_ = names
-            row["seconds"] = time.perf_counter() - start_time
-            rows.append(row)
-            models.append(best)
-            if callback is not None:
-                callback(len(rows), total, row)
+    # BLAS limited once for the grid: each fit and score would set and restore the
+    # limit (~20 us each, 2 x 36 times on the default grid).
+    with sequential_blas():
+        for k in ks:
+            starts, reason = [], ""
+            if k > X.shape[0]:
+                reason = f"n_samples={X.shape[0]} should be >= n_components={k}."
+            else:
+                with warnings.catch_warnings():
+                    # Fewer distinct clusters than k (duplicates) is fine for a start.
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    for _ in range(n_init):
+                        starts.append(KMeans(k, n_init=1, random_state=random_state,
+                                             n_threads=n_threads).fit(
+                            X, sample_weight=sample_weight).labels_)
+            for covariance_type in covariance_types:
+                start_time = time.perf_counter()
+                best, row = None, None
+                for labels in starts:
+                    try:
+                        weights, means, covariances = _initial_parameters(
+                            X, sample_weight, labels, k, covariance_type, reg_covar)
+                        model = GaussianMixture(
+                            k, covariance_type=covariance_type, tol=tol, reg_covar=reg_covar,
+                            max_iter=max_iter, weights_init=weights, means_init=means,
+                            covariances_init=covariances, n_threads=n_threads,
+                            sort_components=sort_components)
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore", ConvergenceWarning)
+                            model.fit(X, sample_weight=sample_weight)
+                        scores = _criteria(model, X, sample_weight)
+                    except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+                        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                        continue
+                    if not all(math.isfinite(scores[name]) for name in ("bic", "aic", "icl")):
+                        reason = "non-finite log-likelihood (degenerate data or components)."
+                        continue
+                    if best is None or scores["log_likelihood"] > row["log_likelihood"]:
+                        best = model
+                        row = dict(n_components=k, covariance_type=covariance_type,
+                                   converged=bool(model.converged_), n_iter=int(model.n_iter_),
+                                   failed=False, reason="", **scores)
+                if best is None:
+                    row = _failed_row(k, covariance_type, reason or "fit failed.")
+                elif names is not None:
+                    best.feature_names_in_ = names
+                row["seconds"] = time.perf_counter() - start_time
+                rows.append(row)
+                models.append(best)
+                if callback is not None:
+                    callback(len(rows), total, row)
     valid = [i for i, row in enumerate(rows) if not row["failed"]]
     if not valid:
         reasons = sorted({row["reason"] for row in rows})

@@ -19,7 +19,8 @@ MAX_THREADS = 4096
 
 
 def effective_n_threads(n_threads):
-    """Threads a kernel will use: ``None`` follows ``omp_get_max_threads()`` now."""
+    """Threads a fit may use: ``None`` follows ``omp_get_max_threads()`` now (each pass
+    then takes at most this many, ``pass_threads``)."""
     if n_threads is None:
         return max_threads()
     if (isinstance(n_threads, numbers.Integral) and not isinstance(n_threads, bool)
@@ -65,3 +66,33 @@ def n_blocks(n_samples, stats_per_block):
     by_rows = -(-n_samples // MIN_ROWS_PER_BLOCK)
     by_memory = BLOCK_BUFFERS_BYTES // (8 * max(stats_per_block, 1))
     return int(max(1, min(MAX_BLOCKS, by_rows, by_memory)))
+
+
+# A pass takes a second (third...) thread only for at least this much work per thread,
+# in estimated single-thread seconds (the callers' ``_*_seconds`` cost models). Below,
+# waking a thread costs more than it saves: an OpenMP region's start and end barrier
+# take ~10 us when the cores are free, a scheduler time slice or more (ms) when they
+# are busy, as right after a multi-threaded numpy call whose OpenBLAS workers still
+# spin, or beside other jobs. Measured on AVX2 Zen 3, 2 cores, with other jobs running
+# (load ~4), 1 vs 2 threads, medians: kernel passes right after a 1000 x 1000 matmul,
+# 2 threads took 1.2-130x as long up to 10 ms passes, 1.3-1.9x at 10-70 ms; after
+# 0.25 s idle they won from ~20 ms (E-step diag (65536, 20, 10) 20.4 -> 13.1 ms) and
+# lost below 2 ms. Whole GaussianMixture(8) fits on (n, 8) blobs: idle, n=32000 (5 ms
+# E-steps) 138 -> 108 ms, n=2000 21.6 -> 35.8; after the matmul 2 threads lost at every
+# n up to 128000. A user timed PCA(20) + GaussianMixture(10) on digits (1.3 ms
+# E-steps) at 78 ms on 2 threads, 55 on 1. So passes from 4 ms (2 x this) take 2:
+# scikit-learn's toy data sets fit on one, bench/run.py's smallest workloads ((1e5, 2,
+# 4) E-step ~4.5 ms, (1e6, 2, 8) Lloyd ~8 ms) keep two (measure again on a quiet machine).
+MIN_SECONDS_PER_THREAD = 2e-3
+
+
+def pass_threads(n_threads, seconds, n_blocks):
+    """Threads for one kernel pass of about ``seconds`` of single-thread work over
+    ``n_blocks`` units of work.
+
+    At most ``n_threads`` (what the user allows), one per block, and one per
+    ``MIN_SECONDS_PER_THREAD`` of work. The answer does not depend on it: blocks, and
+    the order they are added in, depend on the data only.
+    """
+    by_work = int(seconds // MIN_SECONDS_PER_THREAD)
+    return max(1, min(n_threads, n_blocks, by_work))

@@ -1,0 +1,211 @@
+"""Whole fits on small data, timed as a user times them: gmm_fast against scikit-learn.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/small_fits.py [--repeats 7]
+
+Every cell is one ``fit`` with default parameters (and ``random_state=0`` for both
+libraries, so they start from the same k-means++ draws), timed in two conditions:
+
+- **idle**: after 0.3 s of sleep, when every thread pool has gone to sleep (what
+  ``bench/run.py`` measures);
+- **pipeline**: right after a multi-threaded numpy call (a 1000 x 1000 matmul on
+  every BLAS thread), as in ``make_pipeline(PCA(), GaussianMixture())``: OpenBLAS's
+  workers still spin for ~0.1 s after it and compete for the cores with the fit.
+
+The table shows speed-ups (scikit-learn's time / gmm_fast's, the median of the
+per-repeat ratios; the two are timed back to back in alternating order within a
+repeat), not absolute times: the machine is shared. ``n_iter`` is shown side by
+side; a cell where it differs did not do comparable work (marked ``~``).
+Also ``select_model`` on iris's 9 x 4 grid against the same loop of scikit-learn
+fits followed by ``bic``.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+from threadpoolctl import threadpool_info
+
+import gmm_fast
+from gmm_fast._datasets import make_tilted_blobs
+
+SETTLE_SECONDS = 0.3
+TARGETS = {"fit": 3.0, "select_model": 6.0}
+
+
+def datasets():
+    """name -> (X, n_components): small data sets, preprocessed as a pipeline would."""
+    from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine, make_blobs
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    def scaled(X):
+        return np.ascontiguousarray(StandardScaler().fit_transform(X))
+
+    blobs = make_blobs(n_samples=50_000, n_features=8, centers=8, cluster_std=2.0,
+                       random_state=0)[0]
+    digits = PCA(20, random_state=0).fit_transform(load_digits().data)
+    return {
+        "iris (150, 4)": (np.ascontiguousarray(load_iris().data), 3),
+        "tilted (3000, 2)": (make_tilted_blobs(3000, random_state=0)[0], 3),
+        "blobs (5e4, 8)": (np.ascontiguousarray(blobs), 8),
+        "digits PCA (1797, 20)": (np.ascontiguousarray(digits), 10),
+        "wine scaled (178, 13)": (scaled(load_wine().data), 3),
+        "cancer scaled (569, 30)": (scaled(load_breast_cancer().data), 2),
+    }
+
+
+def models(n_components):
+    """model name -> (gmm_fast estimator, scikit-learn estimator), default parameters."""
+    from sklearn.cluster import KMeans as SkKMeans
+    from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+    pairs = {}
+    for covariance_type in ("full", "diag"):
+        pairs[f"GMM {covariance_type}"] = (
+            lambda ct=covariance_type: gmm_fast.GaussianMixture(
+                n_components, covariance_type=ct, random_state=0),
+            lambda ct=covariance_type: SkGaussianMixture(
+                n_components, covariance_type=ct, random_state=0))
+    pairs["KMeans"] = (lambda: gmm_fast.KMeans(n_components, random_state=0),
+                       lambda: SkKMeans(n_components, random_state=0))
+    return pairs
+
+
+_A = np.random.default_rng(0).standard_normal((1000, 1000))
+
+
+def busy_blas():
+    """A multi-threaded numpy call, as the step before a fit in a pipeline."""
+    _A @ _A
+
+
+def prepare(condition):
+    if condition == "idle":
+        time.sleep(SETTLE_SECONDS)
+    else:
+        busy_blas()
+
+
+def timed(run, condition):
+    """Seconds of ``run()`` in ``condition``, and what it returned."""
+    prepare(condition)
+    start = time.perf_counter()
+    result = run()
+    return time.perf_counter() - start, result
+
+
+def fit_runner(make, X):
+    def run():
+        model = make()
+        model.fit(X)
+        return int(model.n_iter_)
+    return run
+
+
+def select_runners(X):
+    """gmm_fast.select_model on the 9 x 4 grid, and the same grid as a loop of scikit-learn
+    fits, each followed by its BIC (what picking the model needs)."""
+    from sklearn.mixture import GaussianMixture as SkGaussianMixture
+    grid = [(k, ct) for k in range(1, 10) for ct in ("full", "tied", "diag", "spherical")]
+
+    def ours():
+        selection = gmm_fast.select_model(X, range(1, 10), random_state=0)
+        return sum(row["n_iter"] for row in selection.rows)
+
+    def theirs():
+        total = 0
+        for k, ct in grid:
+            model = SkGaussianMixture(k, covariance_type=ct, random_state=0).fit(X)
+            model.bic(X)
+            total += model.n_iter_
+        return total
+
+    return ours, theirs
+
+
+def compare(ours, theirs, repeats):
+    """Per condition: the median speed-up and the n_iter of each side."""
+    out = {}
+    for condition in ("idle", "pipeline"):
+        ratios, ours_iter, theirs_iter = [], None, None
+        timed(ours, condition)  # warm-up: first-call imports and caches
+        timed(theirs, condition)
+        for repeat in range(repeats):
+            if repeat % 2:
+                t_theirs, theirs_iter = timed(theirs, condition)
+                t_ours, ours_iter = timed(ours, condition)
+            else:
+                t_ours, ours_iter = timed(ours, condition)
+                t_theirs, theirs_iter = timed(theirs, condition)
+            ratios.append(t_theirs / t_ours)
+        out[condition] = (statistics.median(ratios), min(ratios), max(ratios))
+        out["n_iter"] = (ours_iter, theirs_iter)
+    return out
+
+
+def environment():
+    lines = [f"gmm_fast {gmm_fast.__version__ if hasattr(gmm_fast, '__version__') else '?'}"
+             f" ({os.path.dirname(gmm_fast.__file__)}), python {sys.version.split()[0]}, "
+             f"{os.cpu_count()} CPUs"]
+    with open("/proc/cpuinfo") as f:
+        info = f.read()
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines()
+                  if line.startswith("model name")), "?")
+    level = "AVX-512" if " avx512f" in info else ("AVX2" if " avx2" in info else "SSE")
+    lines.append(f"cpu: {model}, {level}")
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS"):
+        if name in os.environ:
+            lines.append(f"warning: {name}={os.environ[name]} is set")
+    for pool in threadpool_info():
+        lines.append(f"threadpool: {pool['internal_api']} {pool.get('architecture', '')} "
+                     f"{pool['num_threads']} threads ({os.path.basename(pool['filepath'])})")
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--only", default=None,
+                        help="run the rows whose label contains this text")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")  # ConvergenceWarnings of either library
+    print("\n".join(environment()))
+    print(f"speed-up = scikit-learn time / gmm_fast time, median of {args.repeats} "
+          f"(min-max); targets: fit >= {TARGETS['fit']:g}, "
+          f"select_model >= {TARGETS['select_model']:g}\n")
+    header = f"{'data':<24} {'model':<13} {'idle':>18} {'pipeline':>18}   n_iter ours/sk"
+    print(header)
+    print("-" * len(header))
+    missed = []
+    rows = []
+    for data_name, (X, n_components) in datasets().items():
+        for model_name, (ours, theirs) in models(n_components).items():
+            rows.append((data_name, model_name, fit_runner(ours, X), fit_runner(theirs, X),
+                         TARGETS["fit"]))
+    iris = datasets()["iris (150, 4)"][0]
+    rows.append(("iris (150, 4)", "select_model", *select_runners(iris),
+                 TARGETS["select_model"]))
+    for data_name, model_name, ours, theirs, target in rows:
+        label = f"{data_name} {model_name}"
+        if args.only and args.only not in label:
+            continue
+        result = compare(ours, theirs, args.repeats)
+        cells = []
+        for condition in ("idle", "pipeline"):
+            median, low, high = result[condition]
+            cells.append(f"{median:5.2f} ({low:4.1f}-{high:4.1f})")
+            if median < target:
+                missed.append(f"{label} {condition} {median:.2f} < {target:g}")
+        ours_iter, theirs_iter = result["n_iter"]
+        same = " " if ours_iter == theirs_iter else "~"
+        print(f"{data_name:<24} {model_name:<13} {cells[0]:>18} {cells[1]:>18}   "
+              f"{same}{ours_iter}/{theirs_iter}", flush=True)
+    print()
+    print("targets met" if not missed else "below target:\n  " + "\n  ".join(missed))
+
+
+if __name__ == "__main__":
+    main()
