@@ -25,8 +25,10 @@ _AVX512_FLAGS = {"avx512f", "avx512vl", "avx512bw", "avx512dq"}
 _AVX2_FLAGS = {"avx2", "fma"}
 LEVEL_VARIABLE = "GMM_FAST_CPU_LEVEL"
 
-#: Default threshold = MARGIN x measured: only a real regression, about 2x, fails.
-MARGIN = 0.5
+#: Default threshold = MARGIN x measured. With the E-step or Lloyd kernel 2x slower the
+#: speed-ups measured 0.43-0.65 of their healthy figure where that kernel is most of an
+#: iteration (avx2, Zen 3), healthy runs mostly >= 0.83 (bench/README.md, "The CI gate").
+MARGIN = 0.7
 
 #: The kernels ``slow_down`` repeats, as (module, the name that module calls them by).
 SLOWED_KERNELS = (("gmm_fast._em", "estep"), ("gmm_fast._kmeans", "lloyd_step"))
