@@ -29,6 +29,12 @@ GMM_PEERS = ("sklearn", "daal4py")
 DTYPES = ("float64", "float32")
 
 
+def case_key(model, n, d, k, dtype, covariance_type=None):
+    """The name of one workload in tables, JSON output and thresholds.json."""
+    cov = f" {covariance_type}" if covariance_type else ""
+    return f"{model} n={n} d={d} k={k}{cov} {dtype}"
+
+
 def make_data(n_samples, n_features, n_components, dtype, seed=0):
     """Overlapping Gaussian blobs with a random linear tilt, generated chunk by chunk.
 

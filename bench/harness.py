@@ -172,6 +172,16 @@ def blas_report():
     return lines
 
 
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo, or "unknown"."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f
+                        if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown"
+
+
 def environment_report():
     """Lines describing the run: commit, CPU, threads, BLAS and the OPENBLAS_* variables."""
     import gmm_fast
@@ -181,12 +191,7 @@ def environment_report():
                                 capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     lines = [f"bench checkout: {commit}; gmm_fast {gmm_fast.__version__} imported from "
              f"{os.path.dirname(gmm_fast.__file__)}",
              f"cpu: {cpu}, {os.cpu_count()} logical cores; {N_THREADS} threads per implementation"]

@@ -9,31 +9,26 @@ gmm_fast time (above 1: gmm_fast is faster), measured in the same run.
 
 ``--quick`` runs the small workloads of ``cases.QUICK_*`` against scikit-learn
 only and exits with status 1 when a speed-up falls below its threshold in
-``bench/thresholds.json``; ``--refresh-thresholds`` rewrites that file from
-the run (threshold = margin x measured).
+``bench/thresholds.json``, in the table of the CPU level gmm_fast runs at
+(``gate.py``); ``--refresh-thresholds`` rewrites that level's table from the run
+(threshold = margin x measured). ``--slowdown 2`` runs gmm_fast's kernels twice
+per call: the gate must then fail (CI's self-test of the gate).
 """
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 import time
 
 import numpy as np
 
 import cases
+import gate
 import harness
 import memory
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 THRESHOLDS = os.path.join(HERE, "thresholds.json")
-
-
-def case_key(model, n, d, k, dtype, covariance_type=None):
-    """The name of one workload in tables, JSON output and thresholds.json."""
-    cov = f" {covariance_type}" if covariance_type else ""
-    return f"{model} n={n} d={d} k={k}{cov} {dtype}"
 
 
 def measure_impls(make_fit, impls, timing):
@@ -59,7 +54,7 @@ def measure_row(model, n, d, k, dtype, peers, timing, covariance_type=None, X64=
     else:
         params = cases.initial_gmm_parameters(X, k, covariance_type)
         make_fit = lambda impl: cases.make_gmm_fit(impl, X, covariance_type, *params)  # noqa: E731
-    return {"key": case_key(model, n, d, k, dtype, covariance_type), "model": model, "n": n,
+    return {"key": cases.case_key(model, n, d, k, dtype, covariance_type), "model": model, "n": n,
             "d": d, "k": k, "dtype": dtype, "covariance_type": covariance_type,
             "results": measure_impls(make_fit, ("gmm_fast",) + tuple(peers), timing)}
 
@@ -165,76 +160,6 @@ def gmm_target(row, gemm, peers):
     return ("met" if ok else "MISSED"), fraction
 
 
-def check_thresholds(rows, thresholds, timing, retries, log):
-    """Failures (key, speed-up, threshold) of the quick rows against thresholds.json.
-
-    A row below its threshold is measured again up to ``retries`` times and
-    its best speed-up kept: load from other jobs makes single runs slow at
-    random, a real regression is slow every time.
-    """
-    failures = []
-    for row in rows:
-        entry = thresholds["ratios"].get(row["key"])
-        measured = speedup(row, "sklearn")
-        if entry is None or entry.get("threshold") is None:
-            log(f"  {row['key']}: not gated (speed-up "
-                f"{'-' if measured is None else f'{measured:.2f}'})")
-            continue
-        if row["results"]["gmm_fast"].get("early_stop"):
-            failures.append((row["key"], "gmm_fast stopped before max_iter (tol=0)",
-                             entry["threshold"]))
-            continue
-        attempt = 0
-        while (measured is None or measured < entry["threshold"]) and attempt < retries:
-            attempt += 1
-            again = measure_row(row["model"], row["n"], row["d"], row["k"], row["dtype"],
-                                ("sklearn",), timing, row["covariance_type"])
-            retry = speedup(again, "sklearn")
-            log(f"  {row['key']}: retry {attempt}: speed-up "
-                f"{'-' if retry is None else f'{retry:.2f}'}")
-            if retry is not None and (measured is None or retry > measured):
-                measured = retry
-        if measured is None or measured < entry["threshold"]:
-            failures.append((row["key"], measured, entry["threshold"]))
-        else:
-            log(f"  {row['key']}: speed-up {measured:.2f} >= {entry['threshold']:.2f} ok")
-    return failures
-
-
-def refresh_thresholds(rows, margin, path, label):
-    """Rewrite thresholds.json: measured rows updated, others kept, GMM rows null if absent."""
-    try:
-        with open(path) as f:
-            ratios = json.load(f).get("ratios", {})
-    except (OSError, ValueError):
-        ratios = {}
-    for n, d, k in cases.QUICK_GMM_WORKLOADS:
-        for cov in cases.GMM_PEER_COVARIANCES + cases.GMM_SKLEARN_ONLY_COVARIANCES:
-            for dtype in cases.DTYPES:
-                ratios.setdefault(case_key("gmm", n, d, k, dtype, cov),
-                                  {"measured": None, "threshold": None})
-    for row in rows:
-        measured = speedup(row, "sklearn")
-        ratios[row["key"]] = {
-            "measured": None if measured is None else round(measured, 3),
-            "threshold": None if measured is None else round(margin * measured, 3)}
-    data = {
-        "about": "Quick-mode gate (bench/run.py --quick): speed-up of gmm_fast over "
-                 "scikit-learn (sklearn s/iter / gmm_fast s/iter, same run). The run fails "
-                 "when a speed-up is below 'threshold' = margin x 'measured'. null: not gated "
-                 "(no gmm_fast implementation when measured). Refresh with "
-                 "`python bench/run.py --quick --refresh-thresholds` (see bench/README.md).",
-        "margin": margin,
-        "measured_on": {"date": datetime.date.today().isoformat(), "label": label,
-                        "checkout": harness.environment_report()[0],
-                        "machine": f"{platform.machine()}, {os.cpu_count()} cores"},
-        "ratios": dict(sorted(ratios.items())),
-    }
-    with open(path, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -252,13 +177,29 @@ def main(argv=None):
                              "(printed, and stored by --refresh-thresholds)")
     parser.add_argument("--json", metavar="PATH", help="also write every figure to PATH")
     parser.add_argument("--refresh-thresholds", action="store_true",
-                        help="with --quick: rewrite thresholds.json from this run")
+                        help="with --quick: rewrite the table of this CPU level in "
+                             "thresholds.json from this run")
+    parser.add_argument("--refresh-runs", type=int, default=2, metavar="N",
+                        help="with --refresh-thresholds: measure each row N times and keep "
+                             "its lowest speed-up (default 2)")
     parser.add_argument("--retries", type=int, default=2,
                         help="with --quick: re-measure a row below its threshold this many "
                              "times, keeping its best speed-up (default 2)")
-    parser.add_argument("--margin", type=float, default=0.5,
-                        help="threshold = margin x measured (default 0.5)")
+    parser.add_argument("--margin", type=float, default=gate.MARGIN,
+                        help=f"threshold = margin x measured (default {gate.MARGIN})")
+    parser.add_argument("--slowdown", type=int, default=1, metavar="FACTOR",
+                        help="run gmm_fast's E-step and Lloyd kernels FACTOR times per call "
+                             "(same answer): the gate's self-test (default 1)")
     args = parser.parse_args(argv)
+    if args.slowdown < 1:
+        parser.error(f"--slowdown should be >= 1, got {args.slowdown}")
+    if args.refresh_runs < 1:
+        parser.error(f"--refresh-runs should be >= 1, got {args.refresh_runs}")
+    if args.refresh_thresholds and args.slowdown != 1:
+        parser.error("--refresh-thresholds measures the real kernels: drop --slowdown")
+    if args.refresh_thresholds and gate.level_cap_ignored():
+        parser.error(f"{gate.LEVEL_VARIABLE} is set but this gmm_fast has no cpu_level() to "
+                     "honour it: the table would not be that level's")
     parts = set(args.only or ["kmeans", "gmm", "memory"])
     dtypes = args.dtype or list(cases.DTYPES)
     started = time.perf_counter()
@@ -270,11 +211,16 @@ def main(argv=None):
         log(f"label: {args.label}")
     for line in harness.environment_report():
         log(line)
+    level, level_source = gate.cpu_level()
+    log(f"gmm_fast CPU level: {level} (from {level_source})")
+    for name in gate.slow_down(args.slowdown):
+        log(f"SLOWED DOWN: {name} runs {args.slowdown} times per call (gate self-test)")
     gemm = {dtype: harness.gemm_peak(dtype) for dtype in cases.DTYPES}
     log(f"GEMM peak (numpy matmul 2048^2, {harness.N_THREADS} threads): "
         + ", ".join(f"{dtype} {gemm[dtype] / 1e9:.1f} GFLOP/s" for dtype in cases.DTYPES))
     log("Cells: median ms per iteration; 'x' = peer time / gmm_fast time (> 1: gmm_fast faster).")
-    out = {"label": args.label, "environment": harness.environment_report(), "gemm_peak_flops": gemm, "rows": []}
+    out = {"label": args.label, "environment": harness.environment_report(),
+           "cpu_level": level, "slowdown": args.slowdown, "gemm_peak_flops": gemm, "rows": []}
 
     if args.quick:
         timing = dict(target_seconds=0.2, time_budget=1.5, max_repeats=5)
@@ -343,15 +289,34 @@ def main(argv=None):
     status = 0
     if args.quick:
         rows = out["rows"]
+
+        def remeasure(row):
+            return measure_row(row["model"], row["n"], row["d"], row["k"], row["dtype"],
+                               ("sklearn",), timing, row["covariance_type"])
         if args.refresh_thresholds:
-            refresh_thresholds(rows, args.margin, THRESHOLDS, args.label)
-            log(f"\nWrote {THRESHOLDS}")
-        with open(THRESHOLDS) as f:
-            thresholds = json.load(f)
+            log(f"\n== Refreshing the {level!r} thresholds: the lowest of "
+                f"{args.refresh_runs} runs ==")
+            measured = gate.lowest(rows, remeasure, args.refresh_runs, log)
+            unmeasured = [key for key, value in measured.items() if value is None]
+            if unmeasured:
+                log(f"NOT WRITTEN: no clean measurement of {', '.join(unmeasured)}; "
+                    "refresh on a quieter machine")
+                return 1
+            gate.refresh(THRESHOLDS, level, measured, args.refresh_runs, args.margin, args.label)
+            log(f"Wrote the {level!r} table of {THRESHOLDS}")
         log("\n== Quick-mode gate (speed-up over scikit-learn >= threshold) ==")
-        failures = check_thresholds(rows, thresholds, timing, args.retries, log)
+        log(f"gmm_fast CPU level: {level} (from {level_source})")
+        table_level, table = gate.select_table(gate.load(THRESHOLDS), level)
+        for line in gate.describe_table(level, table_level, table):
+            log(line)
+        if table is None:
+            failures = [("every row", "no thresholds for this CPU level", None)]
+        else:
+            failures = gate.check(rows, table, remeasure, args.retries, log)
         for key, measured, threshold in failures:
-            log(f"  FAIL {key}: speed-up {measured} below threshold {threshold}")
+            if isinstance(measured, float):
+                measured = f"speed-up {measured:.2f} below threshold {threshold:.2f}"
+            log(f"  FAIL {key}: {measured}")
         status = 1 if failures else 0
         log("PASS" if not failures else f"{len(failures)} regression(s)")
     if args.json:
