@@ -25,6 +25,7 @@ import numpy as np
 import cases
 import gate
 import harness
+import limits
 import memory
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -125,39 +126,37 @@ def skip_reasons(rows):
 
 
 def kmeans_target(row, peers):
-    """Issue 2's targets: <= 0.8x sklearn's time where d <= 16, <= 1.0x otherwise;
-    no slower than the fastest peer installed. scikit-learn's time is its Lloyd loop's
-    where measured (steadier: without the estimator's copy of X)."""
-    need = 1.25 if row["d"] <= 16 else 1.0
-    sklearn = speedup(row, "sklearn-loop")
-    sklearn = speedup(row, "sklearn") if sklearn is None else sklearn
-    checks = [sklearn is not None and sklearn >= need]
-    checks += [speedup(row, p) >= 1.0 for p in peers if speedup(row, p) is not None]
+    """Issue 13's target: <= 0.8x the time of the fastest of scikit-learn, sklearnex and
+    faiss (speed-up >= 1.25 against each installed). scikit-learn's time is its Lloyd
+    loop's where measured (steadier: without the estimator's copy of X)."""
     if "per_iter" not in row["results"].get("gmm_fast", {}):
         return "-"
+    sklearn = speedup(row, "sklearn-loop")
+    sklearn = speedup(row, "sklearn") if sklearn is None else sklearn
+    checks = [sklearn is not None and sklearn >= 1.25]
+    checks += [speedup(row, p) >= 1.25 for p in peers if speedup(row, p) is not None]
     return "met" if all(checks) else "MISSED"
 
 
 def gmm_target(row, gemm, peers):
-    """Issue 3's targets: <= 0.8x oneDAL's time (full, diag); >= 10x sklearn (tied,
-    spherical); >= 40% of GEMM peak for full at d >= 16. Also returns the % of peak
-    the iteration's products run at (every type: ``cases.gemm_flops``)."""
+    """Issue 13's targets: <= 0.6x oneDAL's time (full, diag; speed-up >= 1.67); >= 10x
+    scikit-learn (tied, spherical; spherical (5e4, 64, 32) float64, whose two float64
+    GEMMs take ~4 ms of scikit-learn's ~47, >= 8). Also returns the % of GEMM peak the
+    iteration's products run at (every type: ``cases.gemm_flops``)."""
     if "per_iter" not in row["results"].get("gmm_fast", {}):
         return "-", "-"
     cov = row["covariance_type"]
-    ok = True
     if cov in cases.GMM_PEER_COVARIANCES:
         s = speedup(row, "daal4py")
-        ok &= s is None or s >= 1.25
+        ok = s is None or s >= 1.67
     else:
         s = speedup(row, "sklearn")
-        ok &= s is not None and s >= 10
+        gemm_bound = (cov == "spherical" and (row["n"], row["d"], row["k"]) == (50000, 64, 32)
+                      and row["dtype"] == "float64")
+        ok = s is not None and s >= (8 if gemm_bound else 10)
     flops = cases.gemm_flops(cov, row["n"], row["d"], row["k"])
     share = flops / row["results"]["gmm_fast"]["per_iter"] / gemm[row["dtype"]]
-    fraction = f"{100 * share:.0f}%"
-    if cov == "full":
-        ok &= row["d"] < 16 or share >= 0.40
-    return ("met" if ok else "MISSED"), fraction
+    return ("met" if ok else "MISSED"), f"{100 * share:.0f}%"
 
 
 def main(argv=None):
@@ -215,12 +214,15 @@ def main(argv=None):
     log(f"gmm_fast CPU level: {level} (from {level_source})")
     for name in gate.slow_down(args.slowdown):
         log(f"SLOWED DOWN: {name} runs {args.slowdown} times per call (gate self-test)")
-    gemm = {dtype: harness.gemm_peak(dtype) for dtype in cases.DTYPES}
+    rates = limits.measure()
+    gemm = rates["gemm"]
     log(f"GEMM peak (numpy matmul 2048^2, {harness.N_THREADS} threads): "
         + ", ".join(f"{dtype} {gemm[dtype] / 1e9:.1f} GFLOP/s" for dtype in cases.DTYPES))
+    log(limits.describe(rates))
     log("Cells: median ms per iteration; 'x' = peer time / gmm_fast time (> 1: gmm_fast faster).")
     out = {"label": args.label, "environment": harness.environment_report(),
-           "cpu_level": level, "slowdown": args.slowdown, "gemm_peak_flops": gemm, "rows": []}
+           "cpu_level": level, "slowdown": args.slowdown, "gemm_peak_flops": gemm,
+           "rates": rates, "rows": []}
 
     if args.quick:
         timing = dict(target_seconds=0.2, time_budget=1.5, max_repeats=5)
@@ -238,11 +240,11 @@ def main(argv=None):
 
     if "kmeans" in parts:
         log("\n== KMeans (Lloyd), fixed iterations from the same centres ==")
-        extra = () if args.quick else ("issue-2 target",)
+        extra = () if args.quick else ("issue-13 target", "floor, gmm_fast / floor")
         log(table_header(kmeans_peers, extra))
         rows = kmeans_rows(kmeans_workloads, dtypes, kmeans_peers, timing, emit=lambda row: log(
-            format_row(row, kmeans_peers,
-                       () if args.quick else (kmeans_target(row, kmeans_peers[1:]),))))
+            format_row(row, kmeans_peers, () if args.quick else (
+                kmeans_target(row, kmeans_peers[1:]), limits.floor_cell(row, rates)))))
         for reason in skip_reasons(rows):
             log(f"  skipped {reason}")
         out["rows"] += rows
@@ -254,12 +256,13 @@ def main(argv=None):
             log(f"SKIPPED: {reason}. The GMM benchmarks run once it lands.")
         else:
             covariances = args.covariance or ("full", "diag", "tied", "spherical")
-            extra = () if args.quick else ("issue-3 target", "% GEMM peak")
+            extra = () if args.quick else ("issue-13 target", "% GEMM peak",
+                                           "floor, gmm_fast / floor")
             log(table_header(gmm_peers, extra))
             rows = gmm_rows(gmm_workloads, covariances, dtypes, gmm_peers, timing,
-                            emit=lambda row: log(format_row(
-                                row, gmm_peers,
-                                () if args.quick else gmm_target(row, gemm, gmm_peers))))
+                            emit=lambda row: log(format_row(row, gmm_peers, () if args.quick else (
+                                *gmm_target(row, gemm, gmm_peers),
+                                limits.floor_cell(row, rates)))))
             for reason in skip_reasons(rows):
                 log(f"  skipped {reason}")
             out["rows"] += rows
