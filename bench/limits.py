@@ -7,8 +7,8 @@ An iteration cannot beat the slowest of three floors:
   distances' GEMM) at the GEMM peak (``harness.gemm_peak``);
 - memory: reading X once (``n d`` elements of its dtype) at the machine's read
   bandwidth with the benchmark's threads;
-- exp: ``n k`` exponentials (EM's responsibilities; none for Lloyd) at numpy's
-  vectorised exp rate times the threads.
+- exp: ``n k`` exponentials (EM's responsibilities; none for Lloyd) at a vectorised
+  exp's rate (numpy's float32 exp) times the threads.
 
 The table prints the largest floor, which one it is, and gmm_fast's time over it
 (1.0 would be the machine's limit). The floors are lower bounds, not targets: the
@@ -44,9 +44,11 @@ def memory_bandwidth(n_bytes=2**28):
 
 
 def exp_rate(n=2**22):
-    """Exponentials per second: numpy's vectorised exp on one thread, times the threads
-    (an n x k block of responsibilities is split between them)."""
-    x = -np.random.default_rng(0).random(n) * 20
+    """Exponentials per second of a vectorised exp: numpy's float32 exp (SIMD from AVX2
+    on; its float64 exp is scalar below AVX-512, 0.2 G/s a thread on Zen 3, slower than
+    gmm_fast's) on one thread, times the threads (an n x k block of responsibilities
+    is split between them)."""
+    x = -np.random.default_rng(0).random(n).astype(np.float32) * 20
     out = np.empty_like(x)
     np.exp(x, out=out)
     return n / _best_seconds(lambda: np.exp(x, out=out)) * harness.N_THREADS
