@@ -45,7 +45,8 @@ def assert_step_matches_reference(X, sample_weight, shift, centers, result):
     The kernel works on ``xs = fl(X - shift)`` in the dtype of X and sums in float64.
     - float64: xs is exactly what the reference computes, so sums, counts and
       inertia differ only by summation order: at most ``n * eps64`` times the sum of
-      the absolute terms (the worst-case bound of recursive summation).
+      the absolute terms (the worst-case bound of recursive summation), and for the
+      inertia ``(n + d) * eps64`` (each row's distance is a sum of d terms).
     - float32: rounding xs to float32 moves each term by at most ``eps32/2 |x - shift|``
       (sums) and ``eps32 |x - shift| |x - c|`` (inertia); the float64 sums add
       nothing visible. Bounds below are twice these.
@@ -80,12 +81,15 @@ def assert_step_matches_reference(X, sample_weight, shift, centers, result):
     np.add.at(abs_sums, labels, w[:, None] * np.abs(xs))
     assert np.all(np.abs(sums - ref_sums) <= (summation + rounding) * abs_sums + 1e-300)
     np.testing.assert_allclose(counts, ref_counts, rtol=summation, atol=0)
-    inertia_bound = (summation * (w @ chosen)
+    # Each row's squared distance is itself a sum of d terms (in the kernel's own order).
+    row_summation = n_features * np.finfo(np.float64).eps
+    inertia_bound = ((summation + row_summation) * (w @ chosen)
                      + 2 * rounding * (w @ (np.linalg.norm(xs, axis=1) * np.sqrt(chosen))))
     assert abs(inertia - ref_inertia) <= inertia_bound + 1e-300
 
 
-# d=100: k=1 and 5 take the wide-row direct path (k <= d/8 in float32, d/2 in float64)
+# d=100: k=1 and 5 take the wide-row direct path (AVX-512: k <= d/8 in float32, d/2 in
+# float64; AVX2: k <= d/20, d/10)
 @pytest.mark.parametrize("n_features", [2, 20, 100], ids=["direct_d2", "gemm_d20", "d100"])
 @pytest.mark.parametrize("n_clusters", [1, 5, 40])
 def test_lloyd_step_matches_reference(rng, dtype, n_features, n_clusters):
@@ -118,8 +122,9 @@ def test_lloyd_step_chunk_edges(rng, dtype, chunks, extra, one_block, n_features
 @pytest.mark.parametrize("n_samples", [1, 3, 4, 5, 9, 259])
 @pytest.mark.parametrize("one_block", [False, True], ids=["default_blocks", "one_block"])
 def test_wide_direct_path_row_groups(rng, dtype, n_samples, one_block):
-    """The wide-row path takes rows 4 at a time: partial last groups, in one or many blocks."""
-    X, w, shift, centers = make_step_input(rng, max(n_samples, 8), 70, 5, dtype)
+    """The wide-row path takes rows 3 (AVX2) or 4 (AVX-512) at a time: partial last groups,
+    in one or many blocks (d=100, k=5: that path at both levels, in both dtypes)."""
+    X, w, shift, centers = make_step_input(rng, max(n_samples, 8), 100, 5, dtype)
     X, w = X[:n_samples], w[:n_samples]
     result = run_lloyd_step(X, w, shift, centers, n_threads=2, blocks=1 if one_block else None)
     assert_step_matches_reference(X, w, shift, centers, result)
@@ -267,7 +272,8 @@ def test_candidate_potentials_checks_the_distances_shape(rng):
 @pytest.mark.parametrize("n_clusters", [1, 3, 9])
 def test_direct_and_gemm_paths_agree(rng, dtype, n_features, n_clusters):
     """The direct paths (narrow data; wide rows with few centres, here d >= 40 with
-    k <= 3 and d=101 with k=9 in float64; feature counts off the 16-lane padding)
+    k <= 3 and d=101 with k=9 in float64 at AVX-512, fewer at AVX2; feature counts off the
+    16-lane padding)
     and the GEMM path (taken on CPUs without AVX2, and otherwise) agree."""
     from gmm_fast._lloyd import use_direct_path
 

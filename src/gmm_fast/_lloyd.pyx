@@ -310,12 +310,19 @@ def lloyd_step(
         const floating *weights = NULL if sample_weight is None else &sample_weight[0]
         bint narrow = n_features <= DIRECT_MAX_FEATURES
         # Wide rows and few centres: the row-wise register blocks beat the GEMM while
-        # k <= d/2 (float64) or d/8 (float32). Kernel time / GEMM path's, 2 threads:
-        # float64 d=64 k=32 0.95, d=128 k=48 0.93, d=784 k=10 0.7, k=128 0.78, but
-        # d=32 k=32 1.11; float32 d=64 k=8 0.81, k=16 1.13, d=128 k=16 0.95, k=32
+        # k <= d/2 (float64) or d/8 (float32) at AVX-512. Kernel time / GEMM path's, 2
+        # threads: float64 d=64 k=32 0.95, d=128 k=48 0.93, d=784 k=10 0.7, k=128 0.78,
+        # but d=32 k=32 1.11; float32 d=64 k=8 0.81, k=16 1.13, d=128 k=16 0.95, k=32
         # 1.05, d=784 k=10 0.8 (the GEMM runs twice as fast in float32, these not).
-        bint rowwise = (not narrow
-                        and n_clusters * (8 if sizeof(floating) == 4 else 2) <= n_features)
+        # AVX2's smaller block wins only for k <= 16 and k <= d/10 (float64), d/20
+        # (float32); one thread: float64 d=20 k=2 0.78, k=10 1.66, d=64 k=4 0.95, k=10
+        # 1.08, d=128 k=10 0.85, k=32 1.25, d=784 k=10 0.93, k=32 1.17; float32 d=128
+        # k=4 0.82, k=10 1.18, d=256 k=10 0.92, k=32 1.19, d=784 k=10 0.86.
+        bint rowwise = (not narrow and (
+            n_clusters * (8 if sizeof(floating) == 4 else 2) <= n_features
+            if KERNEL_LEVEL >= GMM_LEVEL_AVX512 else
+            n_clusters <= 16
+            and n_clusters * (20 if sizeof(floating) == 4 else 10) <= n_features))
         bint direct = (DIRECT_FAST and narrow) or (WIDE_FAST and rowwise)
         Py_ssize_t d_pad = GMM_LLOYD_PAD_FEATURES(n_features), n_xs = chunk * n_features
         # The direct path takes centres GMM_LLOYD_CENTERS at a time.
