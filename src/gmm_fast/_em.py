@@ -135,12 +135,12 @@ class _KernelParameters:
                                    - 0.5 * n_features * LOG_2PI)
         self.shift = (weights / weights.sum()) @ means
         self.prec = _NO_MATRIX
-        self.code = COVARIANCE_CODES[covariance_type]
+        kernel_type = _kernel_type(covariance_type, n_features)
+        self.code = COVARIANCE_CODES[kernel_type]
         self.far, self.far_means, self.far_factors = NO_FAR, NO_FAR_ROWS, NO_FAR_ROWS
-        if covariance_type == "tied" and n_features <= _TIED_AS_FULL_MAX_FEATURES:
+        if kernel_type != covariance_type:  # narrow tied
             # The full kernel with one precision for every component: its features
             # [xs, xs_i xs_j] cost one GEMM each way, fewer calls than xs @ P + SYRK.
-            self.code = COVARIANCE_CODES["full"]
             precisions = np.broadcast_to(prec @ prec.T, (n_components, n_features, n_features))
         elif covariance_type == "full":
             precisions = prec @ prec.transpose(0, 2, 1)
