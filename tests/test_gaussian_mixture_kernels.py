@@ -17,6 +17,7 @@ import pytest
 import gmm_reference as ref
 from gmm_fast import GaussianMixture
 from gmm_fast._estep import CHUNK_SIZE, uses_direct_rows
+from gmm_fast import _em
 from gmm_fast._em import SufficientStatistics, _KernelParameters, estep_statistics, mstep
 from gmm_fast._threads import MAX_BLOCKS, MIN_ROWS_PER_BLOCK
 
@@ -283,7 +284,8 @@ def test_estep_statistics_no_underflow_for_far_points(covariance_type, dtype, n_
 
 
 @WIDTHS
-def test_float32_shorter_polynomials_keep_float64_accuracy(covariance_type, n_features):
+def test_float32_shorter_polynomials_keep_float64_accuracy(covariance_type, n_features,
+                                                            monkeypatch):
     """float32 data gets a degree-7 exp and a shorter log: on the same values held as
     float64, every statistic agrees to 1e-8 of its scale.
 
@@ -295,11 +297,46 @@ def test_float32_shorter_polynomials_keep_float64_accuracy(covariance_type, n_fe
     X, sw, w0, m0, pc = _problem(3000, covariance_type, np.float32, seed=11,
                                  n_features=n_features, n_components=5)
     pc = (pc * 0.1).astype(np.float32)
+    monkeypatch.setattr(_em, "_SINGLE_DISTANCE", -np.inf)  # float64 GEMMs (tested below)
     single = estep_statistics(X, sw, w0, m0, pc, covariance_type)
     double = estep_statistics(X.astype(np.float64), sw.astype(np.float64), w0, m0, pc,
                               covariance_type)
     _assert_stats_close(single, double, 1e-8,
                         _scales(X, sw, w0, m0, pc, covariance_type, double), np.float32)
+
+
+@pytest.mark.parametrize("n_features", [16, 40])
+def test_float32_gemm_error_within_its_bound(covariance_type, n_features, monkeypatch):
+    """float32 data near the shift gets its log-densities from a float32 GEMM (row-major
+    models: d > 12, or tied from d = 7): against float64 GEMMs on the same values,
+    every statistic moves by at most 2 eps32 (R + d) of its scale, R + d the size of
+    the terms that cancel for rows near the components (``largest_rounding``: R, the
+    means' part; the rows' spread adds d): the GEMM's rounding perturbs a log-density
+    by about eps32 (R + d), a responsibility by as much relative. Measured: 0.05-0.5
+    eps32 (R + d). The statistics must move at all (the float32 path ran)."""
+    X, sw, w0, m0, pc = _problem(3000, covariance_type, np.float32, seed=11,
+                                 n_features=n_features, n_components=5)
+    pc = (pc * 0.1).astype(np.float32)
+    params = _KernelParameters(w0, m0, pc, covariance_type, np.float32)
+    assert params.single.size > 0
+    single = estep_statistics(X, sw, w0, m0, pc, covariance_type)
+    monkeypatch.setattr(_em, "_SINGLE_DISTANCE", -np.inf)
+    double = estep_statistics(X, sw, w0, m0, pc, covariance_type)
+    assert any(not np.array_equal(getattr(single, name), getattr(double, name))
+               for name in FIELDS)
+    bound = 2 * np.finfo(np.float32).eps / 2 * (params.largest_rounding + n_features)
+    _assert_stats_close(single, double, bound,
+                        _scales(X, sw, w0, m0, pc, covariance_type, double), np.float32)
+
+
+def test_float32_gemm_only_near_the_shift():
+    """Components whose terms exceed ``_SINGLE_DISTANCE`` keep float64 GEMMs, and so do
+    far components and float64 data: the float32 path is an exact no-op there."""
+    X, sw, w0, m0, pc = _problem(500, "diag", np.float32, seed=3, n_features=16)
+    assert _KernelParameters(w0, m0, pc, "diag", np.float32).single.size > 0
+    assert _KernelParameters(w0, m0, pc, "diag", np.float64).single.size == 0
+    tight = (pc * 1e3).astype(np.float32)  # spreads 1e-3 as wide: distances x 1e6
+    assert _KernelParameters(w0, m0, tight, "diag", np.float32).single.size == 0
 
 
 def _far_components_problem(covariance_type, dtype, n_features, n_far, seed=21):

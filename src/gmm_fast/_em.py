@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._covariances import COVARIANCE_TYPES, LOG_2PI, upper_indices
-from ._estep import CHUNK_SIZE, COVARIANCE_CODES, NO_FAR, NO_FAR_ROWS, estep
+from ._estep import CHUNK_SIZE, COVARIANCE_CODES, NO_FAR, NO_FAR_ROWS, NO_SINGLE, estep
 from ._threads import n_blocks, pass_threads
 
 _KERNEL_NAMES = {code: name for name, code in COVARIANCE_CODES.items()}
@@ -37,6 +37,12 @@ _TIED_AS_FULL_MAX_FEATURES = 6
 # 1.5e6, up to 3.6e-10 just under 1e6 for diag at d=7); about their means nothing
 # cancels, at a cost per far component of a few shared ones.
 _FAR_DISTANCE = 1e6
+
+# Float32 data whose terms that cancel, for rows near the components, stay below this
+# (``_rounding`` + d) get their log-densities from a float32 GEMM (the statistics stay
+# float64), which perturbs them by about eps32 = 6e-8 times that size: the statistics
+# moved by 0.05-0.5 eps32 of it (measured), at most ~3e-5 of themselves here.
+_SINGLE_DISTANCE = 1e3
 
 # From this width a full model with one near component left computes it apart too:
 # the shared pass (d + d(d+1)/2 features, two GEMMs) for one component costs more than
@@ -113,9 +119,11 @@ class _KernelParameters:
     Rows are used about ``shift = s = weights @ means`` (``centered = means - s``);
     the component log-densities are ``features @ expansion + log_const``, except for
     components too far from s (``_FAR_DISTANCE``), computed about their own means
-    (``far``; their ``centered`` row is 0). All float64: the kernels compute in
-    float64 whatever X's dtype. Built at every EM iteration, so written with few
-    numpy calls (at (1e5, 2, 4) an iteration is ~0.6 ms).
+    (``far``; their ``centered`` row is 0). All float64, but for float32 data with
+    every component near s (``_SINGLE_DISTANCE``), ``single``: the expansion (and
+    tied P) in float32, for the kernels' float32 GEMM of the log-densities. Built at
+    every EM iteration, so written with few numpy calls (at (1e5, 2, 4) an iteration
+    is ~0.6 ms).
     """
 
     def __init__(self, weights, means, precisions_cholesky, covariance_type, dtype,
@@ -189,6 +197,15 @@ class _KernelParameters:
         self.expansion[:n_linear] = linear.T
         self.expansion[n_linear:-1] = quadratic.T
         self.expansion[-1] = log_const
+        # float32 data near the shift (a NaN, from an overflow, is not): the float32
+        # GEMM's operands (_SINGLE_DISTANCE)
+        self.largest_rounding = float(np.max(self._rounding(a, distance)))
+        self.single = NO_SINGLE
+        if (dtype == np.float32 and not len(far)
+                and self.largest_rounding + n_features <= _SINGLE_DISTANCE):
+            self.single = np.concatenate([self.expansion.ravel(),
+                                          self.prec.ravel() if self.prec is not _NO_MATRIX
+                                          else []]).astype(np.float32)
 
     def _conditioning(self, prec, precisions, covariances):
         """Full models: ``|L_k|_F`` and ``trace(Sigma_k)``, for ``_rounding`` (the trace
@@ -263,7 +280,7 @@ class _KernelParameters:
     def arguments(self):
         """The parameter arguments of ``estep`` / ``score_chunks``."""
         return (self.shift, self.expansion, self.prec, self.far, self.far_means,
-                self.far_factors)
+                self.far_factors, self.single)
 
 
 _NO_MATRIX = np.zeros((1, 1))

@@ -52,7 +52,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 import numpy as np
-from scipy.linalg.cython_blas cimport dgemm, dsyrk
+from scipy.linalg.cython_blas cimport dgemm, dsyrk, sgemm
 
 # Rows per chunk (at most). 2 threads, E-step ms, chunk 256 -> 192: diag (5e4, 64, 32)
 # 13.9 -> 10.8 (float64) and 13.5 -> 10.3 (float32), tied there 19.0 -> 16.8,
@@ -115,6 +115,12 @@ cdef extern from "kernels.h":
                             Py_ssize_t row_bytes) noexcept nogil
     void gmm_tied_norms(double *features, Py_ssize_t n_rows, Py_ssize_t d,
                         Py_ssize_t m) noexcept nogil
+    void gmm_normalize_rows_f32(const float *scores, double *out, Py_ssize_t n_rows,
+                                Py_ssize_t n, double *log_norm, double *total,
+                                const double *weights) noexcept nogil
+    void gmm_round_to_float(const double *src, float *dst, Py_ssize_t n) noexcept nogil
+    void gmm_tied_norms_f32(float *features, Py_ssize_t n_rows, Py_ssize_t d,
+                            Py_ssize_t m) noexcept nogil
     void gmm_features_by_row_float(const float *X, Py_ssize_t n_rows, Py_ssize_t d,
                                    const double *shift, int quadratic, Py_ssize_t m,
                                    double *features) noexcept nogil
@@ -177,6 +183,17 @@ cdef inline void _gemm(char *trans_a, char *trans_b, Py_ssize_t m, Py_ssize_t n,
           &beta, c, &ldc_)
 
 
+cdef inline void _sgemm(char *trans_a, char *trans_b, Py_ssize_t m, Py_ssize_t n,
+                        Py_ssize_t k, const float *a, Py_ssize_t lda, const float *b,
+                        Py_ssize_t ldb, float *c, Py_ssize_t ldc) noexcept nogil:
+    """``_gemm`` in float32, ``c = op(a) @ op(b)``."""
+    cdef int m_ = <int>n, n_ = <int>m, k_ = <int>k
+    cdef int lda_ = <int>lda, ldb_ = <int>ldb, ldc_ = <int>ldc
+    cdef float one = 1.0, zero = 0.0
+    sgemm(trans_b, trans_a, &m_, &n_, &k_, &one, <float*>b, &ldb_, <float*>a, &lda_,
+          &zero, c, &ldc_)
+
+
 cdef inline void _syrk_upper(Py_ssize_t n_rows, Py_ssize_t n_features, const double *z,
                              double *c) noexcept nogil:
     """Upper triangle (row-major) of ``c += z.T @ z`` for ``z[n_rows, n_features]``."""
@@ -202,12 +219,14 @@ cdef struct Model:
     const long long *far      # (n_far,) their indices
     const double *far_means   # (n_far, 2 d + 1) rows [m_k, log_const_k, c_k]
     const double *far_factors  # their precisions' Cholesky factors, rows of d (see estep)
+    const float *single_expansion  # expansion in float32, or NULL: see _single_log_prob
+    const float *single_prec  # P in float32 (tied)
 
 
 cdef Model _model(int covariance_type, Py_ssize_t n_features, const double[::1] shift,
                   const double[:, ::1] expansion, const double[:, ::1] prec,
                   const long long[::1] far, const double[:, ::1] far_means,
-                  const double[:, ::1] far_factors):
+                  const double[:, ::1] far_factors, const float[::1] single):
     """The kernels' view of their parameter arguments (see ``estep``)."""
     cdef Model model
     model.covariance_type = covariance_type
@@ -225,6 +244,12 @@ cdef Model _model(int covariance_type, Py_ssize_t n_features, const double[::1] 
     model.far = &far[0] if model.n_far else NULL
     model.far_means = &far_means[0, 0] if model.n_far else NULL
     model.far_factors = &far_factors[0, 0] if model.n_far else NULL
+    # (narrow rows: their float32 GEMM's packing cost more than it saved, see
+    # _single_log_prob)
+    model.single_expansion = (&single[0] if single.shape[0] and not model.transposed
+                              else NULL)
+    model.single_prec = (model.single_expansion + expansion.shape[0] * model.n_components
+                         if model.single_expansion != NULL else NULL)
     return model
 
 
@@ -266,6 +291,8 @@ cdef void _direct_rows(Model *model, double[::1] direct_const) noexcept nogil:
 NO_FAR = np.zeros(0, dtype=np.int64)
 NO_FAR_ROWS = np.zeros((0, 1))
 NO_FAR.setflags(write=False)
+NO_SINGLE = np.zeros(0, dtype=np.float32)  # no float32 expansion: float64 GEMM
+NO_SINGLE.setflags(write=False)
 NO_FAR_ROWS.setflags(write=False)
 
 
@@ -275,7 +302,8 @@ def uses_direct_rows(int covariance_type, const double[::1] shift,
     these kernel parameters. For tests: both paths must give the oracle's answers."""
     cdef double[::1] direct_const = np.empty(expansion.shape[1])
     cdef Model model = _model(covariance_type, shift.shape[0], shift, expansion,
-                              np.zeros((1, 1)), NO_FAR, NO_FAR_ROWS, NO_FAR_ROWS)
+                              np.zeros((1, 1)), NO_FAR, NO_FAR_ROWS, NO_FAR_ROWS,
+                              NO_SINGLE)
     _direct_rows(&model, direct_const)
     return model.direct_const != NULL
 
@@ -322,13 +350,13 @@ cdef void _features(const Model *model, const floating *X, Py_ssize_t n_rows,
 
 cdef inline void _log_prob_chunk(const Model *model, const floating *X, Py_ssize_t n_rows,
                                  double *scores, double *lp, double *xd, double *features,
-                                 double *far_rows) noexcept nogil:
+                                 double *far_rows, float *single_rows) noexcept nogil:
     """Weighted log-densities of one chunk, features left in place: transposed models
     into ``lp`` (k x rows, as the normalisation wants them), others into ``scores``
     (rows x k). Far components' log-densities are written over the shared ones."""
     cdef Py_ssize_t K = model.n_components
     if model.n_far < K:
-        _shared_log_prob(model, X, n_rows, scores, lp, xd, features)
+        _shared_log_prob(model, X, n_rows, scores, lp, xd, features, single_rows)
     if model.n_far and model.transposed:
         _far_log_prob(model, X, n_rows, lp, 1, n_rows, far_rows)
     elif model.n_far:
@@ -337,12 +365,16 @@ cdef inline void _log_prob_chunk(const Model *model, const floating *X, Py_ssize
 
 cdef inline void _shared_log_prob(const Model *model, const floating *X, Py_ssize_t n_rows,
                                   double *scores, double *lp, double *xd,
-                                  double *features) noexcept nogil:
+                                  double *features, float *single_rows) noexcept nogil:
     """``_log_prob_chunk`` about the shift: features and one GEMM."""
     cdef Py_ssize_t K = model.n_components
     if floating is double:
         if model.direct_const != NULL:
             _direct_log_prob(model, X, n_rows, scores, features)
+            return
+    if floating is float:
+        if model.single_expansion != NULL:
+            _single_log_prob(model, X, n_rows, xd, features, single_rows)
             return
     _features(model, X, n_rows, xd, features)
     # scores = [F, 1] @ [expansion ; log_const] (row-major: 'N', 'N' measured faster
@@ -353,6 +385,35 @@ cdef inline void _shared_log_prob(const Model *model, const floating *X, Py_ssiz
     else:  # F stored transposed: lp = [expansion ; log_const]^T @ [F, 1]^T
         _gemm('T', 'N', K, n_rows, model.n_columns + 1, model.expansion, K, features,
               n_rows, 0.0, lp, n_rows)
+
+
+cdef void _single_log_prob(const Model *model, const float *X, Py_ssize_t n_rows,
+                           double *xd, double *features, float *single_rows) noexcept nogil:
+    """``_shared_log_prob`` in float32, for float32 data whose components all lie near
+    the shift (``_em._KernelParameters``): the weighted log-densities, row-major, into
+    ``single_rows`` (its first ``chunk x k``), from an SGEMM on the features rounded
+    to float32 (full, diag, spherical: the float64 features, kept for the statistics;
+    tied: ``xd`` rounded, times P by SGEMM). The statistics stay float64. Row-major
+    models only (``_model``): for narrow rows, whose features are stored transposed,
+    the SGEMM's packing cost more than it saved (one thread, (1e6, 8, 8) full float32:
+    88 -> 104 ms)."""
+    cdef:
+        Py_ssize_t i, f, K = model.n_components, d = model.n_features
+        Py_ssize_t m = model.n_columns + 1
+        float *scores32 = single_rows
+        float *features32 = single_rows + model.chunk * K
+        float *xd32 = features32 + n_rows * m
+    if model.covariance_type == TIED:
+        for i in range(n_rows):
+            for f in range(d):
+                xd[i * d + f] = <double>X[i * d + f] - model.shift[f]
+        gmm_round_to_float(xd, xd32, n_rows * d)
+        _sgemm('N', 'N', n_rows, d, d, xd32, d, model.single_prec, d, features32, m)
+        gmm_tied_norms_f32(features32, n_rows, d, m)
+    else:
+        _features_by_row(model, X, n_rows, features)
+        gmm_round_to_float(features, features32, n_rows * m)
+    _sgemm('N', 'N', n_rows, K, m, features32, m, model.single_expansion, K, scores32, K)
 
 
 cdef void _direct_log_prob(const Model *model, const double *X, Py_ssize_t n_rows,
@@ -537,7 +598,7 @@ cdef void _estep_block(
     const Model *model, const floating[:, ::1] X, const floating *sample_weight,
     Py_ssize_t start, Py_ssize_t end, double *block, double *lp, double *xd,
     double *features, double *moments, double *log_norm, double *total, double *scores,
-    double *weights, double *far_rows,
+    double *weights, double *far_rows, float *single_rows,
 ) noexcept nogil:
     """Statistics of rows ``start:end`` into one block's row (layout: see ``estep``),
     chunk by chunk."""
@@ -557,11 +618,14 @@ cdef void _estep_block(
     while chunk_start < end:
         n_rows = min(model.chunk, end - chunk_start)
         _log_prob_chunk(model, &X[chunk_start, 0], n_rows, scores, lp, xd, features,
-                        far_rows)
+                        far_rows, single_rows)
         for i in range(n_rows):  # NULL sample_weight: unit weights
             weights[i] = sample_weight[chunk_start + i] if sample_weight != NULL else 1.0
-        # w * responsibilities: in lp (k x rows), or in place in scores (rows x k)
-        if model.transposed or tied:
+        # w * responsibilities: in lp (k x rows), or in place in scores (rows x k);
+        # from the float32 scores into scores (rows x k)
+        if floating is float and model.single_expansion != NULL:
+            gmm_normalize_rows_f32(single_rows, scores, n_rows, K, log_norm, total, weights)
+        elif model.transposed or tied:
             gmm_normalize_chunk(floating is float, NULL if model.transposed else scores, lp,
                                 n_rows, K, log_norm, total, weights)
         else:
@@ -574,7 +638,7 @@ cdef void _estep_block(
             block_weight += w
             if w != 0:  # a zero weight must not turn a -inf log-likelihood into NaN
                 block_ll += w * log_norm[i]
-        if model.n_far and (model.transposed or tied):
+        if model.n_far and (model.transposed or tied):  # (never float32 GEMMs: no far)
             _far_statistics(model, &X[chunk_start, 0], n_rows, lp, 1, n_rows, far_rows, nk,
                             sums, second)
         elif model.n_far:
@@ -584,10 +648,17 @@ cdef void _estep_block(
             pass
         elif tied:
             # sums: wr^T xd; second: sum_i w_i xd_i xd_i^T (features reused as sqrt(w) xd).
-            for k in range(K):
+            # wr: in lp (k x rows), or in scores (rows x k) after float32 GEMMs.
+            if model.single_expansion != NULL:
                 for i in range(n_rows):
-                    moments[k * (m + 1) + m] += lp[k * n_rows + i]
-            _gemm('N', 'N', K, d, n_rows, lp, n_rows, xd, d, 1.0, moments, m + 1)
+                    for k in range(K):
+                        moments[k * (m + 1) + m] += scores[i * K + k]
+                _gemm('T', 'N', K, d, n_rows, scores, K, xd, d, 1.0, moments, m + 1)
+            else:
+                for k in range(K):
+                    for i in range(n_rows):
+                        moments[k * (m + 1) + m] += lp[k * n_rows + i]
+                _gemm('N', 'N', K, d, n_rows, lp, n_rows, xd, d, 1.0, moments, m + 1)
             for i in range(n_rows):
                 w = weights[i]
                 if model.n_far:  # the near components' share: far ones are summed apart
@@ -623,6 +694,7 @@ def estep(
     const long long[::1] far,
     const double[:, ::1] far_means,
     const double[:, ::1] far_factors,
+    const float[::1] single,
     double[:, ::1] blocks,
     int n_threads,
 ):
@@ -645,7 +717,7 @@ def estep(
         Py_ssize_t n_blocks = blocks.shape[0], rows_per_block, b, start, end
         const floating *weights_in = NULL
         Model model = _model(covariance_type, n_features, shift, expansion, prec, far,
-                             far_means, far_factors)
+                             far_means, far_factors, single)
         double[::1] direct_const = np.empty(expansion.shape[1])
         Py_ssize_t K = model.n_components, m = model.n_columns, chunk = model.chunk
         double *lp
@@ -657,6 +729,7 @@ def estep(
         double *scores
         double *weights
         double *far_rows
+        float *single_rows
 
     blocks[...] = 0.0
     if n_samples == 0:
@@ -681,12 +754,15 @@ def estep(
         weights = <double*> malloc(chunk * sizeof(double))
         far_rows = (<double*> malloc((2 * chunk * n_features + chunk) * sizeof(double))
                     if model.n_far else NULL)
+        single_rows = (<float*> malloc(chunk * (K + m + 1 + n_features) * sizeof(float))
+                       if model.single_expansion != NULL else NULL)
         for b in prange(n_blocks, schedule='dynamic'):
             start = b * rows_per_block
             end = min(start + rows_per_block, n_samples)
             if start < end:
                 _estep_block(&model, X, weights_in, start, end, &blocks[b, 0], lp, xd,
-                             features, moments, log_norm, total, scores, weights, far_rows)
+                             features, moments, log_norm, total, scores, weights, far_rows,
+                             single_rows)
         free(lp)
         free(xd)
         free(features)
@@ -696,6 +772,7 @@ def estep(
         free(scores)
         free(weights)
         free(far_rows)
+        free(single_rows)
 
 
 def score_chunks(
@@ -707,6 +784,7 @@ def score_chunks(
     const long long[::1] far,
     const double[:, ::1] far_means,
     const double[:, ::1] far_factors,
+    const float[::1] single,
     floating[::1] log_norm,
     floating[:, ::1] resp,
     long long[::1] labels,
@@ -722,7 +800,7 @@ def score_chunks(
     cdef:
         Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
         Model model = _model(covariance_type, n_features, shift, expansion, prec, far,
-                             far_means, far_factors)
+                             far_means, far_factors, single)
         double[::1] direct_const = np.empty(expansion.shape[1])
         Py_ssize_t K = model.n_components, m = model.n_columns, chunk = model.chunk
         Py_ssize_t n_chunks = (n_samples + chunk - 1) // chunk
@@ -737,6 +815,7 @@ def score_chunks(
         double *xd
         double *features
         double *far_rows
+        float *single_rows
 
     if n_samples == 0:
         return
@@ -751,11 +830,17 @@ def score_chunks(
         scores = <double*> malloc(chunk * K * sizeof(double))
         far_rows = (<double*> malloc((2 * chunk * n_features + chunk) * sizeof(double))
                     if model.n_far else NULL)
+        single_rows = (<float*> malloc(chunk * (K + m + 1 + n_features) * sizeof(float))
+                       if model.single_expansion != NULL else NULL)
         for c in prange(n_chunks, schedule='static'):
             start = c * chunk
             n_rows = min(chunk, n_samples - start)
             _log_prob_chunk(&model, &X[start, 0], n_rows, scores, lp, xd, features,
-                            far_rows)
+                            far_rows, single_rows)
+            if floating is float:
+                if model.single_expansion != NULL:  # float32 GEMM: its scores widened
+                    for i in range(n_rows * K):
+                        scores[i] = single_rows[i]
             if want_labels and model.transposed:
                 for i in range(n_rows):
                     best = 0
@@ -787,4 +872,5 @@ def score_chunks(
         free(features)
         free(norms)
         free(far_rows)
+        free(single_rows)
 

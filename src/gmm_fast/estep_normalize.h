@@ -131,6 +131,47 @@ GMM_BODY void gmm_normalize_rows_body(int single, double *scores, ptrdiff_t n_ro
     }
 }
 
+/* gmm_normalize_rows for float32 scores (the float32 GEMM's, see _estep's
+   _single_log_prob), the weighted responsibilities written as float64 into `out`
+   (rows of n) for the float64 statistics GEMM. The exps stay float64: in float32 a
+   term below e^-87 of the row's largest would be 0, and a component far from every
+   row would get nk = 0 instead of its (tiny) share. */
+static void gmm_normalize_rows_f32(const float *restrict scores, double *restrict out,
+                                   ptrdiff_t n_rows, ptrdiff_t n, double *log_norm,
+                                   double *total, const double *weights) {
+    ptrdiff_t i, k;
+    for (i = 0; i < n_rows; i++) {
+        const float *row = scores + i * n;
+        double *restrict wrow = out + i * n;
+        float top = -INFINITY;
+        double sum = 0.0;
+        #pragma omp simd reduction(max:top)
+        for (k = 0; k < n; k++) top = row[k] > top ? row[k] : top;
+        #pragma omp simd reduction(+:sum)
+        for (k = 0; k < n; k++) {
+            double e = gmm_exp_nonpositive((double)row[k] - top, 1);
+            wrow[k] = e;
+            sum += e;
+        }
+        log_norm[i] = top;
+        total[i] = sum;
+    }
+    gmm_add_log(log_norm, total, n_rows, 1);
+    for (i = 0; i < n_rows; i++) {
+        double *wrow = out + i * n;
+        double scale = weights[i] / total[i];
+        #pragma omp simd
+        for (k = 0; k < n; k++) wrow[k] *= scale;
+    }
+}
+
+/* dst = src rounded to float32 (the float32 GEMMs' operands). */
+static void gmm_round_to_float(const double *restrict src, float *restrict dst,
+                               ptrdiff_t n) {
+    #pragma omp simd
+    for (ptrdiff_t i = 0; i < n; i++) dst[i] = (float)src[i];
+}
+
 /* Tied features' last two columns: |y|^2 of each row's first d, and a 1 (rows of m).
    A sum does not vectorise without reassociation: asked for here, deterministically
    (the order depends on the build, not on the threads). */
@@ -141,6 +182,17 @@ static void gmm_tied_norms(double *features, ptrdiff_t n_rows, ptrdiff_t d, ptrd
         for (ptrdiff_t f = 0; f < d; f++) acc += row[f] * row[f];
         row[d] = acc;
         row[d + 1] = 1.0;
+    }
+}
+
+/* gmm_tied_norms in float32 (the float32 GEMM's features, see _single_log_prob). */
+static void gmm_tied_norms_f32(float *features, ptrdiff_t n_rows, ptrdiff_t d, ptrdiff_t m) {
+    for (ptrdiff_t i = 0; i < n_rows; i++) {
+        float *row = features + i * m, acc = 0.0f;
+        #pragma omp simd reduction(+:acc)
+        for (ptrdiff_t f = 0; f < d; f++) acc += row[f] * row[f];
+        row[d] = acc;
+        row[d + 1] = 1.0f;
     }
 }
 

@@ -42,6 +42,12 @@ struct gmm_kernel_table {
     void (*normalize_chunk[2])(GMM_NORMALIZE_CHUNK_PARAMS);
     void (*normalize_rows[2])(GMM_NORMALIZE_ROWS_PARAMS);
     void (*tied_norms)(double *features, ptrdiff_t n_rows, ptrdiff_t d, ptrdiff_t m);
+    /* float32 GEMM of float32 data (estep_normalize.h) */
+    void (*normalize_rows_f32)(const float *scores, double *out, ptrdiff_t n_rows,
+                               ptrdiff_t n, double *log_norm, double *total,
+                               const double *weights);
+    void (*round_to_float)(const double *src, float *dst, ptrdiff_t n);
+    void (*tied_norms_f32)(float *features, ptrdiff_t n_rows, ptrdiff_t d, ptrdiff_t m);
     void (*direct_terms)(const double *X, ptrdiff_t n_rows, ptrdiff_t d,
                          const double *shift, ptrdiff_t k, const double *quadratic,
                          const double *constant, double *q1, double *scores);
@@ -132,6 +138,9 @@ extern const struct gmm_kernel_table *gmm_active_kernels;
 #define gmm_normalize_chunk(single, ...) GMM_K->normalize_chunk[!(single)](__VA_ARGS__)
 #define gmm_normalize_rows(single, ...) GMM_K->normalize_rows[!(single)](__VA_ARGS__)
 #define gmm_tied_norms(...) GMM_K->tied_norms(__VA_ARGS__)
+#define gmm_normalize_rows_f32(...) GMM_K->normalize_rows_f32(__VA_ARGS__)
+#define gmm_round_to_float(...) GMM_K->round_to_float(__VA_ARGS__)
+#define gmm_tied_norms_f32(...) GMM_K->tied_norms_f32(__VA_ARGS__)
 #define gmm_direct_terms(...) GMM_K->direct_terms(__VA_ARGS__)
 #define gmm_features_by_row_float(...) GMM_K->features_by_row_float(__VA_ARGS__)
 #define gmm_features_by_row_double(...) GMM_K->features_by_row_double(__VA_ARGS__)
