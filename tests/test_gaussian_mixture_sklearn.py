@@ -58,7 +58,8 @@ def test_get_set_params_and_clone():
     expected = {"n_components", "covariance_type", "tol", "reg_covar", "max_iter", "n_init",
                 "init_params", "weights_init", "means_init", "precisions_init",
                 "random_state", "warm_start", "verbose", "verbose_interval",
-                "covariances_init", "n_threads", "sort_components", "contamination"}
+                "covariances_init", "n_threads", "sort_components", "contamination",
+                "missing_values"}
     assert set(params) == expected
     copy = clone(gm)
     assert copy.get_params() == params and copy is not gm

@@ -128,10 +128,11 @@ class EstimatorBase:
                 "appropriate arguments before using this estimator."
             )
 
-    def _check_fit_data(self, X, min_samples=1):
-        """Validate training data and remember its width and column names."""
+    def _check_fit_data(self, X, min_samples=1, **finite):
+        """Validate training data and remember its width and column names (``finite``:
+        ``check_array``'s NaN options)."""
         names = _feature_names(X)
-        X = check_array(X, min_samples=min_samples)
+        X = check_array(X, min_samples=min_samples, **finite)
         self.n_features_in_ = X.shape[1]
         if names is not None:
             self.feature_names_in_ = names
@@ -139,8 +140,9 @@ class EstimatorBase:
             del self.feature_names_in_
         return X
 
-    def _check_predict_data(self, X, dtype):
-        """Validate new data against what ``fit`` saw; computed in the model's ``dtype``."""
+    def _check_predict_data(self, X, dtype, **finite):
+        """Validate new data against what ``fit`` saw; computed in the model's ``dtype``
+        (``finite``: ``check_array``'s NaN options)."""
         names = _feature_names(X)
         fitted_names = getattr(self, "feature_names_in_", None)
         cls = type(self).__name__
@@ -155,7 +157,7 @@ class EstimatorBase:
                 "The feature names should match those that were passed during fit.\n"
                 f"Fitted with: {list(fitted_names)}\nGot: {list(names)}"
             )
-        X = check_array(X, dtype=dtype)
+        X = check_array(X, dtype=dtype, **finite)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} features, but {cls} is expecting "

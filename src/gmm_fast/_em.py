@@ -429,23 +429,32 @@ def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, cova
     return SufficientStatistics(float(total[0]), float(total[1]), nk, sums, second, shift)
 
 
-def em_step(X, sample_weight, params, covariance_type, reg_covar, n_threads=1):
+def em_step(X, sample_weight, params, covariance_type, reg_covar, n_threads=1,
+            missing=None):
     """One EM iteration over rows in memory: ``(stats, (weights, means, covariances))``.
 
     ``params``: ``(weights, means, covariances, precisions_cholesky)``. The E-step's
     statistics, then the M-step; components that moved far relative to their new
     spread (``moved_far``) get their moments again, about their new means, in a
     second pass (rare: a component collapsing onto a tight group far away).
+    ``missing``: the rows with NaN cells (``_missing.MissingRows``; X then holds the
+    complete rows), whose statistics are added about the same centres.
     """
     weights, means, covariances, precisions_cholesky = params
-    stats = estep_statistics(X, sample_weight, weights, means, precisions_cholesky,
-                             covariance_type, n_threads, covariances)
+
+    def statistics(**about):
+        stats = estep_statistics(X, sample_weight, weights, means, precisions_cholesky,
+                                 covariance_type, n_threads, covariances, **about)
+        if missing is not None:
+            stats = stats + missing.statistics(weights, means, covariances, covariance_type,
+                                               stats.shift)
+        return stats
+
+    stats = statistics()
     new = mstep(stats, covariance_type, reg_covar)
     moved = moved_far(stats, new[2], covariance_type)
     if moved.size:
-        stats = estep_statistics(X, sample_weight, weights, means, precisions_cholesky,
-                                 covariance_type, n_threads, covariances, centres=new[1],
-                                 apart=moved)
+        stats = statistics(centres=new[1], apart=moved)
         new = mstep(stats, covariance_type, reg_covar)
     return stats, new
 

@@ -16,6 +16,8 @@ from ._em import (_NK_FLOOR, _covariance_helpers, _KernelParameters, em_step, es
                   mstep, score_threads)
 from ._estep import score_chunks
 from ._kmeans import KMeans, kmeans_plusplus
+from ._missing import (MISSING_VALUES, MissingRows, check_missing_rows, logsumexp_rows,
+                       mean_imputed)
 from ._mixture_init import (check_covariance_like, check_means_init, check_weights_init,
                             statistics_from_responsibilities, statistics_from_samples)
 from ._ordering import check_finish_options, finish_fit
@@ -89,6 +91,15 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
     contamination : float or None, default=None
         Fraction in (0, 0.5] of the (weighted) training data to flag as outliers:
         ``fit`` then sets ``offset_`` for ``predict_outliers``/``decision_function``.
+    missing_values : {"error", "marginalize"}, default="error"
+        NaN cells: "error" rejects them; "marginalize" fits and scores rows by
+        their observed cells (missing at random): a row's density is its marginal
+        over its observed features, and EM takes the missing cells' conditional
+        moments (``gmm_fast._missing``), so ``lower_bound_`` is the observed-data
+        log-likelihood. A row with no observed cell, a feature never observed, or
+        infinity are errors. The start (``init_params``) is computed from the
+        complete rows, or from mean-imputed rows when fewer than
+        ``10 * n_components`` rows are complete. ``impute`` fills NaN cells.
 
     Attributes
     ----------
@@ -145,7 +156,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                  max_iter=100, n_init=1, init_params="kmeans", weights_init=None,
                  means_init=None, precisions_init=None, random_state=None, warm_start=False,
                  verbose=0, verbose_interval=10, covariances_init=None, n_threads=None,
-                 sort_components=None, contamination=None):
+                 sort_components=None, contamination=None, missing_values="error"):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -164,6 +175,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         self.n_threads = n_threads
         self.sort_components = sort_components
         self.contamination = contamination
+        self.missing_values = missing_values
 
     # -- parameters --------------------------------------------------------------
 
@@ -299,7 +311,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
 
     def _fit(self, X, sample_weight):
         """EM from ``n_init`` starts; returns the validated X for a final E-step."""
-        X = self._check_fit_data(X, min_samples=2)
+        X = self._check_fit_data(X, min_samples=2, **self._nan_options())
         check_finish_options(self)
         n_samples, n_features = X.shape
         n_components, helpers, init = self._check_params(n_samples, n_features)
@@ -314,9 +326,21 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
             # Only their ratios matter: scaled to mean 1 (in float64, then X's dtype) so
             # that the 10 eps floor on nk stays negligible and float32 holds them.
             sample_weight = (checked_weight / mean_weight(checked_weight)).astype(X.dtype)
+        rows, row_weight, missing = X, sample_weight, None
+        start_rows, start_weight = X, sample_weight
+        if self.missing_values == "marginalize" and np.isnan(X).any():
+            check_missing_rows(X)
+            missing = MissingRows(X, sample_weight)
+            rows = X[missing.complete]  # (the kernels' rows: a copy)
+            row_weight = None if sample_weight is None else sample_weight[missing.complete]
+            n_complete = len(rows) if row_weight is None else np.count_nonzero(row_weight)
+            if n_complete >= 10 * n_components:
+                start_rows, start_weight = rows, row_weight
+            else:
+                start_rows = mean_imputed(X)
         n_threads = effective_n_threads(self.n_threads)
         # The same size every iteration: the E-step's threads are chosen once.
-        pass_threads = estep_threads(n_threads, n_samples, n_features, n_components,
+        pass_threads = estep_threads(n_threads, len(rows), n_features, n_components,
                                      self.covariance_type)
         covariance_type, reg_covar, tol = self.covariance_type, float(self.reg_covar), self.tol
 
@@ -329,8 +353,8 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                     print(f"Initialization {trial}")
                     start_time = iteration_time = perf_counter()
                 if do_init:
-                    params = self._initial_parameters(X, sample_weight, n_components, helpers,
-                                                      init, random_state, n_threads)
+                    params = self._initial_parameters(start_rows, start_weight, n_components,
+                                                      helpers, init, random_state, n_threads)
                     lower_bound = -np.inf
                 else:
                     params = self._warm_parameters(n_components, n_features, helpers)
@@ -341,7 +365,8 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                 for n_iter in range(1, self.max_iter + 1):
                     previous = lower_bound
                     stats, (weights, means, covariances) = em_step(
-                        X, sample_weight, params, covariance_type, reg_covar, pass_threads)
+                        rows, row_weight, params, covariance_type, reg_covar, pass_threads,
+                        missing)
                     precisions_cholesky = helpers.precisions_cholesky(covariances, reg_covar,
                                                                       X.dtype)
                     params = (weights, means, covariances, precisions_cholesky)
@@ -429,8 +454,20 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
 
     # -- per-sample outputs -----------------------------------------------------------
 
+    def _nan_options(self):
+        """``check_array``'s NaN options for ``missing_values``."""
+        if self.missing_values not in MISSING_VALUES:
+            raise ValueError(f"missing_values={self.missing_values!r} should be one of "
+                             f"{', '.join(map(repr, MISSING_VALUES))}.")
+        if self.missing_values == "marginalize":
+            return {"allow_nan": True}
+        return {"nan_advice": "drop or impute those rows first, or fit with "
+                              "missing_values='marginalize' (EM on the observed cells)."}
+
     def _score(self, X, resp=False, labels=False, log_norm=True):
         """``(log_norm, resp, labels)`` (None when not asked) for validated X, in one pass."""
+        if self.missing_values == "marginalize" and np.isnan(X).any():
+            return self._score_missing(X, resp, labels, log_norm)
         dtype = self.means_.dtype
         n_samples = X.shape[0]
         n_components = self.means_.shape[0]
@@ -447,9 +484,64 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         return ((out_log_norm if log_norm else None), (out_resp if resp else None),
                 (out_labels if labels else None))
 
+    def _score_missing(self, X, resp, labels, log_norm):
+        """``_score`` for rows with NaN cells: complete rows by the kernels, the others by
+        their marginal densities (``_missing``)."""
+        missing = MissingRows(X)
+        n_samples, n_components = len(X), self.means_.shape[0]
+        dtype = self.means_.dtype
+        out_log_norm = np.empty(n_samples, dtype=dtype) if log_norm else None
+        out_resp = np.empty((n_samples, n_components), dtype=dtype) if resp else None
+        out_labels = np.empty(n_samples, dtype=np.int64) if labels else None
+        outputs = (out_log_norm, out_resp, out_labels)
+        if len(missing.complete):
+            for out, part in zip(outputs, self._score(X[missing.complete], resp, labels,
+                                                      log_norm)):
+                if out is not None:
+                    out[missing.complete] = part
+        for rows, log_prob in missing.score(self.weights_, self.means_, self.covariances_,
+                                            self.covariance_type):
+            row_norm = logsumexp_rows(log_prob)
+            if log_norm:
+                out_log_norm[rows] = row_norm
+            if resp:
+                out_resp[rows] = np.exp(log_prob - row_norm[:, None])
+            if labels:
+                out_labels[rows] = np.argmax(log_prob, axis=1)
+        return outputs
+
     def _validated(self, X):
         self._check_fitted("means_")
-        return self._check_predict_data(X, self.means_.dtype)
+        X = self._check_predict_data(X, self.means_.dtype, **self._nan_options())
+        if self.missing_values == "marginalize" and np.isnan(X).any():
+            check_missing_rows(X, columns=False)
+        return X
+
+    def impute(self, X):
+        """X with each missing (NaN) cell replaced by its conditional expectation.
+
+        ``E[x_m | x_o] = sum_k r_k(x_o) (mu_k,m + S_k,mo S_k,oo^-1 (x_o - mu_k,o))``,
+        with ``r_k(x_o)`` the responsibilities of the observed cells' marginal
+        densities. Needs ``missing_values="marginalize"``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data with NaN cells; every row needs an observed cell.
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features)
+            A copy of X, in the model's dtype, without NaN.
+        """
+        if self.missing_values != "marginalize":
+            raise ValueError("impute needs a model fitted with missing_values='marginalize'.")
+        X = np.array(self._validated(X), copy=True)
+        missing = MissingRows(X)
+        for rows, completed in missing.conditional_means(
+                self.weights_, self.means_, self.covariances_, self.covariance_type):
+            X[rows] = completed
+        return X
 
     def score_samples(self, X):
         """Log-likelihood of each sample under the mixture.

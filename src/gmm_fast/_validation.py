@@ -15,11 +15,12 @@ def check_dtype(X):
     return np.float64
 
 
-def check_array(X, name="X", dtype=None, min_samples=1):
+def check_array(X, name="X", dtype=None, min_samples=1, allow_nan=False, nan_advice=None):
     """A finite, 2-D, C-contiguous float32/float64 array from ``X`` (copied only when needed).
 
     ``dtype`` forces a dtype (for data that must match a fitted model); by
-    default it follows ``check_dtype``.
+    default it follows ``check_dtype``. ``allow_nan``: NaN cells pass (infinity
+    does not); otherwise ``nan_advice`` ends the NaN error's message.
     """
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
         raise TypeError(f"{name} is a sparse matrix; gmm_fast needs dense data (use X.toarray()).")
@@ -56,22 +57,23 @@ def check_array(X, name="X", dtype=None, min_samples=1):
             f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required."
         )
     X = np.ascontiguousarray(X, dtype=target)
-    check_finite(X, name)
+    check_finite(X, name, allow_nan, nan_advice)
     return X
 
 
-def check_finite(X, name="X"):
-    """Raise a ValueError naming ``name`` if ``X`` holds NaN or infinity."""
+def check_finite(X, name="X", allow_nan=False, nan_advice=None):
+    """Raise a ValueError naming ``name`` if ``X`` holds NaN (unless ``allow_nan``) or
+    infinity; ``nan_advice`` replaces the NaN message's advice."""
     # Summing is one cheap pass; only a non-finite sum needs the closer look.
     with np.errstate(over="ignore"):  # an overflow is reported below, as a ValueError
         total = np.sum(X, dtype=np.float64)
     if np.isfinite(total):
         return
-    if np.isnan(X).any():
+    if not allow_nan and np.isnan(X).any():
         rows = np.flatnonzero(np.isnan(X).reshape(len(X), -1).any(axis=1))
         raise ValueError(
             f"Input {name} contains NaN (first at row {rows[0]}, {rows.size} row(s) in all); "
-            "drop or impute those rows first."
+            + (nan_advice or "drop or impute those rows first.")
         )
     if np.isinf(X).any():
         rows = np.flatnonzero(np.isinf(X).reshape(len(X), -1).any(axis=1))
@@ -79,6 +81,10 @@ def check_finite(X, name="X"):
             f"Input {name} contains infinity (first at row {rows[0]}, {rows.size} row(s) in "
             "all); drop those rows first."
         )
+    if allow_nan:  # NaN cells only, unless the other values overflow too
+        with np.errstate(over="ignore"):
+            if np.isfinite(np.nansum(X, dtype=np.float64)):
+                return
     raise ValueError(
         f"Input {name} contains values too large for {X.dtype}: their sum overflows; "
         "rescale the data."
