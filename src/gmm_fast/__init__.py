@@ -6,6 +6,7 @@ less memory; results do not depend on the number of threads.
 from ._base import ConvergenceWarning, NotFittedError
 from ._cpu import cpu_level, set_cpu_level, show_config, supported_cpu_level
 from ._gaussian_mixture import GaussianMixture
+from ._imputer import GaussianMixtureImputer
 from ._kmeans import KMeans, kmeans_plusplus
 from ._openmp import openmp_enabled
 from ._outliers import outlier_threshold
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ConvergenceWarning",
     "GaussianMixture",
+    "GaussianMixtureImputer",
     "KMeans",
     "NotFittedError",
     "ModelSelection",

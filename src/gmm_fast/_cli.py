@@ -98,8 +98,9 @@ def _describe_cells(cells, limit=5):
     return text + (f" and {len(cells) - limit} more" if len(cells) > limit else "")
 
 
-def _parse_columns(path, records, line_numbers, indices, names):
-    """The chosen text columns as a float64 array, with precise errors for bad cells."""
+def _parse_columns(path, records, line_numbers, indices, names, allow_missing=False):
+    """The chosen text columns as a float64 array, with precise errors for bad cells
+    (missing cells are NaN with ``allow_missing``)."""
     out = np.empty((len(records), len(indices)))
     missing, infinite = [], []
     for j, index in enumerate(indices):
@@ -120,11 +121,14 @@ def _parse_columns(path, records, line_numbers, indices, names):
         for i in np.flatnonzero(~np.isfinite(out[:, j])):
             (missing if np.isnan(out[i, j]) else infinite).append(
                 f"line {line_numbers[i]} column {name}")
-    for cells, what in ((missing, "missing/NaN"), (infinite, "infinite")):
+    for cells, what in ((missing if not allow_missing else [], "missing/NaN"),
+                        (infinite, "infinite")):
         if cells:
+            advice = ("remove them" if what == "infinite" else
+                      "remove or impute them, or fit the mixture on the observed cells "
+                      "with --missing marginalize")
             raise CommandError(f"{path}: {len(cells)} {what} cell(s) at "
-                               f"{_describe_cells(sorted(cells, key=_line_key))}; remove or "
-                               "impute them.")
+                               f"{_describe_cells(sorted(cells, key=_line_key))}; {advice}.")
     return out
 
 
@@ -176,12 +180,17 @@ def _read_text(path, args):
                                f"{n_columns} (delimiter {delimiter!r}; set it with "
                                "--delimiter).")
     feature_ids, weight_id = _choose_columns(args, names, n_columns)
-    X = _parse_columns(path, records, line_numbers, feature_ids, names)
+    X = _parse_columns(path, records, line_numbers, feature_ids, names,
+                       allow_missing=_allow_missing(args))
     weights = None
     if weight_id is not None:
         weights = _parse_columns(path, records, line_numbers, [weight_id], names)[:, 0]
     feature_names = [names[i] for i in feature_ids] if names is not None else None
     return Table(X, weights, feature_names, path)
+
+
+def _allow_missing(args):
+    return getattr(args, "missing", "error") == "marginalize"
 
 
 def _choose_columns(args, names, n_columns):
@@ -244,7 +253,8 @@ def _array_table(path, data, args):
         raise CommandError(f"{path}: the array is not numeric (dtype {data.dtype}).")
     feature_ids, weight_id = _choose_columns(args, None, data.shape[1])
     X = np.asarray(data[:, feature_ids])
-    bad = np.argwhere(~np.isfinite(X)) if data.dtype.kind == "f" else []
+    bad = np.argwhere(~(np.isfinite(X) | (np.isnan(X) & _allow_missing(args)))
+                      ) if data.dtype.kind == "f" else []
     if len(bad):
         cells = [f"row {i} column {feature_ids[j]}" for i, j in bad]
         raise CommandError(f"{path}: {len(cells)} NaN/infinite cell(s) at "
@@ -383,6 +393,9 @@ def command_fit(args):
     if args.model == "kmeans":
         if args.contamination is not None:
             raise CommandError("--contamination needs --model gmm (k-means has no density).")
+        if _allow_missing(args):
+            raise CommandError("--missing marginalize needs --model gmm (EM on the observed "
+                               "cells).")
         model = KMeans(args.k, n_init=args.n_init, random_state=args.random_state,
                        max_iter=_or_default(args.max_iter, 300), n_threads=n_threads,
                        sort_components=_sort(args), verbose=int(args.verbose))
@@ -393,6 +406,7 @@ def command_fit(args):
                                 max_iter=_or_default(args.max_iter, 100), tol=args.tol,
                                 n_threads=n_threads, sort_components=_sort(args),
                                 contamination=args.contamination,
+                                missing_values=args.missing,
                                 verbose=2 if args.verbose else int(args.n_init > 1),
                                 verbose_interval=1 if args.verbose else 10)
     if args.n_init > 1:
@@ -454,7 +468,8 @@ def command_select(args):
                              sample_weight=table.sample_weight,
                              max_iter=_or_default(args.max_iter, 100),
                              tol=args.tol, n_threads=_threads(args),
-                             sort_components=_sort(args), callback=progress)
+                             sort_components=_sort(args), callback=progress,
+                             missing_values=args.missing)
     print(selection.format())
     if args.save:
         save(selection.best_model, args.save)
@@ -532,6 +547,9 @@ def _data_options(parser):
     parser.add_argument("--sample-weight-column",
                         help="column of frequency weights (name or index)")
     parser.add_argument("--threads", type=int, help="OpenMP threads (default: all)")
+    parser.add_argument("--missing", choices=("error", "marginalize"), default="error",
+                        help="empty/NaN cells: an error (default), or, for a Gaussian "
+                             "mixture, fitted and scored by each row's observed cells")
 
 
 def _fit_options(parser):

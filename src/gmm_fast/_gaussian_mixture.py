@@ -517,30 +517,45 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
             check_missing_rows(X, columns=False)
         return X
 
-    def impute(self, X):
-        """X with each missing (NaN) cell replaced by its conditional expectation.
+    def impute(self, X, n_draws=None, random_state=None):
+        """X with each missing (NaN) cell replaced by its conditional expectation, or
+        ``n_draws`` multiple imputations drawn from the conditional mixture.
 
         ``E[x_m | x_o] = sum_k r_k(x_o) (mu_k,m + S_k,mo S_k,oo^-1 (x_o - mu_k,o))``,
         with ``r_k(x_o)`` the responsibilities of the observed cells' marginal
-        densities. Needs ``missing_values="marginalize"``.
+        densities. A draw picks component k with probability ``r_k(x_o)``, then
+        ``x_m`` from ``N(E[x_m | x_o, k], S_k,mm - S_k,mo S_k,oo^-1 S_k,om)``. Needs
+        ``missing_values="marginalize"``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Data with NaN cells; every row needs an observed cell.
+        n_draws : int or None, default=None
+            None: the conditional expectation. An int: that many draws.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the draws.
 
         Returns
         -------
-        X_imputed : ndarray of shape (n_samples, n_features)
-            A copy of X, in the model's dtype, without NaN.
+        X_imputed : ndarray of shape (n_samples, n_features), or (n_draws, n_samples,
+            n_features) with ``n_draws``
+            Copies of X, in the model's dtype, without NaN.
         """
         if self.missing_values != "marginalize":
             raise ValueError("impute needs a model fitted with missing_values='marginalize'.")
         X = np.array(self._validated(X), copy=True)
         missing = MissingRows(X)
-        for rows, completed in missing.conditional_means(
-                self.weights_, self.means_, self.covariances_, self.covariance_type):
-            X[rows] = completed
+        model = (self.weights_, self.means_, self.covariances_, self.covariance_type)
+        if n_draws is not None:
+            n_draws = check_positive_int(n_draws, "n_draws")
+            draws = np.repeat(X[None], n_draws, axis=0)
+            for rows, completed in missing.conditional_draws(
+                    *model, n_draws, check_random_state(random_state)):
+                draws[:, rows] = np.where(np.isnan(X[rows]), completed, X[rows])
+            return draws
+        for rows, completed in missing.conditional_means(*model):
+            X[rows] = np.where(np.isnan(X[rows]), completed, X[rows])
         return X
 
     def score_samples(self, X):

@@ -17,6 +17,7 @@ from ._base import ConvergenceWarning, _feature_names
 from ._covariances import COVARIANCE_TYPES as _COVARIANCE_HELPERS
 from ._gaussian_mixture import GaussianMixture
 from ._kmeans import KMeans
+from ._missing import MISSING_VALUES, check_missing_rows, mean_imputed
 from ._threads import sequential_blas
 from ._validation import (check_array, check_positive_int, check_random_state,
                           check_sample_weight, mean_weight)
@@ -213,7 +214,7 @@ class ModelSelection:
 def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES,
                  criterion="bic", *, n_init=1, random_state=None, sample_weight=None,
                  tol=1e-3, reg_covar=1e-6, max_iter=100, n_threads=None,
-                 sort_components=None, callback=None):
+                 sort_components=None, callback=None, missing_values="error"):
     """Fit Gaussian mixtures over a grid and pick the best by an information criterion.
 
     Parameters
@@ -250,6 +251,11 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
     callback : callable, default=None
         Called as ``callback(done, total, row)`` after each grid cell (progress;
         BLAS runs on one thread until the grid is done).
+    missing_values : {"error", "marginalize"}, default="error"
+        As ``GaussianMixture``'s: "marginalize" fits rows with NaN cells by their
+        observed cells (the log-likelihood in the criteria is the observed-data
+        one); the k-means starts then run on the complete rows, or on mean-imputed
+        rows when fewer than ``10 * max(n_components)`` rows are complete.
 
     Returns
     -------
@@ -287,11 +293,22 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
     {'n_components': 2, 'covariance_type': 'spherical'}
     """
     names = _feature_names(X)  # (the grid fits plain arrays; the models get the names)
-    X = check_array(X, min_samples=2)
+    if missing_values not in MISSING_VALUES:
+        raise ValueError(f"missing_values={missing_values!r} should be one of "
+                         f"{', '.join(map(repr, MISSING_VALUES))}.")
+    X = check_array(X, min_samples=2, allow_nan=missing_values == "marginalize")
     ks, covariance_types = _check_grid(n_components, covariance_types, criterion)
     n_init = check_positive_int(n_init, "n_init")
     sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     random_state = check_random_state(random_state)
+    start_X, start_weight = X, sample_weight  # (the rows the k-means starts see)
+    if missing_values == "marginalize" and np.isnan(X).any():
+        check_missing_rows(X)
+        complete = ~np.isnan(X).any(axis=1)
+        if np.count_nonzero(sample_weight[complete]) >= 10 * max(ks):
+            start_X, start_weight = X[complete], sample_weight[complete]
+        else:
+            start_X = mean_imputed(X)
     total = len(ks) * len(covariance_types)
     rows, models = [], []
     # BLAS limited once for the grid: each fit and score would set and restore the
@@ -308,19 +325,19 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
                     for _ in range(n_init):
                         starts.append(KMeans(k, n_init=1, random_state=random_state,
                                              n_threads=n_threads).fit(
-                            X, sample_weight=sample_weight).labels_)
+                            start_X, sample_weight=start_weight).labels_)
             for covariance_type in covariance_types:
                 start_time = time.perf_counter()
                 best, row = None, None
                 for labels in starts:
                     try:
                         weights, means, covariances = _initial_parameters(
-                            X, sample_weight, labels, k, covariance_type, reg_covar)
+                            start_X, start_weight, labels, k, covariance_type, reg_covar)
                         model = GaussianMixture(
                             k, covariance_type=covariance_type, tol=tol, reg_covar=reg_covar,
                             max_iter=max_iter, weights_init=weights, means_init=means,
                             covariances_init=covariances, n_threads=n_threads,
-                            sort_components=sort_components)
+                            sort_components=sort_components, missing_values=missing_values)
                         with warnings.catch_warnings():
                             warnings.simplefilter("ignore", ConvergenceWarning)
                             model.fit(X, sample_weight=sample_weight)
