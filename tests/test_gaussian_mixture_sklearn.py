@@ -59,7 +59,7 @@ def test_get_set_params_and_clone():
                 "init_params", "weights_init", "means_init", "precisions_init",
                 "random_state", "warm_start", "verbose", "verbose_interval",
                 "covariances_init", "n_threads", "sort_components", "contamination",
-                "missing_values"}
+                "missing_values", "learning_offset", "learning_decay"}
     assert set(params) == expected
     copy = clone(gm)
     assert copy.get_params() == params and copy is not gm

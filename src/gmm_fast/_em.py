@@ -407,26 +407,34 @@ def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, cova
     second = total[sums_end:].reshape(second_shape)
     if kernel_type != covariance_type:  # tied through the full kernel: sum over components
         second = second.sum(axis=0)
-    # The kernel summed about s; about the means m_k = s + a_k (exact identities):
-    # sum w r (x - m) = T - nk a, sum w r (x - m)(x - m)^T = S - T a^T - a T^T + nk a a^T.
-    # (Far components were summed about their means: their a_k is 0.)
+    # The kernel summed about s; moved to the means m_k = s + a_k. (Far components
+    # were summed about their means: their a_k is 0.)
     a = params.centered
-    sums = first - nk[:, None] * a
-    if covariance_type == "full":
-        cross = first[:, :, None] * a[:, None, :]
-        second = (second - cross - cross.transpose(0, 2, 1)
-                  + nk[:, None, None] * a[:, :, None] * a[:, None, :])
-    elif covariance_type == "tied":  # the kernel summed w (x - s)(x - s)^T, sum_k r = 1
-        cross = first.T @ a
-        second = second - cross - cross.T + (nk[:, None] * a).T @ a
-    elif covariance_type == "diag":
-        second = second - 2 * a * first + nk[:, None] * a * a
-    else:
-        second = second - ((2 * first - nk[:, None] * a) * a).sum(axis=1)
+    sums, second = moments_about(nk, first, second, a, covariance_type)
     shift = params.shift + a
     if len(params.far):
         shift[params.far] = params.far_means[:, n_features + 1:]
     return SufficientStatistics(float(total[0]), float(total[1]), nk, sums, second, shift)
+
+
+def moments_about(nk, sums, second, delta, covariance_type):
+    """``(sums, second)`` moved to centres ``delta`` (k, d) further (exact identities):
+    ``sum w r (x - c - delta) = T - nk delta`` and ``sum w r (x - c - delta)(...)^T =
+    S - T delta^T - delta T^T + nk delta delta^T`` (tied: summed over k; diag: the
+    diagonals; spherical: the traces)."""
+    moved = sums - nk[:, None] * delta
+    if covariance_type == "full":
+        cross = sums[:, :, None] * delta[:, None, :]
+        second = (second - cross - cross.transpose(0, 2, 1)
+                  + nk[:, None, None] * delta[:, :, None] * delta[:, None, :])
+    elif covariance_type == "tied":
+        cross = sums.T @ delta
+        second = second - cross - cross.T + (nk[:, None] * delta).T @ delta
+    elif covariance_type == "diag":
+        second = second - 2 * delta * sums + nk[:, None] * delta * delta
+    else:
+        second = second - ((2 * sums - nk[:, None] * delta) * delta).sum(axis=1)
+    return moved, second
 
 
 def em_step(X, sample_weight, params, covariance_type, reg_covar, n_threads=1,

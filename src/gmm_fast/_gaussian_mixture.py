@@ -12,10 +12,11 @@ import numpy as np
 
 from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
 from ._covariances import COVARIANCE_TYPES
-from ._em import (_NK_FLOOR, _covariance_helpers, _KernelParameters, em_step, estep_threads,
-                  mstep, score_threads)
+from ._em import (_NK_FLOOR, _covariance_helpers, _KernelParameters, em_step,
+                  estep_statistics, estep_threads, mstep, score_threads)
 from ._estep import score_chunks
 from ._kmeans import KMeans, kmeans_plusplus
+from ._online import model_statistics, stepwise_update
 from ._missing import (MISSING_VALUES, MissingRows, check_missing_rows, logsumexp_rows,
                        mean_imputed)
 from ._mixture_init import (check_covariance_like, check_means_init, check_weights_init,
@@ -100,6 +101,9 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         infinity are errors. The start (``init_params``) is computed from the
         complete rows, or from mean-imputed rows when fewer than
         ``10 * n_components`` rows are complete. ``impute`` fills NaN cells.
+    learning_offset, learning_decay : float, default=1.0, 0.6
+        ``partial_fit``'s step ``(t + learning_offset)^-learning_decay`` after t
+        batches (stepwise EM; decay in (0.5, 1] for it to converge).
 
     Attributes
     ----------
@@ -118,6 +122,10 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         ``sum_i w_i log p(x_i) / sum_i w_i``.
     lower_bounds_ : list of float
         ``lower_bound_`` at each iteration of the best run.
+    n_samples_seen_ : float
+        Weight of the data fitted on (``fit``'s, plus every ``partial_fit`` batch).
+    n_steps_ : int
+        ``partial_fit`` calls since the last ``fit``.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         When X is a DataFrame with string column names.
@@ -156,7 +164,8 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                  max_iter=100, n_init=1, init_params="kmeans", weights_init=None,
                  means_init=None, precisions_init=None, random_state=None, warm_start=False,
                  verbose=0, verbose_interval=10, covariances_init=None, n_threads=None,
-                 sort_components=None, contamination=None, missing_values="error"):
+                 sort_components=None, contamination=None, missing_values="error",
+                 learning_offset=1.0, learning_decay=0.6):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -176,6 +185,8 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         self.sort_components = sort_components
         self.contamination = contamination
         self.missing_values = missing_values
+        self.learning_offset = learning_offset
+        self.learning_decay = learning_decay
 
     # -- parameters --------------------------------------------------------------
 
@@ -399,6 +410,11 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         if self.max_iter == 0:
             lower_bound = -np.inf
         self._set_parameters(params, X.dtype)
+        for name in ("_stepwise", "n_steps_"):  # (partial_fit continues from this fit)
+            self.__dict__.pop(name, None)
+        with np.errstate(over="ignore"):  # (weights near the float64 limit: inf)
+            self.n_samples_seen_ = (float(n_samples) if checked_weight is None
+                                    else float(checked_weight.sum()))
         self.converged_ = converged
         self.n_iter_ = n_iter
         self.lower_bound_ = float(lower_bound)
@@ -451,6 +467,74 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         """
         X = self._fit(X, sample_weight)
         return self._score(X, labels=True, log_norm=False)[2]
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """One step of stepwise (online) EM on a batch: one kernel pass.
+
+        The running sufficient statistics per unit weight move towards the batch's
+        by ``(t + learning_offset)^-learning_decay`` (t: batches seen, in batches of
+        this one's weight), and the parameters are their M-step (``gmm_fast._online``;
+        Cappé & Moulines 2009). The first call starts from the batch as ``fit``
+        would (``init_params``); on a model fitted by ``fit``, the running statistics
+        start as the fitted model's own, worth the weight it was fitted on. The
+        fitted attributes are current after each call; ``lower_bound_`` is the
+        batch's mean log-likelihood before the step. Components keep their order
+        (``sort_components`` is not applied); NaN cells are not taken here.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A batch (the first needs at least ``n_components`` rows).
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights.
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        first = not hasattr(self, "means_")
+        X = (self._check_fit_data(X) if first
+             else self._check_predict_data(X, self.means_.dtype))
+        n_samples, n_features = X.shape
+        decay = check_nonnegative_float(self.learning_decay, "learning_decay")
+        if not 0 < decay <= 1:
+            raise ValueError(f"learning_decay={self.learning_decay!r} should be in (0, 1] "
+                             "(stepwise EM converges for (0.5, 1]).")
+        offset = check_nonnegative_float(self.learning_offset, "learning_offset")
+        weight = (None if sample_weight is None
+                  else check_sample_weight(sample_weight, n_samples, X.dtype))
+        helpers = _covariance_helpers(self.covariance_type)
+        n_threads = effective_n_threads(self.n_threads)
+        state = getattr(self, "_stepwise", None)
+        with sequential_blas():
+            if first:
+                n_components, helpers, init = self._check_params(n_samples, n_features)
+                with fit_random_state(self.random_state) as random_state:
+                    params = self._initial_parameters(X, weight, n_components, helpers, init,
+                                                      random_state, n_threads)
+            else:
+                params = self._fitted_parameters()
+                if state is None:  # fitted by fit, or loaded
+                    state = model_statistics(*params[:3], self.covariance_type,
+                                             self.reg_covar,
+                                             getattr(self, "n_samples_seen_", n_samples))
+            weights, means, covariances, precisions_cholesky = params
+            batch = estep_statistics(
+                X, weight, weights, means, precisions_cholesky, self.covariance_type,
+                estep_threads(n_threads, n_samples, n_features, len(weights),
+                              self.covariance_type), covariances)
+            state = stepwise_update(state, batch, self.covariance_type, offset, decay)
+            weights, means, covariances = mstep(state.statistics, self.covariance_type,
+                                                self.reg_covar)
+            precisions_cholesky = helpers.precisions_cholesky(covariances, self.reg_covar,
+                                                              X.dtype)
+        self._set_parameters((weights, means, covariances, precisions_cholesky), X.dtype)
+        self._stepwise = state
+        self.n_samples_seen_ = state.seen
+        self.n_steps_ = getattr(self, "n_steps_", 0) + 1
+        self.lower_bound_ = batch.log_likelihood / batch.sum_weights
+        return self
 
     # -- per-sample outputs -----------------------------------------------------------
 

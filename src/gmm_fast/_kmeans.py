@@ -5,6 +5,7 @@ import numpy as np
 
 from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
 from ._lloyd import candidate_potentials, lloyd_step, min_sq_distances
+from ._online import minibatch_centers
 from ._ordering import check_finish_options, finish_fit
 from ._threads import effective_n_threads, n_blocks, pass_threads, sequential_blas
 from ._validation import (check_array, check_nonnegative_float, check_positive_int,
@@ -511,6 +512,8 @@ class KMeans(EstimatorBase):
                     best = run
 
         labels, inertia, centers, n_iter, converged = best
+        for name in ("_counts", "n_steps_"):  # (partial_fit continues from this fit)
+            self.__dict__.pop(name, None)
         self.cluster_centers_ = centers
         self.labels_ = labels
         with np.errstate(over="ignore"):  # (inf is then the true value's float)
@@ -528,6 +531,68 @@ class KMeans(EstimatorBase):
                 f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
                 f"({n_clusters}). Possibly due to duplicate points in X.",
                 sklearn_compatible(ConvergenceWarning), stacklevel=2)
+        return self
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the centres with a batch: mini-batch k-means, one kernel pass.
+
+        Each centre becomes the weighted mean of every sample assigned to it so far
+        (as scikit-learn's ``MiniBatchKMeans``, without its random reassignment of
+        rarely chosen centres): the batch is assigned to the nearest centres, and
+        ``centre_j <- (centre_j c_j + batch sum_j) / (c_j + batch weight_j)`` with
+        ``c_j`` the weight assigned to centre j before. The first call seeds the
+        centres from its batch (``init``); on a model fitted by ``fit`` the counts
+        start as its clusters' sizes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A batch (the first needs at least ``n_clusters`` rows).
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : KMeans
+        """
+        first = not hasattr(self, "cluster_centers_")
+        X = (self._check_fit_data(X) if first
+             else self._check_predict_data(X, self.cluster_centers_.dtype))
+        weight = (None if sample_weight is None
+                  else check_sample_weight(sample_weight, X.shape[0], X.dtype))
+        n_threads = effective_n_threads(self.n_threads)
+        counts = getattr(self, "_counts", None)
+        with sequential_blas():
+            if first:
+                n_clusters, init, _ = self._check_params(X)
+                with fit_random_state(self.random_state,
+                                      reuse=not callable(init)) as random_state:
+                    centers = self._init_centers(X, init, n_clusters, weight, random_state,
+                                                 n_threads)
+                counts = np.zeros(n_clusters)
+            else:
+                centers = self.cluster_centers_
+                if counts is None:  # fitted by fit, or loaded: its clusters' sizes
+                    counts = np.bincount(getattr(self, "labels_", np.zeros(0, np.int64)),
+                                         minlength=len(centers)).astype(np.float64)
+            shift = np.asarray(centers, dtype=np.float64).mean(axis=0)
+            n_clusters, n_features = centers.shape
+            blocks = n_blocks(len(X), n_clusters * (n_features + 1))
+            block_sums = np.empty((blocks, n_clusters, n_features))
+            block_counts = np.empty((blocks, n_clusters))
+            lloyd_step(X, weight, shift.astype(X.dtype),
+                       (np.asarray(centers, dtype=np.float64) - shift).astype(X.dtype),
+                       np.full(len(X), -1, dtype=np.int32), block_sums, block_counts,
+                       np.empty(blocks), True,
+                       pass_threads(n_threads, _lloyd_seconds(len(X), n_features, n_clusters),
+                                    blocks), with_inertia=False)
+        moved, counts = minibatch_centers(np.asarray(centers, dtype=np.float64) - shift,
+                                          counts, block_sums.sum(axis=0),
+                                          block_counts.sum(axis=0))
+        self.cluster_centers_ = (moved + shift).astype(X.dtype)
+        self._counts = counts
+        self._n_features_out = n_clusters
+        self.n_steps_ = getattr(self, "n_steps_", 0) + 1
         return self
 
     def _labels_inertia(self, X, sample_weight):
