@@ -406,6 +406,7 @@ class KMeans(EstimatorBase):
         tags = super().__sklearn_tags__()
         # transform() gives distances in the dtype of the centres, float32 or float64.
         tags.transformer_tags = TransformerTags(preserves_dtype=["float64", "float32"])
+        tags.input_tags.sparse = True  # (scipy.sparse X: _sparse.py)
         return tags
 
     def _check_params(self, X):

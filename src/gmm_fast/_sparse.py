@@ -187,6 +187,10 @@ def _relocate_empty_clusters(X, sample_weight, centers_t, labels, sums_t, counts
     distances = np.empty(len(X))
     sparse_label_distances(X.data, X.indices, X.indptr, np.ascontiguousarray(centers_t.T),
                            labels, distances, n_threads)
+    if distances.max() == 0:
+        # Every row sits on its centre (fewer distinct rows than clusters): moving one
+        # would only empty another; scikit-learn skips it too (its issue 28055).
+        return
     farthest = np.argpartition(distances, -empty.size)[:-empty.size - 1:-1]
     for new_id, far in zip(empty, farthest):
         w = 1.0 if sample_weight is None else float(sample_weight[far])
