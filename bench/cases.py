@@ -147,7 +147,7 @@ def make_kmeans_fit(impl, X, centers):
             from sklearn.cluster._kmeans import _kmeans_single_lloyd
         except ImportError as exc:
             raise Unavailable(f"scikit-learn's _kmeans_single_lloyd not found ({exc})") from None
-        unit_weights = np.ones(len(X), dtype=X.dtype)
+        unit_weights = np.ones(X.shape[0], dtype=X.dtype)
 
         def fit(max_iter):
             # A copy: the loop updates its centres in place (KMeans.fit passes a copy too).

@@ -293,3 +293,21 @@ def test_tfidf_like_data(rng, parallel_passes):
     assert fits[0].cluster_centers_.tobytes() == fits[1].cluster_centers_.tobytes()
     # the inertia as the dense path computes it from the same centres
     np.testing.assert_allclose(fits[0].inertia_, -fits[0].score(X.toarray()), rtol=1e-10)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_column_mean_and_variance_in_steps(X, rng, monkeypatch, weighted):
+    """The tolerance's variances (weighted or not), in steps of a few rows as in one."""
+    from gmm_fast import _sparse
+    sample_weight = rng.uniform(0.1, 3.0, X.shape[0]) if weighted else None
+    whole = _sparse.mean_and_variance(check_sparse(X), sample_weight)
+    monkeypatch.setattr(_sparse, "_STEP_ELEMENTS", 50)
+    assert len(_sparse._nnz_steps(check_sparse(X))) > 100
+    stepped = _sparse.mean_and_variance(check_sparse(X), sample_weight)
+    dense = X.toarray()
+    w = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    mean = w @ dense / w.sum()
+    variance = w @ (dense - mean) ** 2 / w.sum()
+    for got in (whole, stepped):
+        np.testing.assert_allclose(got[0], mean, rtol=1e-12)
+        np.testing.assert_allclose(got[1], variance, rtol=1e-12)

@@ -132,22 +132,44 @@ def check_data(X, name="X", dtype=None):
     return check_array(X, name=name, dtype=dtype)
 
 
+def _nnz_steps(X):
+    """``(start, stop)`` row ranges holding about ``_STEP_ELEMENTS`` non-zeros each."""
+    bounds = np.searchsorted(X.indptr, np.arange(0, X.nnz, _STEP_ELEMENTS), side="right") - 1
+    bounds = np.unique(np.concatenate([bounds, [X.shape[0]]]))
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
 def mean_and_variance(X, sample_weight=None):
-    """Per-feature (weighted) mean and variance of sparse ``X`` in float64; O(nnz) temporaries."""
+    """Per-feature (weighted) mean and variance of sparse ``X`` in float64, in steps of
+    rows (temporaries of ~``_STEP_ELEMENTS`` values, as ``_kmeans.column_mean_and_variance``)."""
     n_samples, n_features = X.shape
     total = total_weight(sample_weight, n_samples)
-    data = X.data.astype(np.float64)
-    weight = (None if sample_weight is None else
-              np.repeat(np.asarray(sample_weight, dtype=np.float64), np.diff(X.indptr)))
-    indices = X.indices
-    mean = np.bincount(indices, weights=data if weight is None else weight * data,
-                       minlength=n_features) / total
-    column_weight = np.bincount(indices, weights=weight, minlength=n_features)
-    data -= mean[indices]
-    data *= data
-    squares = np.bincount(indices, weights=data if weight is None else weight * data,
-                          minlength=n_features)
-    # The implicit zeros of each column are (total - column_weight) samples at -mean.
+    weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    steps = _nnz_steps(X)
+
+    def step_values(start, stop):
+        lo, hi = X.indptr[start], X.indptr[stop]
+        row_weight = (None if weight is None else
+                      np.repeat(weight[start:stop], np.diff(X.indptr[start:stop + 1])))
+        return X.indices[lo:hi], X.data[lo:hi].astype(np.float64), row_weight
+
+    sums, column_weight = np.zeros(n_features), np.zeros(n_features)
+    for start, stop in steps:
+        columns, values, row_weight = step_values(start, stop)
+        if row_weight is not None:
+            values *= row_weight
+        sums += np.bincount(columns, weights=values, minlength=n_features)
+        column_weight += np.bincount(columns, weights=row_weight, minlength=n_features)
+    mean = sums / total
+    squares = np.zeros(n_features)
+    for start, stop in steps:
+        columns, values, row_weight = step_values(start, stop)
+        values -= mean[columns]
+        values *= values
+        if row_weight is not None:
+            values *= row_weight
+        squares += np.bincount(columns, weights=values, minlength=n_features)
+    # The implicit zeros of each column are (total - column_weight) of weight at -mean.
     return mean, (squares + (total - column_weight) * mean * mean) / total
 
 
