@@ -64,7 +64,7 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, x_squared_norms=None,
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
         The data to pick seeds from.
     n_clusters : int
         The number of centres to pick.
@@ -369,7 +369,9 @@ class KMeans(EstimatorBase):
     of cluster j is ``sum_i w_i x_i / sum_i w_i`` over its samples. A run stops
     when the labels no longer change or when ``sum_j |c_j^new - c_j|^2 <= tol *
     mean(var(X))``. The kernels fork no processes; libgomp is not fork-safe, so
-    use the "spawn" start method with multiprocessing.
+    use the "spawn" start method with multiprocessing. Sparse X (scipy.sparse)
+    is taken as CSR and not centred; the dense centres are stored transposed for
+    its kernel (``_sparse.py``).
 
     Examples
     --------
@@ -485,8 +487,10 @@ class KMeans(EstimatorBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data. float32 is kept in float32, other numbers become float64.
+            scipy.sparse input is used as CSR (other formats converted once) and never
+            densified.
         y : Ignored
             Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -572,7 +576,7 @@ class KMeans(EstimatorBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             New data.
 
         Returns
@@ -589,7 +593,7 @@ class KMeans(EstimatorBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
         y : Ignored
             Not used, present for API consistency.
@@ -608,7 +612,7 @@ class KMeans(EstimatorBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             New data.
 
         Returns
@@ -661,7 +665,7 @@ class KMeans(EstimatorBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
         y : Ignored
             Not used, present for API consistency.
@@ -681,7 +685,7 @@ class KMeans(EstimatorBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             New data.
         y : Ignored
             Not used, present for API consistency.
