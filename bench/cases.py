@@ -21,6 +21,15 @@ GMM_SKLEARN_ONLY_COVARIANCES = ("tied", "spherical")
 QUICK_KMEANS_WORKLOADS = [(200_000, 2, 8), (200_000, 16, 64), (30_000, 128, 256)]
 QUICK_GMM_WORKLOADS = [(50_000, 16, 16), (100_000, 8, 8)]
 
+# Sparse KMeans (issue 14 part 3): TF-IDF-shaped CSR, (n_samples, n_features, n_clusters),
+# SPARSE_DENSITY of the entries non-zero, rows L2-normalised. Against scikit-learn's Lloyd
+# loop only: its estimator adds validation alone, and one of its iterations takes ~10 s at
+# k=256 (float64, AVX2 Zen 3), so each extra peer adds minutes; faiss and oneDAL's KMeans
+# take dense data.
+SPARSE_KMEANS_WORKLOADS = [(100_000, 20_000, 32), (100_000, 20_000, 256)]
+SPARSE_DENSITY = 0.003
+SPARSE_KMEANS_PEERS = ("sklearn-loop",)
+
 # "sklearn-loop" and "onedal": the same libraries' per-iteration work without their
 # estimators' per-fit costs (scikit-learn copies and centres X, ~0.2 s at d=784; the
 # sklearnex wrapper validates it), which made the N / N+M difference noisy there.
@@ -58,6 +67,21 @@ def make_data(n_samples, n_features, n_components, dtype, seed=0):
     return X
 
 
+def make_sparse_data(n_samples, n_features, density, dtype, seed=0):
+    """Random CSR shaped like TF-IDF: ``density`` of the entries, at uniformly random
+    columns, uniform(0, 1) values, each row scaled to unit L2 norm (empty rows kept)."""
+    import scipy.sparse as sp
+    rng = np.random.default_rng(seed)
+    X = sp.random(n_samples, n_features, density=density, format="csr", dtype=np.float64,
+                  random_state=rng)
+    X.data[:] = rng.random(X.nnz)
+    row_nnz = np.diff(X.indptr)
+    norms = np.sqrt(np.bincount(np.repeat(np.arange(n_samples), row_nnz), weights=X.data ** 2,
+                                minlength=n_samples))
+    X.data /= np.repeat(norms, row_nnz)
+    return X.astype(dtype)
+
+
 def _read_only(*arrays):
     """The shared starting point, read-only: a peer that updated it in place would move
     every later fit's start (scikit-learn's Lloyd loop updates its centres in place)."""
@@ -68,8 +92,10 @@ def _read_only(*arrays):
 
 def initial_centers(X, n_clusters, seed=1):
     """``n_clusters`` distinct rows of X, in X's dtype (the same start for every peer)."""
-    rows = np.random.default_rng(seed).choice(len(X), size=n_clusters, replace=False)
-    return _read_only(np.ascontiguousarray(X[np.sort(rows)]))[0]
+    rows = np.random.default_rng(seed).choice(X.shape[0], size=n_clusters, replace=False)
+    centers = X[np.sort(rows)]
+    centers = centers.toarray() if hasattr(centers, "toarray") else centers  # (sparse X)
+    return _read_only(np.ascontiguousarray(centers))[0]
 
 
 def initial_gmm_parameters(X, n_components, covariance_type, seed=1):
@@ -121,7 +147,7 @@ def make_kmeans_fit(impl, X, centers):
             from sklearn.cluster._kmeans import _kmeans_single_lloyd
         except ImportError as exc:
             raise Unavailable(f"scikit-learn's _kmeans_single_lloyd not found ({exc})") from None
-        unit_weights = np.ones(len(X), dtype=X.dtype)
+        unit_weights = np.ones(X.shape[0], dtype=X.dtype)
 
         def fit(max_iter):
             # A copy: the loop updates its centres in place (KMeans.fit passes a copy too).

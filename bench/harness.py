@@ -133,6 +133,7 @@ def side_by_side(fits, n_base=1, target_seconds=0.3, max_extra=40, time_budget=4
         pairs = [p / q for p, q in zip(per_iter[name], per_iter[first]) if p > 0 and q > 0]
         if name != first and pairs:
             results[name]["ratio"] = statistics.median(pairs)
+            results[name]["ratios"] = pairs  # (per repeat: the range behind the median)
     results.update(failed)
     return results
 

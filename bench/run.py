@@ -71,6 +71,25 @@ def kmeans_rows(workloads, dtypes, peers, timing, emit):
     return rows
 
 
+def sparse_kmeans_rows(workloads, dtypes, peers, timing, emit):
+    """Sparse KMeans rows: model "kmeans-sparse", X from ``cases.make_sparse_data``."""
+    rows = []
+    for n, d, k in workloads:
+        X64 = cases.make_sparse_data(n, d, cases.SPARSE_DENSITY, "float64")
+        for dtype in dtypes:
+            X = X64 if dtype == "float64" else X64.astype(np.float32)
+            centers = cases.initial_centers(X, k)
+            rows.append({
+                "key": cases.case_key("kmeans-sparse", n, d, k, dtype), "model": "kmeans-sparse",
+                "n": n, "d": d, "k": k, "dtype": dtype, "covariance_type": None,
+                "density": cases.SPARSE_DENSITY,
+                "results": measure_impls(lambda impl: cases.make_kmeans_fit(impl, X, centers),
+                                         ("gmm_fast",) + tuple(peers), timing)})
+            emit(rows[-1])
+        del X64
+    return rows
+
+
 def gmm_rows(workloads, covariance_types, dtypes, peers, timing, emit):
     rows = []
     for n, d, k in workloads:
@@ -180,7 +199,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="small workloads vs scikit-learn, gated by thresholds.json")
-    parser.add_argument("--only", choices=["kmeans", "gmm", "memory"], action="append",
+    parser.add_argument("--only", choices=["kmeans", "sparse", "gmm", "memory"],
+                        action="append",
                         help="run only these parts (repeatable)")
     parser.add_argument("--dtype", choices=cases.DTYPES, action="append",
                         help="only these dtypes (repeatable)")
@@ -216,7 +236,9 @@ def main(argv=None):
     if args.refresh_thresholds and gate.level_cap_ignored():
         parser.error(f"{gate.LEVEL_VARIABLE} is set but this gmm_fast has no cpu_level() to "
                      "honour it: the table would not be that level's")
-    parts = set(args.only or ["kmeans", "gmm", "memory"])
+    # (the sparse KMeans rows take ~8 minutes, most of it scikit-learn's: full runs only)
+    parts = set(args.only or (["kmeans", "gmm", "memory"] if args.quick
+                              else ["kmeans", "sparse", "gmm", "memory"]))
     dtypes = args.dtype or list(cases.DTYPES)
     started = time.perf_counter()
 
@@ -264,6 +286,21 @@ def main(argv=None):
             format_row(row, kmeans_peers, () if args.quick else (
                 kmeans_target(row, kmeans_peers[1:]), limits.floor_cell(row, rates),
                 whole_fit_cell(row, kmeans_peers)))))
+        for reason in skip_reasons(rows):
+            log(f"  skipped {reason}")
+        out["rows"] += rows
+
+    if "sparse" in parts and not args.quick:
+        workloads = cases.SPARSE_KMEANS_WORKLOADS
+        if args.workload:
+            workloads = [w for w in workloads if tuple(w) in wanted]
+        peers = cases.SPARSE_KMEANS_PEERS
+        log(f"\n== KMeans (Lloyd) on sparse CSR X (TF-IDF-like: {cases.SPARSE_DENSITY:.1%} "
+            "non-zeros, rows L2-normalised), fixed iterations from the same centres ==")
+        extra = ("issue-14 target", f"whole {WHOLE_FIT_ITERATIONS}-iteration fit")
+        log(table_header(peers, extra))
+        rows = sparse_kmeans_rows(workloads, dtypes, peers, timing, emit=lambda row: log(
+            format_row(row, peers, (kmeans_target(row, ()), whole_fit_cell(row, peers)))))
         for reason in skip_reasons(rows):
             log(f"  skipped {reason}")
         out["rows"] += rows

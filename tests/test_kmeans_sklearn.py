@@ -19,6 +19,10 @@ EXPECTED_FAILED_CHECKS = {
         "k-means++ draws from the weights, so integer weights and repeated rows seed "
         "differently; from the same init they agree (test_integer_weights_equal_repeated_rows)."
     ),
+    # (the same seeding on sparse X, checked since KMeans declares sparse input)
+    "check_sample_weight_equivalence_on_sparse_data": (
+        "k-means++ draws from the weights, as on dense data (the same seeding code)."
+    ),
 }
 # Not run: it needs SCIPY_ARRAY_API=1 before scipy is imported, and gmm_fast declares
 # array_api_support=False (the kernels take numpy buffers), so it would only be skipped.

@@ -86,9 +86,16 @@ def test_numeric_strings_and_bools_are_numbers():
 
 
 def test_sparse_X(X):
+    """KMeans takes sparse X (tests/test_kmeans_sparse.py), checked as dense X is."""
     sparse = pytest.importorskip("scipy.sparse")
-    with pytest.raises(TypeError, match=r"X is a sparse matrix.*X\.toarray\(\)"):
-        KMeans(2).fit(sparse.csr_matrix(X))
+    with pytest.raises(ValueError, match=r"Found array with 0 sample\(s\)"):
+        KMeans(2).fit(sparse.csr_matrix((0, 3)))
+    with pytest.raises(ValueError, match=r"Found array with 0 feature\(s\)"):
+        KMeans(2).fit(sparse.csr_matrix((3, 0)))
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        KMeans(2).fit(sparse.csr_matrix(X.astype(complex)))
+    with pytest.raises(ValueError, match="n_samples=30 should be >= n_clusters=31"):
+        KMeans(31).fit(sparse.csr_matrix(X))
 
 
 def test_n_samples_below_n_clusters(X):

@@ -14,12 +14,12 @@ import os
 import platform
 import warnings
 
-from . import _estep, _lloyd
+from . import _estep, _lloyd, _lloyd_sparse
 from ._openmp import max_threads, openmp_enabled
 
 LEVELS = ("baseline", "avx2", "avx512")
 ENVIRONMENT_VARIABLE = "GMM_FAST_CPU_LEVEL"
-_MODULES = (_estep, _lloyd)
+_MODULES = (_estep, _lloyd, _lloyd_sparse)
 # Asked for the highest level, each module takes the best the CPU supports.
 _SUPPORTED = min(module.set_kernel_level(len(LEVELS) - 1) for module in _MODULES)
 _current = _SUPPORTED

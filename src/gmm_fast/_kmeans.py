@@ -4,8 +4,10 @@ import warnings
 import numpy as np
 
 from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
-from ._lloyd import candidate_potentials, lloyd_step, min_sq_distances
+from . import _sparse
+from ._lloyd import lloyd_step
 from ._online import minibatch_centers
+from ._sparse import SparseRows, candidate_potentials, check_data, min_sq_distances
 from ._ordering import check_finish_options, finish_fit
 from ._threads import effective_n_threads, n_blocks, pass_threads, sequential_blas
 from ._validation import (check_array, check_nonnegative_float, check_positive_int,
@@ -38,6 +40,8 @@ def _row_steps(X, width=None):
 
 def column_mean_and_variance(X, sample_weight=None):
     """Per-feature (weighted) mean and variance of X in float64, in row steps (no n x d temporary)."""
+    if isinstance(X, SparseRows):
+        return _sparse.mean_and_variance(X, sample_weight)
     def weighted_sum(rows, start, stop):
         if sample_weight is None:
             return rows.sum(axis=0, dtype=np.float64)
@@ -61,7 +65,7 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, x_squared_norms=None,
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
         The data to pick seeds from.
     n_clusters : int
         The number of centres to pick.
@@ -94,7 +98,7 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, x_squared_norms=None,
     >>> sorted(X[indices, 0].tolist())
     [1, 10]
     """
-    X = check_array(X)
+    X = check_data(X)
     n_clusters = check_positive_int(n_clusters, "n_clusters")
     if X.shape[0] < n_clusters:
         raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={n_clusters}.")
@@ -227,6 +231,8 @@ def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbo
     inertia from ``nearest_centers``, as predict computes them. Each pass takes at
     most ``n_threads`` threads (``_threads.pass_threads``).
     """
+    if isinstance(X, SparseRows):  # (shift is 0: sparse X is not centred)
+        return _sparse.lloyd(X, sample_weight, centers_init, max_iter, tol, n_threads, verbose)
     n_samples = X.shape[0]
     n_clusters, n_features = centers_init.shape
     centers = np.array(centers_init, dtype=X.dtype, order="C")
@@ -273,6 +279,8 @@ def nearest_centers(X, sample_weight, centers, n_threads, labels=None):
     """Labels of the nearest of ``centers`` (X's rows), into ``labels`` (int32) if
     given, and the weighted inertia, in one kernel pass about the centres' mean: fit's
     final assignment and predict's (on at most ``n_threads`` threads)."""
+    if isinstance(X, SparseRows):
+        return _sparse.nearest_centers(X, sample_weight, centers, n_threads, labels)
     shift = centers.mean(axis=0).astype(centers.dtype)
     blocks = n_blocks(len(X), 1)
     n_threads = pass_threads(n_threads, _lloyd_seconds(len(X), *centers.shape[::-1]), blocks)
@@ -362,7 +370,9 @@ class KMeans(EstimatorBase):
     of cluster j is ``sum_i w_i x_i / sum_i w_i`` over its samples. A run stops
     when the labels no longer change or when ``sum_j |c_j^new - c_j|^2 <= tol *
     mean(var(X))``. The kernels fork no processes; libgomp is not fork-safe, so
-    use the "spawn" start method with multiprocessing.
+    use the "spawn" start method with multiprocessing. Sparse X (scipy.sparse)
+    is taken as CSR and not centred; the dense centres are stored transposed for
+    its kernel (``_sparse.py``).
 
     Examples
     --------
@@ -399,6 +409,7 @@ class KMeans(EstimatorBase):
         tags = super().__sklearn_tags__()
         # transform() gives distances in the dtype of the centres, float32 or float64.
         tags.transformer_tags = TransformerTags(preserves_dtype=["float64", "float32"])
+        tags.input_tags.sparse = True  # (scipy.sparse X: _sparse.py)
         return tags
 
     def _check_params(self, X):
@@ -428,6 +439,26 @@ class KMeans(EstimatorBase):
                 n_init = 1
         return n_clusters, init, n_init
 
+    def _check_fit_data(self, X, min_samples=1):
+        if not _sparse.issparse(X):
+            return super()._check_fit_data(X, min_samples)
+        X = _sparse.check_sparse(X)
+        self.n_features_in_ = X.shape[1]
+        self.__dict__.pop("feature_names_in_", None)
+        return X
+
+    def _check_predict_data(self, X, dtype):
+        if not _sparse.issparse(X):
+            return super()._check_predict_data(X, dtype)
+        if hasattr(self, "feature_names_in_"):
+            warnings.warn(f"X does not have valid feature names, but {type(self).__name__} "
+                          "was fitted with feature names", UserWarning, stacklevel=3)
+        X = _sparse.check_sparse(X, dtype=dtype)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input.")
+        return X
+
     @staticmethod
     def _check_centers_shape(centers, n_clusters, n_features):
         if centers.shape != (n_clusters, n_features):
@@ -446,7 +477,8 @@ class KMeans(EstimatorBase):
                  else np.asarray(sample_weight, dtype=np.float64))
             seeds = random_state.choice(len(X), size=n_clusters, replace=False, p=p / p.sum())
             return X[seeds]
-        centers = check_array(init(X, n_clusters, random_state=random_state),
+        centers = check_array(init(getattr(X, "matrix", X), n_clusters,
+                                   random_state=random_state),
                               name="init(X)", dtype=X.dtype)
         self._check_centers_shape(centers, n_clusters, X.shape[1])
         return centers
@@ -456,8 +488,10 @@ class KMeans(EstimatorBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data. float32 is kept in float32, other numbers become float64.
+            scipy.sparse input is used as CSR (other formats converted once) and never
+            densified.
         y : Ignored
             Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -494,7 +528,8 @@ class KMeans(EstimatorBase):
 
         mean, variance = column_mean_and_variance(X)
         tol = float(np.mean(variance)) * self.tol
-        shift = mean.astype(X.dtype)
+        # (sparse X is not centred: its shift is 0)
+        shift = (np.zeros_like(mean) if isinstance(X, SparseRows) else mean).astype(X.dtype)
         best = None
         # (a callable init gets the generator: a new one, which it may keep)
         with sequential_blas(), fit_random_state(self.random_state,
@@ -606,7 +641,7 @@ class KMeans(EstimatorBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             New data.
 
         Returns
@@ -623,7 +658,7 @@ class KMeans(EstimatorBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
         y : Ignored
             Not used, present for API consistency.
@@ -642,7 +677,7 @@ class KMeans(EstimatorBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             New data.
 
         Returns
@@ -659,6 +694,8 @@ class KMeans(EstimatorBase):
         |x|^2 - 2 x.c + |c|^2 by one GEMM per row step, except where it cancels (a row
         much closer to a centre than both are to the mean: a tight cluster far from the
         others), recomputed from the differences there. Relative error <= ~1e-11."""
+        if isinstance(X, SparseRows):
+            return _sparse.distances(X, self.cluster_centers_, self.cluster_centers_.dtype)
         centers = self.cluster_centers_.astype(np.float64)
         shift = centers.mean(axis=0)
         centered = centers - shift
@@ -693,7 +730,7 @@ class KMeans(EstimatorBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
         y : Ignored
             Not used, present for API consistency.
@@ -706,14 +743,14 @@ class KMeans(EstimatorBase):
             Distance of each sample to each centre.
         """
         self.fit(X, sample_weight=sample_weight)
-        return self._distances(check_array(X, dtype=self.cluster_centers_.dtype))
+        return self._distances(check_data(X, dtype=self.cluster_centers_.dtype))
 
     def score(self, X, y=None, sample_weight=None):
         """Opposite of the (weighted) inertia of X on the fitted centres.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             New data.
         y : Ignored
             Not used, present for API consistency.

@@ -23,7 +23,8 @@ def check_array(X, name="X", dtype=None, min_samples=1, allow_nan=False, nan_adv
     does not); otherwise ``nan_advice`` ends the NaN error's message.
     """
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
-        raise TypeError(f"{name} is a sparse matrix; gmm_fast needs dense data (use X.toarray()).")
+        raise TypeError(f"{name} is a sparse matrix; GaussianMixture needs dense data (use "
+                        f"{name}.toarray()). KMeans and kmeans_plusplus take sparse input.")
     if hasattr(X, "__dataframe__") or hasattr(X, "iloc"):
         X = np.asarray(X)
     X = np.asarray(X)
