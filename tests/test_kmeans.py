@@ -1,5 +1,6 @@
 """gmm_fast.KMeans: parity with scikit-learn, the estimator contract, dtypes, inits, edges."""
 import pickle
+import re
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -188,7 +189,8 @@ def test_init_array_and_callable_agree(blobs, rng):
     from_callable = KMeans(5, init=init_callable, n_init=1).fit(blobs)
     assert calls == [(blobs.shape, 5, np.random.RandomState)]
     np.testing.assert_array_equal(from_array.cluster_centers_, from_callable.cluster_centers_)
-    with pytest.warns(RuntimeWarning, match="Explicit initial centres"):
+    with pytest.warns(RuntimeWarning, match="Explicit initial center position passed: "
+                      "performing only one init in KMeans instead of n_init=3."):
         KMeans(5, init=init, n_init=3).fit(blobs)
 
 
@@ -353,6 +355,36 @@ def test_verbose_prints(blobs, capsys):
     KMeans(3, n_init=1, verbose=1, random_state=0).fit(blobs)
     out = capsys.readouterr().out
     assert "Initialization complete" in out and "Iteration 1, inertia" in out
+
+
+@pytest.mark.parametrize("tol,last", [
+    (0.0, r"Converged at iteration \d+: strict convergence\."),
+    (10.0, r"Converged at iteration \d+: center shift \S+ within tolerance \S+\."),
+])
+def test_verbose_says_how_it_converged(blobs, capsys, tol, last):
+    """scikit-learn's last line: strict convergence (labels unchanged) or the shift."""
+    km = KMeans(3, n_init=1, verbose=1, random_state=0, tol=tol).fit(blobs)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert re.fullmatch(last, lines[-1]), lines[-1]
+    assert lines[-1].startswith(f"Converged at iteration {km.n_iter_}:")
+
+
+def test_duplicates_more_clusters_than_distinct_rows():
+    """A cluster left empty is not given a row already on its centre (that would only
+    empty another): the run stops after one iteration, with scikit-learn's warning."""
+    X = np.array([[0, 0], [1, 1], [1, 1], [1, 0], [0, 1]], dtype=float)
+    with pytest.warns(ConvergenceWarning, match=r"Number of distinct clusters \(4\) found "
+                      r"smaller than n_clusters \(5\)"):
+        km = KMeans(5, init=X).fit(X)
+    assert km.n_iter_ == 1 and km.converged_
+    np.testing.assert_array_equal(km.cluster_centers_, X)
+
+
+def test_kmeans_plusplus_checks_x_squared_norms_length(blobs):
+    kmeans_plusplus(blobs, 3, x_squared_norms=np.ones(len(blobs)), random_state=0)
+    with pytest.raises(ValueError, match=r"The length of x_squared_norms 3 should be equal "
+                       rf"to the length of n_samples {len(blobs)}\."):
+        kmeans_plusplus(blobs, 3, x_squared_norms=np.ones(3))
 
 
 def test_n_threads_none_follows_threadpoolctl(blobs):

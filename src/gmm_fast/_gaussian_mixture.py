@@ -26,6 +26,32 @@ from ._validation import (check_nonnegative_float, check_positive_int, check_ran
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
+
+def _degenerate_variances(covariances, means, nk, covariance_type):
+    """Where a diag/spherical variance is not positive, scikit-learn's value instead.
+
+    A component on one sample (the k-means++ and random_from_data starts) or on
+    identical rows has variance 0 when ``reg_covar=0``. scikit-learn computes
+    ``E[x^2] - E[x]^2`` with ``nk + 10 eps`` and so gets ``(nk / nk') 10 eps m^2 / nk'``
+    there (m the mean, nk' = nk + 10 eps), a spike at the samples from which EM goes on.
+    The same here, only where the exact variance is not positive (elsewhere it would
+    tie the fit to the origin); at the origin it stays 0, and the fit fails as
+    scikit-learn's does. Full and tied covariances of rank < d fail as there too.
+    """
+    if covariance_type not in ("diag", "spherical"):
+        return covariances
+    degenerate = covariances <= 0
+    if not degenerate.any():
+        return covariances
+    square = means * means
+    scale = _NK_FLOOR * nk / (nk + _NK_FLOOR) ** 2
+    if covariance_type == "diag":
+        floor = square * scale[:, None]
+    else:
+        floor = square.mean(axis=1) * scale
+    return np.where(degenerate, floor, covariances)
+
+
 class GaussianMixture(OutlierMixin, EstimatorBase):
     """Gaussian mixture fitted by EM on parallel Cython kernels.
 
@@ -235,6 +261,15 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                                                       unit, random_state)
                 stats = statistics_from_samples(X, sample_weight, indices, covariance_type)
             weights, means, covariances = mstep(stats, covariance_type, self.reg_covar)
+            if (covariance_type == "tied" and self.reg_covar == 0
+                    and self.init_params in ("k-means++", "random_from_data")):
+                # Single samples give a shared covariance of 0 (scikit-learn's formula
+                # gives a broad one there: its tied scatter takes all rows): the data's.
+                whole = statistics_from_responsibilities(
+                    X, sample_weight, 1, "tied",
+                    lambda start, stop: np.zeros(stop - start, dtype=np.intp))
+                covariances = mstep(whole, "tied", 0.0)[2]
+            covariances = _degenerate_variances(covariances, means, stats.nk, covariance_type)
             # As scikit-learn: weights are nk / sum of sample weights, so that samples
             # chosen as single-member components start with a small weight.
             weights = (stats.nk + _NK_FLOOR) / stats.sum_weights
@@ -342,6 +377,8 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                     previous = lower_bound
                     stats, (weights, means, covariances) = em_step(
                         X, sample_weight, params, covariance_type, reg_covar, pass_threads)
+                    covariances = _degenerate_variances(covariances, means, stats.nk,
+                                                        covariance_type)
                     precisions_cholesky = helpers.precisions_cholesky(covariances, reg_covar,
                                                                       X.dtype)
                     params = (weights, means, covariances, precisions_cholesky)
@@ -482,9 +519,12 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
             ``sum_i w_i log p(x_i) / sum_i w_i``.
         """
         X = self._validated(X)
-        log_norm = self._score(X)[0].astype(np.float64)
+        log_norm = self._score(X)[0]
         if sample_weight is None:
+            # numpy's mean in the model's dtype, as scikit-learn's: score(X) is then
+            # score_samples(X).mean() to the last bit in float32 too.
             return float(log_norm.mean())
+        log_norm = log_norm.astype(np.float64)
         sample_weight = check_sample_weight(sample_weight, len(X), np.float64)
         return float(log_norm @ sample_weight / sample_weight.sum())
 
@@ -568,7 +608,11 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
             The component of each sample.
         """
         self._check_fitted("means_")
-        n_samples = check_positive_int(n_samples, "n_samples")
+        try:
+            n_samples = check_positive_int(n_samples, "n_samples")
+        except ValueError as exc:  # scikit-learn's words first
+            raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
+                             f"requires at least one sample: {exc}") from None
         rng = check_random_state(self.random_state)
         means = self.means_.astype(np.float64)
         covariances = self.covariances_.astype(np.float64)

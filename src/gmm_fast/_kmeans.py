@@ -67,8 +67,9 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, x_squared_norms=None,
     sample_weight : array-like of shape (n_samples,), default=None
         Frequency weights: a row is drawn with probability proportional to
         ``w * D(x)^2``, so a row of weight zero is never picked.
-    x_squared_norms : None, default=None
-        Accepted for compatibility with scikit-learn and ignored.
+    x_squared_norms : array-like of shape (n_samples,), default=None
+        Accepted for compatibility with scikit-learn: its length is checked, its
+        values are not used.
     random_state : int, RandomState instance or None, default=None
         Seed of the draws.
     n_local_trials : int, default=None
@@ -99,6 +100,10 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, x_squared_norms=None,
         raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={n_clusters}.")
     if n_local_trials is not None:
         n_local_trials = check_positive_int(n_local_trials, "n_local_trials")
+    if x_squared_norms is not None and len(x_squared_norms) != X.shape[0]:
+        raise ValueError(  # (scikit-learn's check and words; the values are not used)
+            f"The length of x_squared_norms {len(x_squared_norms)} should be equal to the "
+            f"length of n_samples {X.shape[0]}.")
     sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     return _kmeans_plusplus(X, n_clusters, sample_weight, check_random_state(random_state),
                             n_local_trials, effective_n_threads(n_threads))
@@ -200,6 +205,9 @@ def _relocate_empty_clusters(X, sample_weight, shift, centers_old, labels, sums,
         diff = (X[start:stop] - shift) - centers_old[labels[start:stop]]
         distances[start:stop] = np.einsum("ij,ij->i", diff, diff)
     farthest = np.argpartition(distances, -empty.size)[:-empty.size - 1:-1]
+    # A sample already on its centre moves nothing: the cluster would just empty its
+    # own (duplicated points, more clusters than distinct rows); scikit-learn skips it too.
+    farthest = farthest[distances[farthest] > 0]
     for new_id, far in zip(empty, farthest):
         w = 1.0 if sample_weight is None else float(sample_weight[far])
         old_id = labels[far]
@@ -251,6 +259,9 @@ def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbo
         else:
             centers_new = centers.copy()
             centers_new[filled] = sums[filled] / counts[filled, None]
+            # Still empty (every sample already on its centre): scikit-learn's place for
+            # it, the largest cluster's centre, rather than where it was.
+            centers_new[~filled] = centers_new[np.argmax(counts)]
         moves = centers_new.astype(np.float64) - centers
         center_shift = float((moves * moves).sum())
         centers = centers_new
@@ -258,6 +269,10 @@ def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbo
             print(f"Iteration {n_iter}, inertia {block_inertia.sum()}, "
                   f"centre shift {center_shift}.")
         if n_changed == 0 or center_shift <= tol:
+            if verbose:  # (scikit-learn's lines)
+                print(f"Converged at iteration {n_iter}: strict convergence." if n_changed == 0
+                      else f"Converged at iteration {n_iter}: center shift {center_shift} "
+                      f"within tolerance {tol}.")
             converged = True
             break
 
@@ -421,8 +436,9 @@ class KMeans(EstimatorBase):
             init = check_array(init, name="init", dtype=X.dtype)
             self._check_centers_shape(init, n_clusters, X.shape[1])
             if n_init != 1:
-                warnings.warn(
-                    f"Explicit initial centres given: running once instead of n_init={n_init}.",
+                warnings.warn(  # (scikit-learn's words)
+                    "Explicit initial center position passed: performing only one init in "
+                    f"{type(self).__name__} instead of n_init={n_init}.",
                     RuntimeWarning, stacklevel=3)
                 n_init = 1
         return n_clusters, init, n_init
@@ -430,8 +446,12 @@ class KMeans(EstimatorBase):
     @staticmethod
     def _check_centers_shape(centers, n_clusters, n_features):
         if centers.shape != (n_clusters, n_features):
+            # scikit-learn's sentence first (code matches on it), then the expected shape.
+            mismatch = (f"the number of clusters {n_clusters}" if len(centers) != n_clusters
+                        else f"the number of features of the data {n_features}")
             raise ValueError(
-                f"The initial centres have shape {centers.shape}; expected (n_clusters, "
+                f"The shape of the initial centers {centers.shape} does not match {mismatch}: "
+                f"the initial centres have shape {centers.shape}; expected (n_clusters, "
                 f"n_features)=({n_clusters}, {n_features}).")
 
     def _init_centers(self, X, init, n_clusters, sample_weight, random_state, n_threads):
