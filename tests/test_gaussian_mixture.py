@@ -597,7 +597,7 @@ def test_warm_start_after_convergence_stops_at_once(covariance_type):
 
 
 @pytest.mark.parametrize("covariance_type, random_state",
-                         [("full", 0), ("diag", 1), ("spherical", 0)])
+                         [("full", 1), ("diag", 1), ("spherical", 0)])
 def test_best_of_n_init(covariance_type, random_state):
     """n_init=5 keeps the start with the highest final lower bound, here not the first
     (tied reaches one optimum from every start on this data; the selection is shared)."""

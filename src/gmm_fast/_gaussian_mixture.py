@@ -16,6 +16,7 @@ from ._em import (_NK_FLOOR, _covariance_helpers, _KernelParameters, em_step, es
                   mstep, score_threads)
 from ._estep import score_chunks
 from ._kmeans import KMeans, kmeans_plusplus
+from . import _draws as draws
 from ._mixture_init import (check_covariance_like, check_means_init, check_weights_init,
                             statistics_from_responsibilities, statistics_from_samples)
 from ._ordering import check_finish_options, finish_fit
@@ -25,6 +26,17 @@ from ._validation import (check_nonnegative_float, check_positive_int, check_ran
                           check_sample_weight, fit_random_state, mean_weight)
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+def _kmeans_weight(draw_weight, sample_weight, dtype):
+    """The weights for the k-means start: as given (integer weights stay integers, so
+    its seeding treats them as copies) unless their sum is too large or small for it."""
+    if draw_weight is None:
+        return None
+    total = float(np.sum(draw_weight))
+    if not 1e-100 < total < 1e100 or (dtype == np.float32 and draw_weight.max() > 2**24):
+        return sample_weight
+    return draw_weight.astype(dtype)
 
 
 def _degenerate_variances(covariances, means, nk, covariance_type):
@@ -225,41 +237,46 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         return n_components, helpers, init
 
     def _initial_parameters(self, X, sample_weight, n_components, helpers, init,
-                            random_state, n_threads):
-        """(weights, means, covariances, precisions_cholesky) in float64 to start EM from."""
+                            random_state, n_threads, draw_weight=None):
+        """(weights, means, covariances, precisions_cholesky) in float64 to start EM from.
+
+        ``draw_weight``: the weights as given (float64), from which the random starts
+        draw, so that an integer weight is that many copies of the row there too
+        (``sample_weight``, scaled to mean 1, is not integer).
+        """
         weights = means = covariances = None
         if not ("weights" in init and "means" in init and "covariances" in init):
             covariance_type = self.covariance_type
-            unit = sample_weight is None or bool(np.all(sample_weight == 1))
             if self.init_params == "kmeans":
-                # X and the weights (mean 1, X's dtype) are checked: KMeans.fit's checks
-                # are skipped (a pass over X), and so is its warning about fewer
-                # distinct clusters (duplicated rows): EM copes.
+                # X and the weights (X's dtype) are checked: KMeans.fit's checks are
+                # skipped (a pass over X), and so is its warning about fewer distinct
+                # clusters (duplicated rows): EM copes.
                 labels = KMeans(n_clusters=n_components, n_init=1, random_state=random_state,
-                                n_threads=n_threads)._fit(X, sample_weight, warn=False).labels_
+                                n_threads=n_threads)._fit(
+                    X, _kmeans_weight(draw_weight, sample_weight, X.dtype), warn=False).labels_
                 stats = statistics_from_responsibilities(
                     X, sample_weight, n_components, covariance_type,
                     lambda start, stop: labels[start:stop])
             elif self.init_params == "random":
-                state = random_state.get_state()
-
-                def resp(start, stop):
-                    values = random_state.uniform(size=(stop - start, n_components))
-                    return values / values.sum(axis=1)[:, None]
-
+                # Per row from a hash of its values and one draw: identical rows (a
+                # weighted row's repeats) get the same responsibilities, in any order.
+                seed = int(random_state.randint(0, 2**62))
                 stats = statistics_from_responsibilities(
-                    X, sample_weight, n_components, covariance_type, resp,
-                    replay=lambda: random_state.set_state(state))
+                    X, sample_weight, n_components, covariance_type,
+                    lambda start, stop: draws.random_responsibilities(
+                        X, start, stop, n_components, seed))
             else:
                 if self.init_params == "k-means++":
                     # Keywords only: main's public kmeans_plusplus takes them so.
-                    indices = kmeans_plusplus(X, n_components, sample_weight=sample_weight,
+                    indices = kmeans_plusplus(X, n_components, sample_weight=draw_weight,
                                               random_state=random_state,
                                               n_threads=n_threads)[1]
-                else:
-                    indices = self._samples_from_data(len(X), sample_weight, n_components,
-                                                      unit, random_state)
-                stats = statistics_from_samples(X, sample_weight, indices, covariance_type)
+                else:  # random_from_data, as KMeans' init="random" (_draws)
+                    indices = draws.draw_rows(draw_weight, len(X), n_components,
+                                              random_state, draws.canonical_order(X),
+                                              replace=False)
+                stats = statistics_from_samples(X, sample_weight, indices, covariance_type,
+                                                draw_weight)
             weights, means, covariances = mstep(stats, covariance_type, self.reg_covar)
             if (covariance_type == "tied" and self.reg_covar == 0
                     and self.init_params in ("k-means++", "random_from_data")):
@@ -282,18 +299,6 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
             precisions_cholesky = helpers.precisions_cholesky(covariances, self.reg_covar,
                                                               X.dtype)
         return weights, means, covariances, precisions_cholesky
-
-    @staticmethod
-    def _samples_from_data(n_samples, sample_weight, n_components, unit, random_state):
-        if unit:  # the same draws as scikit-learn
-            return random_state.choice(n_samples, size=n_components, replace=False)
-        positive = int(np.count_nonzero(sample_weight))
-        if positive < n_components:
-            raise ValueError(
-                f"init_params='random_from_data' needs n_components={n_components} samples "
-                f"of positive weight; sample_weight has {positive}.")
-        p = sample_weight.astype(np.float64)
-        return random_state.choice(n_samples, size=n_components, replace=False, p=p / p.sum())
 
     def _fitted_parameters(self):
         """The fitted parameters in float64, to warm-start from."""
@@ -365,7 +370,8 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                     start_time = iteration_time = perf_counter()
                 if do_init:
                     params = self._initial_parameters(X, sample_weight, n_components, helpers,
-                                                      init, random_state, n_threads)
+                                                      init, random_state, n_threads,
+                                                      draw_weight=checked_weight)
                     lower_bound = -np.inf
                 else:
                     params = self._warm_parameters(n_components, n_features, helpers)

@@ -77,13 +77,18 @@ def statistics_from_responsibilities(X, sample_weight, n_components, covariance_
                                 second, means)
 
 
-def statistics_from_samples(X, sample_weight, indices, covariance_type):
-    """Statistics of responsibilities that put component k on sample ``indices[k]`` only."""
+def statistics_from_samples(X, sample_weight, indices, covariance_type, draw_weight=None):
+    """Statistics of responsibilities that put component k on sample ``indices[k]`` only:
+    on one unit of its weight (``draw_weight``, the weights as given: a row of weight
+    w drawn stands for one of its w copies, as a drawn repeat would)."""
     from ._em import SufficientStatistics
 
     n_components, n_features = len(indices), X.shape[1]
     nk = (np.ones(n_components) if sample_weight is None
           else sample_weight[indices].astype(np.float64))
+    if draw_weight is not None:
+        given = draw_weight[indices].astype(np.float64)
+        nk = nk * np.minimum(given, 1.0) / given
     means = X[indices].astype(np.float64)
     second = np.zeros(COVARIANCE_TYPES[covariance_type].shape(n_components, n_features))
     return SufficientStatistics(0.0, total_weight(sample_weight, len(X)), nk,
