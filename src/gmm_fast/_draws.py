@@ -77,7 +77,8 @@ def integer_weights(weight):
     """Whether the weights are whole numbers whose sum int64 holds with room (exact path)."""
     if weight is None:
         return True
-    return bool(np.all(weight == np.floor(weight)) and np.sum(weight) < 2**40)
+    with np.errstate(over="ignore"):  # (an overflowing sum is not exact either)
+        return bool(np.all(weight == np.floor(weight)) and np.sum(weight) < 2**40)
 
 
 def _total(weight, n):
@@ -101,8 +102,10 @@ def quantum(values, weight):
             largest = max(largest, float(part.max()))
     if not largest > 0:
         return 0.0
-    total = max(float(_total(weight, len(values))), 1.0)
-    bits = min(52, 61 - int(np.ceil(np.log2(total + 1))))
+    bits = 52  # (non-integer weights: float64 sums, no exactness to keep)
+    if integer_weights(weight):
+        total = max(float(_total(weight, len(values))), 1.0)
+        bits = min(52, 61 - int(np.ceil(np.log2(total + 1))))
     return float(np.ldexp(1.0, int(np.frexp(largest)[1]) - bits))
 
 
@@ -110,14 +113,16 @@ def _masses(values, weight, q, rows):
     """``w * rint(values / q)`` of ``rows`` (``w`` alone for ``values`` None): int64 for
     integer weights, float64 otherwise."""
     exact = integer_weights(weight)
+    dtype = np.int64 if exact else np.float64  # (int64 products: w rint(v/q) > 2**53)
     if values is None:
-        mass = (np.ones(len(rows), dtype=np.int64) if weight is None else weight[rows])
+        mass = (np.ones(len(rows), dtype=dtype) if weight is None
+                else np.asarray(weight[rows]).astype(dtype))
     else:
-        mass = (np.zeros(len(rows)) if q == 0
-                else np.rint(np.asarray(values[rows], dtype=np.float64) / q))
+        mass = (np.zeros(len(rows), dtype=dtype) if q == 0
+                else np.rint(np.asarray(values[rows], dtype=np.float64) / q).astype(dtype))
         if weight is not None:
-            mass = mass * weight[rows]
-    return mass.astype(np.int64) if exact else np.asarray(mass, dtype=np.float64)
+            mass *= np.asarray(weight[rows]).astype(dtype)
+    return mass
 
 
 def quantised_total(values, weight, q, order):

@@ -33,7 +33,8 @@ def _kmeans_weight(draw_weight, sample_weight, dtype):
     its seeding treats them as copies) unless their sum is too large or small for it."""
     if draw_weight is None:
         return None
-    total = float(np.sum(draw_weight))
+    with np.errstate(over="ignore"):
+        total = float(np.sum(draw_weight))
     if not 1e-100 < total < 1e100 or (dtype == np.float32 and draw_weight.max() > 2**24):
         return sample_weight
     return draw_weight.astype(dtype)
@@ -354,6 +355,13 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
             # Only their ratios matter: scaled to mean 1 (in float64, then X's dtype) so
             # that the 10 eps floor on nk stays negligible and float32 holds them.
             sample_weight = (checked_weight / mean_weight(checked_weight)).astype(X.dtype)
+        # The random starts draw from the weights as given (integers stay integers:
+        # copies of rows, _draws), unless their sum is out of float64's easy range.
+        draw_weight = checked_weight
+        if checked_weight is not None:
+            with np.errstate(over="ignore"):
+                if not 1e-100 < float(np.sum(checked_weight)) < 1e100:
+                    draw_weight = sample_weight.astype(np.float64)
         n_threads = effective_n_threads(self.n_threads)
         # The same size every iteration: the E-step's threads are chosen once.
         pass_threads = estep_threads(n_threads, n_samples, n_features, n_components,
@@ -371,7 +379,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                 if do_init:
                     params = self._initial_parameters(X, sample_weight, n_components, helpers,
                                                       init, random_state, n_threads,
-                                                      draw_weight=checked_weight)
+                                                      draw_weight=draw_weight)
                     lower_bound = -np.inf
                 else:
                     params = self._warm_parameters(n_components, n_features, helpers)
