@@ -451,13 +451,14 @@ def test_kmeans_plusplus_draws_match_whole_cumsum(rng, weighted):
     q = _draws.quantum(values, weight)
     units = (np.rint(values / q) * (1.0 if weight is None else weight))[order]
     whole = np.cumsum(units.astype(np.int64))
-    assert whole[-1] == _draws.quantised_total(values, weight, q, order) < 2**62
+    ordered_weight = None if weight is None else weight[order]
+    assert whole[-1] == _draws.quantised_total(values[order], ordered_weight, q) < 2**62
     draws = np.concatenate([rng.uniform(size=50) * whole[-1], whole[[0, 131071, 131072]],
                             [whole[-1], whole[-1] * 2]])
     expected = np.minimum(np.searchsorted(whole, draws, side="right"),
                           np.flatnonzero(units > 0)[-1])
-    np.testing.assert_array_equal(_draws.search(values, weight, q, draws, order),
-                                  order[expected])
+    np.testing.assert_array_equal(_draws.search(values[order], ordered_weight, q, draws),
+                                  expected)
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_transform_exact_for_tight_groups_far_apart(dtype):

@@ -88,8 +88,7 @@ EXCLUDED = {
         _PRIVATE + ": reads the private attribute _n_init (n_init='auto' is checked in "
         "test_kmeans.py)"),
     (_KM, r"test_sample_weight_(init|zero)", None): (
-        _PRIVATE + ": _init_centroids (weighted seeding is checked in test_kmeans.py's "
-        "weighted-versus-repeated tests)"),
+        _PRIVATE + ": _init_centroids (weighted seeding: test_weight_equivalence.py)"),
     (_KM, r"test_relocate_empty_clusters|test_euclidean_distance|test_inertia"
           r"|test_is_same_clustering|test_k_means_function", None): _SKLEARN_ONLY,
 }

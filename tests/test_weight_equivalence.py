@@ -139,15 +139,16 @@ def test_search_weighted_equals_repeated(seed):
     w[0] = 1
     copies = np.repeat(np.arange(n), w.astype(int))
     copies = copies[rng.permutation(len(copies))]
-    order, repeated_order = _draws.canonical_order(X), _draws.canonical_order(X[copies])
-    q = _draws.quantum(values, w)
-    assert q == _draws.quantum(values[copies], None)
-    total = _draws.quantised_total(values, w, q, order)
-    assert total == _draws.quantised_total(values[copies], None, q, repeated_order)
+    order = _draws.canonical_order(X)
+    repeated = copies[_draws.canonical_order(X[copies])]  # the repeats' rows, in order
+    q = _draws.quantum(values[order], w[order])
+    assert q == _draws.quantum(values[repeated], None)
+    total = _draws.quantised_total(values[order], w[order], q)
+    assert total == _draws.quantised_total(values[repeated], None, q)
     targets = rng.uniform(size=8) * total
     np.testing.assert_array_equal(
-        _draws.search(values, w, q, targets, order),
-        copies[_draws.search(values[copies], None, q, targets, repeated_order)])
+        order[_draws.search(values[order], w[order], q, targets)],
+        repeated[_draws.search(values[repeated], None, q, targets)])
 
 
 def test_canonical_order_ignores_row_order_and_orders_collisions(monkeypatch):

@@ -54,22 +54,18 @@ def canonical_order(X):
     order = np.argsort(hashes, kind="stable")
     hashes = hashes[order]
     # Equal hashes: identical rows (side by side already), or rarely a collision of
-    # different rows: some neighbour then differs, and the run is ordered by the values.
-    differs = np.zeros(n, dtype=bool)
-    for start, stop in _steps(n):
-        low = max(start, 1)
-        if low >= stop:
-            continue
-        rows = np.asarray(X[order[low:stop]], dtype=np.float64) + 0.0
-        previous = np.asarray(X[order[low - 1:stop - 1]], dtype=np.float64) + 0.0
-        differs[low:stop] = ((hashes[low:stop] == hashes[low - 1:stop - 1])
-                             & (rows != previous).any(axis=1))
-    for position in np.flatnonzero(differs):
-        head = int(np.searchsorted(hashes, hashes[position], side="left"))
-        last = int(np.searchsorted(hashes, hashes[position], side="right"))
-        run = order[head:last]
-        values = np.asarray(X[run], dtype=np.float64) + 0.0
-        order[head:last] = run[np.lexsort(values.T[::-1])]
+    # different rows, which are then ordered by their values.
+    equal = np.flatnonzero(hashes[1:] == hashes[:-1]) + 1
+    for begin in range(0, len(equal), _STEP):
+        at = equal[begin:begin + _STEP]
+        rows = np.asarray(X[order[at]], dtype=np.float64) + 0.0
+        previous = np.asarray(X[order[at - 1]], dtype=np.float64) + 0.0
+        for position in at[(rows != previous).any(axis=1)]:
+            head = int(np.searchsorted(hashes, hashes[position], side="left"))
+            last = int(np.searchsorted(hashes, hashes[position], side="right"))
+            run = order[head:last]
+            values = np.asarray(X[run], dtype=np.float64) + 0.0
+            order[head:last] = run[np.lexsort(values.T[::-1])]
     return order
 
 
@@ -81,12 +77,13 @@ def integer_weights(weight):
         return bool(np.all(weight == np.floor(weight)) and np.sum(weight) < 2**40)
 
 
-def _total(weight, n):
+def _total(weight, n, exact):
     if weight is None:
         return n
-    if integer_weights(weight):
+    if exact:
         return int(np.sum(weight.astype(np.int64)))
-    return float(np.sum(weight, dtype=np.float64))
+    with np.errstate(over="ignore"):
+        return float(np.sum(weight, dtype=np.float64))
 
 
 def quantum(values, weight):
@@ -104,63 +101,64 @@ def quantum(values, weight):
         return 0.0
     bits = 52  # (non-integer weights: float64 sums, no exactness to keep)
     if integer_weights(weight):
-        total = max(float(_total(weight, len(values))), 1.0)
+        total = max(float(_total(weight, len(values), True)), 1.0)
         bits = min(52, 61 - int(np.ceil(np.log2(total + 1))))
     return float(np.ldexp(1.0, int(np.frexp(largest)[1]) - bits))
 
 
-def _masses(values, weight, q, rows):
-    """``w * rint(values / q)`` of ``rows`` (``w`` alone for ``values`` None): int64 for
-    integer weights, float64 otherwise."""
-    exact = integer_weights(weight)
-    dtype = np.int64 if exact else np.float64  # (int64 products: w rint(v/q) > 2**53)
+def _masses(values, weight, q, start, stop, exact):
+    """``w * rint(values / q)`` of rows ``start:stop`` (``w`` alone for ``values`` None):
+    int64 for integer weights (products beyond 2**53 too), float64 otherwise."""
+    dtype = np.int64 if exact else np.float64
     if values is None:
-        mass = (np.ones(len(rows), dtype=dtype) if weight is None
-                else np.asarray(weight[rows]).astype(dtype))
+        mass = (np.ones(stop - start, dtype=dtype) if weight is None
+                else np.asarray(weight[start:stop]).astype(dtype))
     else:
-        mass = (np.zeros(len(rows), dtype=dtype) if q == 0
-                else np.rint(np.asarray(values[rows], dtype=np.float64) / q).astype(dtype))
+        mass = (np.zeros(stop - start, dtype=dtype) if q == 0 else
+                np.rint(np.asarray(values[start:stop], dtype=np.float64) / q).astype(dtype))
         if weight is not None:
-            mass *= np.asarray(weight[rows]).astype(dtype)
+            mass *= np.asarray(weight[start:stop]).astype(dtype)
     return mass
 
 
-def quantised_total(values, weight, q, order):
+def quantised_total(values, weight, q):
     """The total mass (an int for integer weights: exact)."""
+    exact = integer_weights(weight)
     total = 0
-    for start, stop in _steps(len(order)):
-        total += _masses(values, weight, q, order[start:stop]).sum().item()
+    for start, stop in _steps(len(values)):
+        total += _masses(values, weight, q, start, stop, exact).sum().item()
     return total
 
 
-def search(values, weight, q, targets, order):
-    """For each target, the row (an index into the data) at which the cumulative mass in
-    ``order`` first exceeds it; the last row of positive mass for targets at or past
-    the total (``u * total`` rounded up to it), of positive weight if none has mass.
-    Cumulative sums are int64 (exact) and compared with the float targets by numpy's
-    conversion, which keeps their order: weighted rows and repeats give the same."""
-    n = len(order)
+def search(values, weight, q, targets):
+    """For each target, the row at which the cumulative mass first exceeds it; the last
+    row of positive mass for targets at or past the total (``u * total`` rounded up to
+    it), of positive weight if none has mass. ``values`` and ``weight`` come in the
+    canonical order (``values`` None: the weights alone). Cumulative sums are int64
+    (exact) and compared with the float targets by numpy's conversion, which keeps their
+    order: weighted rows and their repeats give the same."""
+    n = len(values) if values is not None else len(weight)
+    exact = integer_weights(weight)
     targets = np.asarray(targets, dtype=np.float64)
     found = np.full(len(targets), -1, dtype=np.intp)
     pending = np.arange(len(targets))
     running_total = 0
     last_positive = last_weighted = -1
     for start, stop in _steps(n):
-        rows = order[start:stop]
-        mass = _masses(values, weight, q, rows)
+        mass = _masses(values, weight, q, start, stop, exact)
         positive = np.flatnonzero(mass > 0)
         if positive.size:
-            last_positive = int(rows[positive[-1]])
-        weighted = (np.arange(len(rows)) if weight is None
-                    else np.flatnonzero(weight[rows] > 0))
+            last_positive = start + int(positive[-1])
+        weighted = (np.arange(stop - start) if weight is None
+                    else np.flatnonzero(weight[start:stop] > 0))
         if weighted.size:
-            last_weighted = int(rows[weighted[-1]])
+            last_weighted = start + int(weighted[-1])
         running = np.cumsum(mass)
         running += running_total
         if pending.size:
             index = np.searchsorted(running, targets[pending], side="right")
             inside = index < len(running)
-            found[pending[inside]] = rows[index[inside]]
+            found[pending[inside]] = start + index[inside]
             pending = pending[~inside]
         running_total = running[-1].item()
     found[found < 0] = last_positive if last_positive >= 0 else last_weighted
@@ -169,17 +167,21 @@ def search(values, weight, q, targets, order):
 
 def draw_rows(weight, n, size, random_state, order, replace=True):
     """``size`` row indices drawn with probability proportional to ``weight`` (None:
-    uniform), one uniform each, in order. Without replacement a drawn row loses one unit
-    of weight (all of it below one), as the repeated data loses that copy."""
-    weight = np.ones(n) if weight is None else np.array(weight, dtype=np.float64)
-    indices = np.empty(size, dtype=np.intp)
+    uniform) in the canonical ``order``, one uniform each, in order. Without replacement
+    a drawn row loses one unit of weight (all of it below one), as the repeated data
+    loses that copy."""
+    weight = (np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64))[order]
+    exact = integer_weights(weight)
+    total = _total(weight, n, exact)
+    positions = np.empty(size, dtype=np.intp)
     for draw in range(size):
-        total = _total(weight, n)
-        index = int(search(None, weight, 0.0, [random_state.uniform() * total], order)[0])
-        indices[draw] = index
+        position = int(search(None, weight, 0.0, [random_state.uniform() * total])[0])
+        positions[draw] = position
         if not replace:
-            weight[index] -= min(1.0, weight[index])
-    return indices
+            taken = min(1.0, weight[position])
+            weight[position] -= taken
+            total -= int(taken) if exact else taken
+    return order[positions]
 
 
 def exact_order(potentials, n_terms):
