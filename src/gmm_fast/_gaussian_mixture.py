@@ -97,8 +97,11 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         "kmeans": responsibilities from the labels of a weighted
         ``gmm_fast.KMeans(n_init=1)``; "k-means++": one sample per component from
         weighted k-means++ seeding; "random": uniform random responsibilities
-        (normalised per row); "random_from_data": one sample per component drawn
-        with probability proportional to ``sample_weight``.
+        (normalised per row), drawn from a hash of each row's values and
+        ``random_state`` (identical rows get the same); "random_from_data": one sample
+        per component drawn with probability proportional to ``sample_weight``. Every
+        start treats an integer weight as that many copies of the row, in any row
+        order (not scikit-learn's draws for the same ``random_state``).
     weights_init : array-like of shape (n_components,), default=None
         Initial weights (in [0, 1], summing to 1).
     means_init : array-like of shape (n_components, n_features), default=None
