@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
 import gmm_reference as ref
@@ -439,14 +440,96 @@ def test_empty_component_stays_finite(covariance_type):
 
 
 def test_singular_covariance_raises_actionable_error(covariance_type):
-    """Identical rows with reg_covar=0: a zero covariance cannot be factorised."""
-    X = np.tile([[1.0, 2.0, 3.0]], (20, 1))
+    """Identical rows with reg_covar=0: a zero covariance cannot be factorised (for diag
+    and spherical at the origin only: elsewhere they take scikit-learn's variance)."""
+    X = np.tile([[0.0, 0.0, 0.0]], (20, 1))
     gm = GaussianMixture(1, covariance_type=covariance_type, reg_covar=0.0, random_state=0)
     with pytest.raises(ValueError, match="reg_covar") as info:
         gm.fit(X)
     which = ("the tied covariance is" if covariance_type == "tied"
              else f"the {covariance_type} covariance of component 0 is")
     assert which in str(info.value)
+    assert str(info.value).startswith(
+        "Fitting the mixture model failed because some components have ill-defined empirical "
+        "covariance (for instance caused by singleton or collapsed samples). Try to decrease "
+        "the number of components, increase reg_covar, or scale the input data.")
+    if covariance_type in ("full", "tied"):
+        with pytest.raises(ValueError, match=which):
+            gm.fit(X + [1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
+def test_identical_rows_take_sklearn_variance(covariance_type):
+    """scikit-learn's E[x^2] - E[x]^2 with nk + 10 eps leaves ~10 eps m^2 / nk where the
+    variance is 0; gmm_fast takes that value there (only there), so such fits go on."""
+    X = np.ones((10, 2))
+    ours = GaussianMixture(1, covariance_type=covariance_type, reg_covar=0.0).fit(X)
+    theirs = SklearnGaussianMixture(1, covariance_type=covariance_type, reg_covar=0.0).fit(X)
+    # (10 eps m^2 / nk up to nk / nk' ~ 1; scikit-learn's own rounding moves it by 1 ulp)
+    np.testing.assert_allclose(ours.covariances_, theirs.covariances_, rtol=1e-12)
+    np.testing.assert_allclose(ours.covariances_, 10 * np.finfo(float).eps / 10, rtol=1e-12)
+
+
+@pytest.mark.parametrize("init_params", ["k-means++", "random_from_data"])
+@pytest.mark.parametrize("covariance_type, total", [("spherical", -384.314095),
+                                                    ("diag", -306.860461)])
+def test_reg_covar_zero_one_sample_starts_fit_iris(init_params, covariance_type, total):
+    """One sample per component at the start, reg_covar=0: the start is a spike at each
+    sample, as in scikit-learn, and EM reaches mclust's VII / VVI optimum on iris."""
+    X = load_iris().data
+    gm = GaussianMixture(3, covariance_type=covariance_type, reg_covar=0.0,
+                         init_params=init_params, random_state=0, tol=1e-10,
+                         max_iter=2000).fit(X)
+    assert gm.converged_
+    # (the optimum to the 6 decimals quoted; tol=1e-10 puts the fit far closer)
+    assert gm.score(X) * len(X) == pytest.approx(total, abs=1e-6)
+
+
+@pytest.mark.parametrize("init_params", ["k-means++", "random_from_data"])
+def test_reg_covar_zero_tied_one_sample_start(init_params):
+    """A shared covariance cannot come from single samples: with reg_covar=0 the tied
+    start takes the data's covariance (scikit-learn's start is broad there too)."""
+    X = load_iris().data
+    gm = GaussianMixture(3, covariance_type="tied", reg_covar=0.0, init_params=init_params,
+                         random_state=0, max_iter=0).fit(X)
+    np.testing.assert_allclose(gm.covariances_, np.cov(X.T, bias=True), rtol=1e-12)
+    assert GaussianMixture(3, covariance_type="tied", reg_covar=0.0, init_params=init_params,
+                           random_state=0).fit(X).converged_
+
+
+def test_divergent_start_fits_and_reports_not_converged():
+    """scikit-learn's issue 18216 start: two components collapse onto one sample each
+    in the first M-step (reg_covar=0). The fit ends, with converged_ False."""
+    X = np.random.RandomState(0).uniform(size=(30, 3))
+    means_init = np.array([
+        [0.670637869618158, 0.21038256107384043, 0.12892629765485303],
+        [0.09394051075844147, 0.5759464955561779, 0.929296197576212],
+        [0.5033230372781258, 0.9569852381759425, 0.08654043447295741],
+        [0.18578301420435747, 0.5531158970919143, 0.19388943970532435],
+        [0.4548589928173794, 0.35182513658825276, 0.568146063202464],
+        [0.609279894978321, 0.7929063819678847, 0.9620097270828052]])
+    precisions_init = np.array([999999.999604483, 999999.9990869573, 553.7603944542167,
+                                204.78596008931834, 15.867423501783637, 85.4595728389735])
+    weights_init = np.array([1, 1, 2, 2, 21, 3]) / 30
+    kwargs = dict(n_components=6, covariance_type="spherical", reg_covar=0.0,
+                  means_init=means_init, weights_init=weights_init,
+                  precisions_init=precisions_init, random_state=0, max_iter=1)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        gm = GaussianMixture(**kwargs).fit(X)
+    assert not gm.converged_ and gm.n_iter_ == 1 and len(gm.lower_bounds_) == 1
+    assert np.all(gm.covariances_ > 0) and np.isfinite(gm.lower_bound_)
+    with pytest.warns(SklearnConvergenceWarning):
+        theirs = SklearnGaussianMixture(**kwargs).fit(X)
+    np.testing.assert_allclose(gm.weights_, theirs.weights_, rtol=1e-9)
+    np.testing.assert_allclose(gm.means_, theirs.means_, rtol=1e-9)
+
+
+def test_score_is_mean_of_score_samples_in_float32():
+    """score(X) is numpy's mean of score_samples(X), in the model's dtype, as in
+    scikit-learn (a float64 sum differed from it in float32's last bit)."""
+    X = load_iris().data.astype(np.float32)
+    gm = GaussianMixture(3, random_state=0).fit(X)
+    assert gm.score(X) == float(gm.score_samples(X).mean())
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -514,7 +597,7 @@ def test_warm_start_after_convergence_stops_at_once(covariance_type):
 
 
 @pytest.mark.parametrize("covariance_type, random_state",
-                         [("full", 0), ("diag", 1), ("spherical", 0)])
+                         [("full", 1), ("diag", 1), ("spherical", 0)])
 def test_best_of_n_init(covariance_type, random_state):
     """n_init=5 keeps the start with the highest final lower bound, here not the first
     (tied reaches one optimum from every start on this data; the selection is shared)."""

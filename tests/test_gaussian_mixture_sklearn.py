@@ -20,10 +20,14 @@ ALLOWED_SKIPS = {"check_array_api_input"}
 
 
 # The checks exercise the API, not the numerics (covered elsewhere for all four types):
-# the default "full" and "tied" (the one whose parameters are shared) keep the suite quick.
-@pytest.mark.parametrize("covariance_type", ["full", "tied"])
-def test_check_estimator(covariance_type):
-    """All of sklearn's estimator checks, reporting every failure at once (not just the first)."""
+# the default "full" and "tied" (the one whose parameters are shared) keep the suite quick;
+# 1 to 5 components with "full" (the sample-weight equivalence check draws a random start).
+@pytest.mark.parametrize("covariance_type, n_components",
+                         [("full", 1), ("full", 2), ("full", 3), ("full", 4), ("full", 5),
+                          ("tied", 1), ("tied", 3)])
+def test_check_estimator(covariance_type, n_components):
+    """All of sklearn's estimator checks, reporting every failure at once (not just the
+    first), none expected to fail."""
     results = []
 
     def record(*, estimator, check_name, exception, status, expected_to_fail,
@@ -35,7 +39,7 @@ def test_check_estimator(covariance_type):
         # sklearn is not a dependency; _base.py implements its protocol instead.
         warnings.filterwarnings("ignore", "Estimator GaussianMixture does not inherit",
                                 UserWarning)
-        check_estimator(GaussianMixture(covariance_type=covariance_type),
+        check_estimator(GaussianMixture(n_components, covariance_type=covariance_type),
                         expected_failed_checks=EXPECTED_FAILED_CHECKS, on_fail=None,
                         on_skip=None, callback=record)
     failed = {name: repr(exc) for name, status, exc in results if status == "failed"}
@@ -43,6 +47,7 @@ def test_check_estimator(covariance_type):
     assert not failed, "\n".join(f"{name}: {exc}" for name, exc in failed.items())
     assert skipped <= ALLOWED_SKIPS, skipped
     assert len(results) > 30  # the checks did run
+    assert "check_sample_weight_equivalence_on_dense_data" in {name for name, _, _ in results}
 
 
 def _blobs(seed=0):

@@ -205,6 +205,36 @@ def test_sample_bad_n_samples(X):
     gm = GaussianMixture(2, random_state=0).fit(X)
     with pytest.raises(ValueError, match="n_samples"):
         gm.sample(-1)
+    with pytest.raises(ValueError, match=r"^Invalid value for 'n_samples': 0\. .*"
+                       r"n_samples=0 should be an integer >= 1\."):
+        gm.sample(0)
+
+
+# scikit-learn's sentences, which code written for it matches on, start our messages.
+@pytest.mark.parametrize("params, match", [
+    (dict(weights_init=np.full((2, 1), 0.5)),
+     r"^The parameter 'weights' should have the shape of \(2,\), but got \(2, 1\): "
+     r"weights_init should have shape \(2,\)\."),
+    (dict(weights_init=[1.5, 1.25]),
+     r"^The parameter 'weights' should be in the range \[0, 1\], but got max value 1\.25000, "
+     r"min value 1\.50000: weights_init"),
+    (dict(weights_init=[0.2, 0.2]),
+     r"^The parameter 'weights' should be normalized, but got sum\(weights\) = 0\.40000: "
+     r"weights_init should sum to 1"),
+    (dict(means_init=np.zeros((3, 2))),
+     r"^The parameter 'means' should have the shape of \(2, 2\), but got \(3, 2\): means_init"),
+    (dict(precisions_init=np.ones((3, 2, 2))),
+     r"^The parameter 'full precision' should have the shape of \(2, 2, 2\), but got "
+     r"\(3, 2, 2\): precisions_init \(covariance_type='full'\)"),
+    (dict(precisions_init=np.stack([np.eye(2), -np.eye(2)])),
+     r"^'full precision' should be symmetric, positive-definite: precisions_init\[1\]"),
+    (dict(covariance_type="diag", precisions_init=[[1.0, 1.0], [1.0, -1.0]]),
+     r"^'diag precision' should be positive: precisions_init"),
+    (dict(covariance_type="spherical", covariances_init=[1.0, 0.0]),
+     r"^'spherical covariance' should be positive: covariances_init"),
+])
+def test_init_messages_start_with_sklearn_sentence(X, params, match):
+    _fit_error(X, ValueError, match, **{"n_components": 2, **params})
 
 
 def test_errors_leave_no_half_fitted_model(X):

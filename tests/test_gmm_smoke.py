@@ -124,7 +124,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="not both"):
         GaussianMixture(1, precisions_init=np.eye(2)[None], covariances_init=np.eye(2)[None]).fit(X)
     with pytest.raises(ValueError, match="component 0"):
-        GaussianMixture(1, reg_covar=0, covariance_type="diag").fit(np.ones((10, 2)))
+        GaussianMixture(1, reg_covar=0, covariance_type="diag").fit(np.zeros((10, 2)))
 
 
 def test_iris_reference_values():

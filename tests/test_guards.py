@@ -53,10 +53,11 @@ def test_kmeans_fit_memory_does_not_grow_with_n_times_k():
     assert peak < n_by_k / 10
 
 
-def test_kmeans_plusplus_seeding_holds_two_n_vectors():
-    """Unweighted k-means++ holds at most two float64 n-vectors besides X: the first draw's
-    probabilities and numpy's cumulative sum of them, freed before the nearest-centre
-    distances exist. No weights, w * D^2 product or whole cumulative sum (4 before)."""
+def test_kmeans_plusplus_seeding_holds_few_n_vectors():
+    """Unweighted k-means++ holds few 8-byte n-vectors besides X: the canonical row order
+    of the draws (_draws.canonical_order: the order, the sorted hashes, and argsort's
+    and numpy's fancy-indexing temporaries while it is made), then the order and the
+    nearest-centre distances. No weights, w * D^2 product or whole cumulative sum."""
     from gmm_fast._kmeans import _kmeans_plusplus
 
     rng = np.random.default_rng(0)
@@ -68,7 +69,7 @@ def test_kmeans_plusplus_seeding_holds_two_n_vectors():
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 2.3 * n_samples * 8, peak
+    assert peak < 4.3 * n_samples * 8, peak
 
 
 @pytest.mark.filterwarnings("ignore::gmm_fast.ConvergenceWarning")

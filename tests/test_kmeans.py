@@ -1,5 +1,6 @@
 """gmm_fast.KMeans: parity with scikit-learn, the estimator contract, dtypes, inits, edges."""
 import pickle
+import re
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -46,14 +47,25 @@ def test_parity_with_sklearn_same_init(rng, weighted, n_features, n_clusters):
     assert_same_fit(ours, theirs)
 
 
-@pytest.mark.parametrize("init", ["k-means++", "random"])
-def test_parity_with_sklearn_same_seed(blobs, rng, init):
-    """Seeding draws the same random numbers as sklearn's, so even the inits agree."""
-    sample_weight = rng.uniform(0.5, 2.0, len(blobs))
-    ours = KMeans(6, init=init, n_init=3, random_state=7).fit(blobs, sample_weight=sample_weight)
-    theirs = sklearn_cluster.KMeans(6, init=init, n_init=3, random_state=7).fit(
-        blobs, sample_weight=sample_weight)
-    assert_same_fit(ours, theirs)
+def test_kmeans_plusplus_draws_follow_the_weights():
+    """k-means++'s law: the first centre drawn in proportion to w, the next (one trial)
+    to w D^2. (gmm_fast draws in a canonical row order so that weights act as repeated
+    rows in any order: not scikit-learn's draws for the same random_state, its law.)"""
+    X = np.array([[0.0], [1.0], [3.0], [10.0]])
+    w = np.array([1.0, 2.0, 3.0, 4.0])
+    n = 4000
+    first = np.bincount([kmeans_plusplus(X, 1, sample_weight=w, random_state=seed)[1][0]
+                         for seed in range(n)], minlength=4) / n
+    np.testing.assert_allclose(first, w / w.sum(), atol=4 * np.sqrt(0.25 / n))
+    second = np.zeros((4, 4))
+    for seed in range(n):
+        indices = kmeans_plusplus(X, 2, sample_weight=w, random_state=seed,
+                                  n_local_trials=1)[1]
+        second[indices[0], indices[1]] += 1
+    for i in range(4):  # given the first centre, the second in proportion to w D^2
+        p = w * (X[:, 0] - X[i, 0]) ** 2
+        np.testing.assert_allclose(second[i] / second[i].sum(), p / p.sum(),
+                                   atol=4 * np.sqrt(0.25 / second[i].sum()))
 
 
 def test_iris_optimum():
@@ -188,7 +200,8 @@ def test_init_array_and_callable_agree(blobs, rng):
     from_callable = KMeans(5, init=init_callable, n_init=1).fit(blobs)
     assert calls == [(blobs.shape, 5, np.random.RandomState)]
     np.testing.assert_array_equal(from_array.cluster_centers_, from_callable.cluster_centers_)
-    with pytest.warns(RuntimeWarning, match="Explicit initial centres"):
+    with pytest.warns(RuntimeWarning, match="Explicit initial center position passed: "
+                      "performing only one init in KMeans instead of n_init=3."):
         KMeans(5, init=init, n_init=3).fit(blobs)
 
 
@@ -218,29 +231,18 @@ def test_n_init_keeps_lowest_inertia(blobs):
     assert best.fit(blobs).inertia_ <= np.median(runs) * (1 + 1e-12)
 
 
-def test_kmeans_plusplus_matches_sklearn(blobs, rng):
-    from sklearn.cluster import kmeans_plusplus as sklearn_kmeans_plusplus
-    sample_weight = rng.uniform(0.1, 2.0, len(blobs))
-    centers, indices = kmeans_plusplus(blobs, 7, sample_weight=sample_weight, random_state=5)
-    expected_centers, expected_indices = sklearn_kmeans_plusplus(
-        blobs, 7, sample_weight=sample_weight, random_state=5)
-    np.testing.assert_array_equal(indices, expected_indices)
-    np.testing.assert_array_equal(centers, blobs[indices])
-    assert kmeans_plusplus(blobs.astype(np.float32), 3, random_state=0)[0].dtype == np.float32
-
-
 @pytest.mark.parametrize("weighted", [False, True])
-def test_kmeans_plusplus_keeping_candidate_distances_changes_nothing(rng, monkeypatch, weighted):
-    """Keeping the candidates' distances (wide rows) instead of a second pass over X for
-    the chosen one: the same centres."""
-    from gmm_fast import _kmeans
+def test_kmeans_plusplus_exact_ranking_changes_nothing_off_ties(rng, monkeypatch, weighted):
+    """Candidates ranked by their correctly rounded exact potentials (the path taken for
+    near ties) pick what the kernel's float sums pick when they are far apart."""
+    from gmm_fast import _draws
 
     X = make_blobs(rng, 3000, 64, 12, spread=2.0, offset=5.0)
-    w = rng.uniform(0.5, 2, len(X)) if weighted else None
-    kept = kmeans_plusplus(X, 12, sample_weight=w, random_state=0)[1]
-    monkeypatch.setattr(_kmeans, "_SEED_DISTANCES_BYTES", 0)  # the second pass
-    again = kmeans_plusplus(X, 12, sample_weight=w, random_state=0)[1]
-    np.testing.assert_array_equal(kept, again)
+    w = rng.integers(1, 4, len(X)).astype(float) if weighted else None
+    usual = kmeans_plusplus(X, 12, sample_weight=w, random_state=0)[1]
+    monkeypatch.setattr(_draws, "exact_order", lambda potentials, n_terms: False)
+    exact = kmeans_plusplus(X, 12, sample_weight=w, random_state=0)[1]
+    np.testing.assert_array_equal(usual, exact)
 
 
 def test_kmeans_plusplus_never_picks_zero_weight(blobs, rng):
@@ -256,21 +258,13 @@ def test_kmeans_plusplus_never_picks_zero_weight(blobs, rng):
 
 def test_random_init_never_picks_zero_weight(blobs, rng):
     sample_weight = np.zeros(len(blobs))
-    keep = rng.choice(len(blobs), 50, replace=False)
+    keep = np.sort(rng.choice(len(blobs), 50, replace=False))
     sample_weight[keep] = 1.0
-    init_rows = []
-
-    def spy(X, n_clusters, random_state):
-        p = sample_weight / sample_weight.sum()
-        rows = random_state.choice(len(X), n_clusters, replace=False, p=p)
-        init_rows.append(rows)
-        return X[rows]
-
-    random_init = KMeans(5, init="random", n_init=1, random_state=4).fit(
-        blobs, sample_weight=sample_weight)
-    spied = KMeans(5, init=spy, n_init=1, random_state=4).fit(blobs, sample_weight=sample_weight)
-    assert np.all(sample_weight[init_rows[0]] > 0)
-    np.testing.assert_array_equal(random_init.cluster_centers_, spied.cluster_centers_)
+    for seed in range(10):
+        km = KMeans(5, init="random", n_init=1, max_iter=1, random_state=seed)
+        centers = km._init_centers(blobs, "random", 5, sample_weight,
+                                   np.random.RandomState(seed), 1)
+        assert all((blobs[keep] == center).all(axis=1).any() for center in centers)
 
 
 def test_empty_cluster_relocated_like_sklearn():
@@ -355,6 +349,36 @@ def test_verbose_prints(blobs, capsys):
     assert "Initialization complete" in out and "Iteration 1, inertia" in out
 
 
+@pytest.mark.parametrize("tol,last", [
+    (0.0, r"Converged at iteration \d+: strict convergence\."),
+    (10.0, r"Converged at iteration \d+: center shift \S+ within tolerance \S+\."),
+])
+def test_verbose_says_how_it_converged(blobs, capsys, tol, last):
+    """scikit-learn's last line: strict convergence (labels unchanged) or the shift."""
+    km = KMeans(3, n_init=1, verbose=1, random_state=0, tol=tol).fit(blobs)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert re.fullmatch(last, lines[-1]), lines[-1]
+    assert lines[-1].startswith(f"Converged at iteration {km.n_iter_}:")
+
+
+def test_duplicates_more_clusters_than_distinct_rows():
+    """A cluster left empty is not given a row already on its centre (that would only
+    empty another): the run stops after one iteration, with scikit-learn's warning."""
+    X = np.array([[0, 0], [1, 1], [1, 1], [1, 0], [0, 1]], dtype=float)
+    with pytest.warns(ConvergenceWarning, match=r"Number of distinct clusters \(4\) found "
+                      r"smaller than n_clusters \(5\)"):
+        km = KMeans(5, init=X).fit(X)
+    assert km.n_iter_ == 1 and km.converged_
+    np.testing.assert_array_equal(km.cluster_centers_, X)
+
+
+def test_kmeans_plusplus_checks_x_squared_norms_length(blobs):
+    kmeans_plusplus(blobs, 3, x_squared_norms=np.ones(len(blobs)), random_state=0)
+    with pytest.raises(ValueError, match=r"The length of x_squared_norms 3 should be equal "
+                       rf"to the length of n_samples {len(blobs)}\."):
+        kmeans_plusplus(blobs, 3, x_squared_norms=np.ones(3))
+
+
 def test_n_threads_none_follows_threadpoolctl(blobs):
     from threadpoolctl import threadpool_limits
     from gmm_fast._threads import effective_n_threads
@@ -414,20 +438,27 @@ def test_no_weights_equals_unit_weights(rng, init):
 
 @pytest.mark.parametrize("weighted", [False, True])
 def test_kmeans_plusplus_draws_match_whole_cumsum(rng, weighted):
-    """The stepped search finds the indices np.searchsorted(np.cumsum(w * D)) finds, exactly,
-    across step boundaries (2**17 rows each) and for draws at and past the total."""
-    from gmm_fast._kmeans import _searchsorted_cumsum
+    """The stepped search finds the rows a whole cumulative sum of the quantised
+    ``w * rint(D / q)`` in the given order gives (side right), across step boundaries
+    (2**17 rows each) and for draws at and past the total (the last row of positive mass)."""
+    from gmm_fast import _draws
 
     values = rng.exponential(size=300_001)
     values[rng.random(len(values)) < 0.3] = 0.0  # zero distances: flat runs of the sum
-    weight = rng.uniform(0, 2, len(values)) if weighted else None
-    whole = np.cumsum(values if weight is None else weight * values)
-    draws = np.concatenate([rng.uniform(size=50) * whole[-1], whole[[0, 131071, 131072, -1]],
-                            [whole[-1] * 2]])
-    expected = np.searchsorted(whole, draws)
-    np.testing.assert_array_equal(_searchsorted_cumsum(values, weight, draws), expected)
-
-
+    values[-5:] = 0.0
+    weight = rng.integers(0, 3, len(values)).astype(float) if weighted else None
+    order = rng.permutation(len(values))
+    q = _draws.quantum(values, weight)
+    units = (np.rint(values / q) * (1.0 if weight is None else weight))[order]
+    whole = np.cumsum(units.astype(np.int64))
+    ordered_weight = None if weight is None else weight[order]
+    assert whole[-1] == _draws.quantised_total(values[order], ordered_weight, q) < 2**62
+    draws = np.concatenate([rng.uniform(size=50) * whole[-1], whole[[0, 131071, 131072]],
+                            [whole[-1], whole[-1] * 2]])
+    expected = np.minimum(np.searchsorted(whole, draws, side="right"),
+                          np.flatnonzero(units > 0)[-1])
+    np.testing.assert_array_equal(_draws.search(values[order], ordered_weight, q, draws),
+                                  expected)
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_transform_exact_for_tight_groups_far_apart(dtype):

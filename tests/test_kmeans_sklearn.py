@@ -13,17 +13,10 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import estimator_checks_generator  # noqa: E402
 
-# Checks that cannot pass, for a stated reason (sklearn lists the first for its own KMeans).
-EXPECTED_FAILED_CHECKS = {
-    "check_sample_weight_equivalence_on_dense_data": (
-        "k-means++ draws from the weights, so integer weights and repeated rows seed "
-        "differently; from the same init they agree (test_integer_weights_equal_repeated_rows)."
-    ),
-    # (the same seeding on sparse X, checked since KMeans declares sparse input)
-    "check_sample_weight_equivalence_on_sparse_data": (
-        "k-means++ draws from the weights, as on dense data (the same seeding code)."
-    ),
-}
+# Checks that cannot pass, for a stated reason: none. (scikit-learn's own KMeans lists
+# check_sample_weight_equivalence_on_dense_data; gmm_fast's draws treat integer weights
+# as repeated rows exactly, gmm_fast._draws, on dense and sparse data alike.)
+EXPECTED_FAILED_CHECKS = {}
 # Not run: it needs SCIPY_ARRAY_API=1 before scipy is imported, and gmm_fast declares
 # array_api_support=False (the kernels take numpy buffers), so it would only be skipped.
 NOT_RUN = {"check_array_api_input"}
@@ -54,9 +47,33 @@ def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
+@pytest.mark.filterwarnings("ignore:Number of distinct clusters:gmm_fast.ConvergenceWarning")
+@pytest.mark.parametrize("n_clusters", [1, 2, 3, 4, 5])
+def test_check_estimator_every_small_n_clusters(n_clusters):
+    """All of sklearn's checks, none expected to fail, for 1 to 5 clusters (the sample
+    weight equivalence check among them: weighted and repeated fits seed alike)."""
+    from sklearn.utils.estimator_checks import check_estimator
+
+    results = []
+
+    def record(*, estimator, check_name, exception, status, expected_to_fail,
+               expected_to_fail_reason):
+        results.append((check_name, status, exception))
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Estimator KMeans does not inherit", UserWarning)
+        check_estimator(KMeans(n_clusters), on_fail=None, on_skip=None, callback=record)
+    failed = {name: repr(exc) for name, status, exc in results if status == "failed"}
+    skipped = {name for name, status, _ in results if status == "skipped"}
+    assert not failed, "\n".join(f"{name}: {exc}" for name, exc in failed.items())
+    assert skipped <= NOT_RUN, skipped
+    assert "check_sample_weight_equivalence_on_dense_data" in {name for name, _, _ in results}
+
+
 def test_all_expected_failures_are_known_checks():
     names = {param.id for param in _sklearn_checks()}
     assert set(EXPECTED_FAILED_CHECKS) <= names
+    assert "check_sample_weight_equivalence_on_dense_data" in names
     assert len(names) > 40
 
 

@@ -238,20 +238,19 @@ def test_kmeans_plusplus_same_as_dense(rng, dtype, weighted):
     np.testing.assert_array_equal(ours[1], dense[1])
     np.testing.assert_array_equal(ours[0], dense[0])
     assert ours[0].dtype == dtype and not hasattr(ours[0], "toarray")
-    theirs = sklearn_cluster.kmeans_plusplus(X, 7, sample_weight=sample_weight, random_state=3)
-    np.testing.assert_array_equal(ours[1], theirs[1])
+    # (not scikit-learn's rows: gmm_fast's draws treat integer weights as repeated rows,
+    # _draws, so the same seed draws other rows than scikit-learn's)
 
 
 @pytest.mark.parametrize("init", ["k-means++", "random"])
-def test_seeded_fits_same_as_dense_and_sklearn(X, rng, init):
+def test_seeded_fits_same_as_dense(X, rng, init):
+    """Seeded on sparse X, the same fit as on the dense array (the draws hash sparse and
+    dense rows alike, _draws.row_hashes)."""
     sample_weight = rng.uniform(0.5, 2.0, X.shape[0])
     ours = KMeans(5, init=init, n_init=2, random_state=7).fit(X, sample_weight=sample_weight)
     dense = KMeans(5, init=init, n_init=2, random_state=7).fit(X.toarray(),
                                                                sample_weight=sample_weight)
-    theirs = sklearn_cluster.KMeans(5, init=init, n_init=2, random_state=7).fit(
-        X, sample_weight=sample_weight)
     assert_same_fit(ours, dense, 1e-10)
-    assert_same_fit(ours, theirs, 1e-10)
 
 
 def test_callable_init_gets_the_sparse_matrix(X):

@@ -29,7 +29,10 @@ def test_stepwise_em_reaches_the_batch_fit(covariance_type):
     """200 batches of 500 rows: the held-out mean log-likelihood is within 1% of the
     batch fit's on all the rows (measured: 2e-5 to 1e-4)."""
     batches, held_out = _stream(0)
-    online = GaussianMixture(4, covariance_type=covariance_type, random_state=0)
+    # The first call fits its 500 rows as fit does; stepwise EM cannot leave a local
+    # optimum it starts in, and on this stream 1 or 3 starts on the first batch keep
+    # one (7% worse, full); 10 do not. (Streams 1-5: 1e-5 to 3e-4 from any n_init.)
+    online = GaussianMixture(4, covariance_type=covariance_type, random_state=0, n_init=10)
     for batch in batches:
         assert online.partial_fit(batch) is online
     full = GaussianMixture(4, covariance_type=covariance_type, random_state=0,
@@ -39,23 +42,29 @@ def test_stepwise_em_reaches_the_batch_fit(covariance_type):
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_first_step_is_one_em_step(covariance_type):
-    """With the running statistics empty, a step is the batch's own M-step: the same
-    parameters as one EM iteration of fit from the same start."""
+def test_first_call_fits_then_steps_are_m_steps(covariance_type):
+    """The first call is fit on its batch; a second call on the same batch with step 1
+    (learning_offset 0: the running statistics are replaced by the batch's) is one EM
+    iteration from the first call's model."""
     batches, _ = _stream(1, n_batches=1, batch=800)
+    online = GaussianMixture(4, covariance_type=covariance_type, random_state=0,
+                             learning_offset=0.0, learning_decay=1.0)
+    online.partial_fit(batches[0])
+    fitted = GaussianMixture(4, covariance_type=covariance_type, random_state=0).fit(batches[0])
+    np.testing.assert_array_equal(online.means_, fitted.means_)
+    assert online.n_steps_ == 1 and online.n_samples_seen_ == 800
+    init = dict(weights_init=fitted.weights_, means_init=fitted.means_,
+                precisions_init=fitted.precisions_)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        start = GaussianMixture(4, covariance_type=covariance_type, random_state=0,
-                                max_iter=2).fit(batches[0])
-        init = dict(weights_init=start.weights_, means_init=start.means_,
-                    precisions_init=start.precisions_)
         one = GaussianMixture(4, covariance_type=covariance_type, max_iter=1,
                               **init).fit(batches[0])
-    step = GaussianMixture(4, covariance_type=covariance_type, **init).partial_fit(batches[0])
-    np.testing.assert_allclose(step.weights_, one.weights_, rtol=1e-12)
-    np.testing.assert_allclose(step.means_, one.means_, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(step.covariances_, one.covariances_, rtol=1e-10)
-    assert step.lower_bound_ == pytest.approx(one.lower_bound_, rel=1e-12)
+    online._stepwise = None  # (step 1: (t + 0)^-1 with t = 800 / 800)
+    online.partial_fit(batches[0])
+    np.testing.assert_allclose(online.weights_, one.weights_, rtol=1e-12)
+    np.testing.assert_allclose(online.means_, one.means_, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(online.covariances_, one.covariances_, rtol=1e-10)
+    assert online.lower_bound_ == pytest.approx(one.lower_bound_, rel=1e-12)
 
 
 def test_weights_act_as_repeated_rows():
@@ -103,7 +112,7 @@ def test_partial_fit_checks_its_input():
     model = GaussianMixture(2).partial_fit(batches[0])
     with pytest.raises(ValueError, match="X has 2 features, but GaussianMixture is expecting 3"):
         model.partial_fit(batches[1][:, :2])
-    with pytest.raises(ValueError, match="n_samples=1 should be >= n_components=2"):
+    with pytest.raises(ValueError, match="Found array with 1 sample"):
         GaussianMixture(2).partial_fit(batches[0][:1])
     with pytest.raises(ValueError, match="learning_decay"):
         GaussianMixture(2, learning_decay=1.5).partial_fit(batches[0])

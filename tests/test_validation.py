@@ -165,9 +165,11 @@ def test_weights_near_the_float64_limits_fit_as_unit_weights(X, scale):
 
 
 @pytest.mark.parametrize("init,match", [
-    (np.zeros((2, 3)), r"initial centres have shape \(2, 3\); expected \(n_clusters, "
-                       r"n_features\)=\(3, 3\)"),
-    (np.zeros((3, 2)), r"initial centres have shape \(3, 2\); expected .*=\(3, 3\)"),
+    (np.zeros((2, 3)), r"^The shape of the initial centers \(2, 3\) does not match the number "
+                       r"of clusters 3: the initial centres have shape \(2, 3\); expected "
+                       r"\(n_clusters, n_features\)=\(3, 3\)"),
+    (np.zeros((3, 2)), r"^The shape of the initial centers \(3, 2\) does not match the number "
+                       r"of features of the data 3: .*expected .*=\(3, 3\)"),
     (np.zeros(3), r"Expected a 2D array for init, got 1D array"),
     (np.full((3, 3), np.nan), "Input init contains NaN"),
     (lambda X, n_clusters, random_state: X[:4],

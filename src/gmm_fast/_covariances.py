@@ -18,15 +18,21 @@ def _precision_error(covariance_type, component, reg_covar, dtype):
     """One actionable message for a covariance that cannot be factorised."""
     which = ("the tied covariance" if component is None
              else f"the {covariance_type} covariance of component {component}")
+    # scikit-learn's sentences first (code matches on them), then which one and why.
     message = (
-        f"Fitting the Gaussian mixture failed: {which} "
-        "is not positive definite (an ill-defined empirical covariance, for instance a "
-        "component collapsed onto one or a few samples, or duplicated/constant features). "
-        f"Increase reg_covar (currently {reg_covar:g}), scale the data (e.g. "
-        "StandardScaler), or use fewer components."
+        "Fitting the mixture model failed because some components have ill-defined "
+        "empirical covariance (for instance caused by singleton or collapsed samples). "
+        "Try to decrease the number of components, increase reg_covar, or scale the "
+        "input data."
     )
     if dtype == np.float32:
-        message += " Passing float64 data instead of float32 also improves accuracy."
+        message += (" The numerical accuracy can also be improved by passing float64 data "
+                    "instead of float32.")
+    message += (
+        f" Here {which} is not positive definite (a component collapsed onto one or a few "
+        f"samples, or duplicated/constant features): reg_covar is {reg_covar:g}; "
+        "StandardScaler scales the data."
+    )
     return ValueError(message)
 
 

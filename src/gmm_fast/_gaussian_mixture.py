@@ -16,9 +16,10 @@ from ._em import (_NK_FLOOR, _covariance_helpers, _KernelParameters, em_step,
                   estep_statistics, estep_threads, mstep, score_threads)
 from ._estep import score_chunks
 from ._kmeans import KMeans, kmeans_plusplus
-from ._online import model_statistics, stepwise_update
+from . import _draws as draws
 from ._missing import (MISSING_VALUES, MissingRows, check_missing_rows, logsumexp_rows,
                        mean_imputed)
+from ._online import model_statistics, stepwise_update
 from ._mixture_init import (check_covariance_like, check_means_init, check_weights_init,
                             statistics_from_responsibilities, statistics_from_samples)
 from ._ordering import check_finish_options, finish_fit
@@ -28,6 +29,44 @@ from ._validation import (check_nonnegative_float, check_positive_int, check_ran
                           check_sample_weight, fit_random_state, mean_weight)
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+def _kmeans_weight(draw_weight, sample_weight, dtype):
+    """The weights for the k-means start: as given (integer weights stay integers, so
+    its seeding treats them as copies) unless their sum is too large or small for it."""
+    if draw_weight is None:
+        return None
+    with np.errstate(over="ignore"):
+        total = float(np.sum(draw_weight))
+    if not 1e-100 < total < 1e100 or (dtype == np.float32 and draw_weight.max() > 2**24):
+        return sample_weight
+    return draw_weight.astype(dtype)
+
+
+def _degenerate_variances(covariances, means, nk, covariance_type):
+    """Where a diag/spherical variance is not positive, scikit-learn's value instead.
+
+    A component on one sample (the k-means++ and random_from_data starts) or on
+    identical rows has variance 0 when ``reg_covar=0``. scikit-learn computes
+    ``E[x^2] - E[x]^2`` with ``nk + 10 eps`` and so gets ``(nk / nk') 10 eps m^2 / nk'``
+    there (m the mean, nk' = nk + 10 eps), a spike at the samples from which EM goes on.
+    The same here, only where the exact variance is not positive (elsewhere it would
+    tie the fit to the origin); at the origin it stays 0, and the fit fails as
+    scikit-learn's does. Full and tied covariances of rank < d fail as there too.
+    """
+    if covariance_type not in ("diag", "spherical"):
+        return covariances
+    degenerate = covariances <= 0
+    if not degenerate.any():
+        return covariances
+    square = means * means
+    scale = _NK_FLOOR * nk / (nk + _NK_FLOOR) ** 2
+    if covariance_type == "diag":
+        floor = square * scale[:, None]
+    else:
+        floor = square.mean(axis=1) * scale
+    return np.where(degenerate, floor, covariances)
+
 
 class GaussianMixture(OutlierMixin, EstimatorBase):
     """Gaussian mixture fitted by EM on parallel Cython kernels.
@@ -61,8 +100,11 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         "kmeans": responsibilities from the labels of a weighted
         ``gmm_fast.KMeans(n_init=1)``; "k-means++": one sample per component from
         weighted k-means++ seeding; "random": uniform random responsibilities
-        (normalised per row); "random_from_data": one sample per component drawn
-        with probability proportional to ``sample_weight``.
+        (normalised per row), drawn from a hash of each row's values and
+        ``random_state`` (identical rows get the same); "random_from_data": one sample
+        per component drawn with probability proportional to ``sample_weight``. Every
+        start treats an integer weight as that many copies of the row, in any row
+        order (not scikit-learn's draws for the same ``random_state``).
     weights_init : array-like of shape (n_components,), default=None
         Initial weights (in [0, 1], summing to 1).
     means_init : array-like of shape (n_components, n_features), default=None
@@ -222,42 +264,56 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         return n_components, helpers, init
 
     def _initial_parameters(self, X, sample_weight, n_components, helpers, init,
-                            random_state, n_threads):
-        """(weights, means, covariances, precisions_cholesky) in float64 to start EM from."""
+                            random_state, n_threads, draw_weight=None):
+        """(weights, means, covariances, precisions_cholesky) in float64 to start EM from.
+
+        ``draw_weight``: the weights as given (float64), from which the random starts
+        draw, so that an integer weight is that many copies of the row there too
+        (``sample_weight``, scaled to mean 1, is not integer).
+        """
         weights = means = covariances = None
         if not ("weights" in init and "means" in init and "covariances" in init):
             covariance_type = self.covariance_type
-            unit = sample_weight is None or bool(np.all(sample_weight == 1))
             if self.init_params == "kmeans":
-                # X and the weights (mean 1, X's dtype) are checked: KMeans.fit's checks
-                # are skipped (a pass over X), and so is its warning about fewer
-                # distinct clusters (duplicated rows): EM copes.
+                # X and the weights (X's dtype) are checked: KMeans.fit's checks are
+                # skipped (a pass over X), and so is its warning about fewer distinct
+                # clusters (duplicated rows): EM copes.
                 labels = KMeans(n_clusters=n_components, n_init=1, random_state=random_state,
-                                n_threads=n_threads)._fit(X, sample_weight, warn=False).labels_
+                                n_threads=n_threads)._fit(
+                    X, _kmeans_weight(draw_weight, sample_weight, X.dtype), warn=False).labels_
                 stats = statistics_from_responsibilities(
                     X, sample_weight, n_components, covariance_type,
                     lambda start, stop: labels[start:stop])
             elif self.init_params == "random":
-                state = random_state.get_state()
-
-                def resp(start, stop):
-                    values = random_state.uniform(size=(stop - start, n_components))
-                    return values / values.sum(axis=1)[:, None]
-
+                # Per row from a hash of its values and one draw: identical rows (a
+                # weighted row's repeats) get the same responsibilities, in any order.
+                seed = int(random_state.randint(0, 2**62))
                 stats = statistics_from_responsibilities(
-                    X, sample_weight, n_components, covariance_type, resp,
-                    replay=lambda: random_state.set_state(state))
+                    X, sample_weight, n_components, covariance_type,
+                    lambda start, stop: draws.random_responsibilities(
+                        X, start, stop, n_components, seed))
             else:
                 if self.init_params == "k-means++":
                     # Keywords only: main's public kmeans_plusplus takes them so.
-                    indices = kmeans_plusplus(X, n_components, sample_weight=sample_weight,
+                    indices = kmeans_plusplus(X, n_components, sample_weight=draw_weight,
                                               random_state=random_state,
                                               n_threads=n_threads)[1]
-                else:
-                    indices = self._samples_from_data(len(X), sample_weight, n_components,
-                                                      unit, random_state)
-                stats = statistics_from_samples(X, sample_weight, indices, covariance_type)
+                else:  # random_from_data, as KMeans' init="random" (_draws)
+                    indices = draws.draw_rows(draw_weight, len(X), n_components,
+                                              random_state, draws.canonical_order(X),
+                                              replace=False)
+                stats = statistics_from_samples(X, sample_weight, indices, covariance_type,
+                                                draw_weight)
             weights, means, covariances = mstep(stats, covariance_type, self.reg_covar)
+            if (covariance_type == "tied" and self.reg_covar == 0
+                    and self.init_params in ("k-means++", "random_from_data")):
+                # Single samples give a shared covariance of 0 (scikit-learn's formula
+                # gives a broad one there: its tied scatter takes all rows): the data's.
+                whole = statistics_from_responsibilities(
+                    X, sample_weight, 1, "tied",
+                    lambda start, stop: np.zeros(stop - start, dtype=np.intp))
+                covariances = mstep(whole, "tied", 0.0)[2]
+            covariances = _degenerate_variances(covariances, means, stats.nk, covariance_type)
             # As scikit-learn: weights are nk / sum of sample weights, so that samples
             # chosen as single-member components start with a small weight.
             weights = (stats.nk + _NK_FLOOR) / stats.sum_weights
@@ -270,18 +326,6 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
             precisions_cholesky = helpers.precisions_cholesky(covariances, self.reg_covar,
                                                               X.dtype)
         return weights, means, covariances, precisions_cholesky
-
-    @staticmethod
-    def _samples_from_data(n_samples, sample_weight, n_components, unit, random_state):
-        if unit:  # the same draws as scikit-learn
-            return random_state.choice(n_samples, size=n_components, replace=False)
-        positive = int(np.count_nonzero(sample_weight))
-        if positive < n_components:
-            raise ValueError(
-                f"init_params='random_from_data' needs n_components={n_components} samples "
-                f"of positive weight; sample_weight has {positive}.")
-        p = sample_weight.astype(np.float64)
-        return random_state.choice(n_samples, size=n_components, replace=False, p=p / p.sum())
 
     def _fitted_parameters(self):
         """The fitted parameters in float64, to warm-start from."""
@@ -337,8 +381,15 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
             # Only their ratios matter: scaled to mean 1 (in float64, then X's dtype) so
             # that the 10 eps floor on nk stays negligible and float32 holds them.
             sample_weight = (checked_weight / mean_weight(checked_weight)).astype(X.dtype)
+        # The random starts draw from the weights as given (integers stay integers:
+        # copies of rows, _draws), unless their sum is out of float64's easy range.
+        draw_weight = checked_weight
+        if checked_weight is not None:
+            with np.errstate(over="ignore"):
+                if not 1e-100 < float(np.sum(checked_weight)) < 1e100:
+                    draw_weight = sample_weight.astype(np.float64)
         rows, row_weight, missing = X, sample_weight, None
-        start_rows, start_weight = X, sample_weight
+        start_rows, start_weight, start_draw_weight = X, sample_weight, draw_weight
         if self.missing_values == "marginalize" and np.isnan(X).any():
             check_missing_rows(X)
             missing = MissingRows(X, sample_weight)
@@ -347,6 +398,8 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
             n_complete = len(rows) if row_weight is None else np.count_nonzero(row_weight)
             if n_complete >= 10 * n_components:
                 start_rows, start_weight = rows, row_weight
+                start_draw_weight = (None if draw_weight is None
+                                     else draw_weight[missing.complete])
             else:
                 start_rows = mean_imputed(X)
         n_threads = effective_n_threads(self.n_threads)
@@ -365,7 +418,8 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                     start_time = iteration_time = perf_counter()
                 if do_init:
                     params = self._initial_parameters(start_rows, start_weight, n_components,
-                                                      helpers, init, random_state, n_threads)
+                                                      helpers, init, random_state, n_threads,
+                                                      draw_weight=start_draw_weight)
                     lower_bound = -np.inf
                 else:
                     params = self._warm_parameters(n_components, n_features, helpers)
@@ -378,6 +432,8 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                     stats, (weights, means, covariances) = em_step(
                         rows, row_weight, params, covariance_type, reg_covar, pass_threads,
                         missing)
+                    covariances = _degenerate_variances(covariances, means, stats.nk,
+                                                        covariance_type)
                     precisions_cholesky = helpers.precisions_cholesky(covariances, reg_covar,
                                                                       X.dtype)
                     params = (weights, means, covariances, precisions_cholesky)
@@ -469,17 +525,20 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         return self._score(X, labels=True, log_norm=False)[2]
 
     def partial_fit(self, X, y=None, sample_weight=None):
-        """One step of stepwise (online) EM on a batch: one kernel pass.
+        """Fit the first batch as ``fit`` does, then one step of stepwise (online) EM
+        per batch: one kernel pass.
 
         The running sufficient statistics per unit weight move towards the batch's
         by ``(t + learning_offset)^-learning_decay`` (t: batches seen, in batches of
         this one's weight), and the parameters are their M-step (``gmm_fast._online``;
-        Cappé & Moulines 2009). The first call starts from the batch as ``fit``
-        would (``init_params``); on a model fitted by ``fit``, the running statistics
-        start as the fitted model's own, worth the weight it was fitted on. The
-        fitted attributes are current after each call; ``lower_bound_`` is the
-        batch's mean log-likelihood before the step. Components keep their order
-        (``sort_components`` is not applied); NaN cells are not taken here.
+        Cappé & Moulines 2009). The first call (on an unfitted model) is ``fit`` on
+        its batch, with its ``init_params``, ``n_init`` and ``max_iter``: stepwise
+        EM cannot leave a poor start, so it starts from a converged one. On a model
+        fitted by ``fit`` the running statistics start as the fitted model's own,
+        worth the weight it was fitted on. The fitted attributes are current after
+        each call; ``lower_bound_`` is the batch's mean log-likelihood before the
+        step. Components keep their order (``sort_components`` applies to the first
+        call only); NaN cells are taken by the first call only.
 
         Parameters
         ----------
@@ -493,33 +552,28 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         -------
         self : GaussianMixture
         """
-        first = not hasattr(self, "means_")
-        X = (self._check_fit_data(X) if first
-             else self._check_predict_data(X, self.means_.dtype))
-        n_samples, n_features = X.shape
         decay = check_nonnegative_float(self.learning_decay, "learning_decay")
         if not 0 < decay <= 1:
             raise ValueError(f"learning_decay={self.learning_decay!r} should be in (0, 1] "
                              "(stepwise EM converges for (0.5, 1]).")
         offset = check_nonnegative_float(self.learning_offset, "learning_offset")
+        if not hasattr(self, "means_"):
+            self._fit(X, sample_weight)
+            self.n_steps_ = 1
+            return self
+        X = self._check_predict_data(X, self.means_.dtype)
+        n_samples, n_features = X.shape
         weight = (None if sample_weight is None
                   else check_sample_weight(sample_weight, n_samples, X.dtype))
         helpers = _covariance_helpers(self.covariance_type)
         n_threads = effective_n_threads(self.n_threads)
+        params = self._fitted_parameters()
         state = getattr(self, "_stepwise", None)
+        if state is None:  # fitted by fit (or by the first partial_fit), or loaded
+            state = model_statistics(*params[:3], self.covariance_type, self.reg_covar,
+                                     getattr(self, "n_samples_seen_", n_samples))
+        weights, means, covariances, precisions_cholesky = params
         with sequential_blas():
-            if first:
-                n_components, helpers, init = self._check_params(n_samples, n_features)
-                with fit_random_state(self.random_state) as random_state:
-                    params = self._initial_parameters(X, weight, n_components, helpers, init,
-                                                      random_state, n_threads)
-            else:
-                params = self._fitted_parameters()
-                if state is None:  # fitted by fit, or loaded
-                    state = model_statistics(*params[:3], self.covariance_type,
-                                             self.reg_covar,
-                                             getattr(self, "n_samples_seen_", n_samples))
-            weights, means, covariances, precisions_cholesky = params
             batch = estep_statistics(
                 X, weight, weights, means, precisions_cholesky, self.covariance_type,
                 estep_threads(n_threads, n_samples, n_features, len(weights),
@@ -535,8 +589,6 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         self.n_steps_ = getattr(self, "n_steps_", 0) + 1
         self.lower_bound_ = batch.log_likelihood / batch.sum_weights
         return self
-
-    # -- per-sample outputs -----------------------------------------------------------
 
     def _nan_options(self):
         """``check_array``'s NaN options for ``missing_values``."""
@@ -673,9 +725,12 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
             ``sum_i w_i log p(x_i) / sum_i w_i``.
         """
         X = self._validated(X)
-        log_norm = self._score(X)[0].astype(np.float64)
+        log_norm = self._score(X)[0]
         if sample_weight is None:
+            # numpy's mean in the model's dtype, as scikit-learn's: score(X) is then
+            # score_samples(X).mean() to the last bit in float32 too.
             return float(log_norm.mean())
+        log_norm = log_norm.astype(np.float64)
         sample_weight = check_sample_weight(sample_weight, len(X), np.float64)
         return float(log_norm @ sample_weight / sample_weight.sum())
 
@@ -759,7 +814,11 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
             The component of each sample.
         """
         self._check_fitted("means_")
-        n_samples = check_positive_int(n_samples, "n_samples")
+        try:
+            n_samples = check_positive_int(n_samples, "n_samples")
+        except ValueError as exc:  # scikit-learn's words first
+            raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
+                             f"requires at least one sample: {exc}") from None
         rng = check_random_state(self.random_state)
         means = self.means_.astype(np.float64)
         covariances = self.covariances_.astype(np.float64)

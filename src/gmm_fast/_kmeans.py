@@ -3,6 +3,7 @@ import warnings
 
 import numpy as np
 
+from . import _draws as draws
 from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
 from . import _sparse
 from ._lloyd import lloyd_step
@@ -20,10 +21,6 @@ _STEP_ELEMENTS = 2**17
 # Squared distances below this fraction of |x - s|^2 + |c - s|^2 come from differences
 # in ``KMeans.transform`` (see ``_distances``).
 _CANCELLATION = 1e-4
-# k-means++ keeps the candidates' distances (trials x n float64) when they take at
-# most this and a quarter of X's size (rows wide enough that writing them costs less
-# than reading X again for the chosen candidate).
-_SEED_DISTANCES_BYTES = 64 * 2**20
 # Rows per parallel step of ``_lloyd.min_sq_distances``.
 _MIN_SQ_DISTANCES_STEP = 1024
 # Weights summing outside this range are scaled to mean 1 for the fit: the weighted
@@ -72,8 +69,9 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, x_squared_norms=None,
     sample_weight : array-like of shape (n_samples,), default=None
         Frequency weights: a row is drawn with probability proportional to
         ``w * D(x)^2``, so a row of weight zero is never picked.
-    x_squared_norms : None, default=None
-        Accepted for compatibility with scikit-learn and ignored.
+    x_squared_norms : array-like of shape (n_samples,), default=None
+        Accepted for compatibility with scikit-learn: its length is checked, its
+        values are not used.
     random_state : int, RandomState instance or None, default=None
         Seed of the draws.
     n_local_trials : int, default=None
@@ -104,45 +102,26 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, x_squared_norms=None,
         raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={n_clusters}.")
     if n_local_trials is not None:
         n_local_trials = check_positive_int(n_local_trials, "n_local_trials")
+    if x_squared_norms is not None and len(x_squared_norms) != X.shape[0]:
+        raise ValueError(  # (scikit-learn's check and words; the values are not used)
+            f"The length of x_squared_norms {len(x_squared_norms)} should be equal to the "
+            f"length of n_samples {X.shape[0]}.")
     sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     return _kmeans_plusplus(X, n_clusters, sample_weight, check_random_state(random_state),
                             n_local_trials, effective_n_threads(n_threads))
 
 
-def _searchsorted_cumsum(values, weight, draws):
-    """``np.searchsorted(np.cumsum(weight * values), draws)`` without n-long temporaries.
-
-    The running sum is carried from step to step as ``np.cumsum`` carries it (one
-    addition after another), so the indices are the same; ``weight`` None is 1.
-    """
-    if len(values) <= _STEP_ELEMENTS:  # one step: numpy's own, the same sums
-        return np.searchsorted(np.cumsum(values if weight is None else weight * values),
-                               draws)
-    found = np.full(len(draws), len(values), dtype=np.intp)
-    pending = np.arange(len(draws))
-    total = 0.0
-    for start, stop in _row_steps(values[:, None]):
-        running = (np.array(values[start:stop], dtype=np.float64) if weight is None
-                   else weight[start:stop] * values[start:stop])
-        running[0] += total
-        np.cumsum(running, out=running)
-        index = np.searchsorted(running, draws[pending])
-        inside = index < len(running)
-        found[pending[inside]] = start + index[inside]
-        pending = pending[~inside]
-        if pending.size == 0:
-            break
-        total = running[-1]
-    return found
-
-
 def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=None,
-                     n_threads=1):
+                     n_threads=1, order=None):
     """Greedy k-means++ seeding: returns ``(centers, indices)`` of the chosen rows.
 
     Each new centre is the best of ``n_local_trials`` (default ``2 + log(k)``)
     candidates drawn with probability proportional to ``w * D(x)^2``, "best"
     meaning the one that leaves the smallest total weighted squared distance.
+    Integer weights act as repeated rows exactly, in any row order (``_draws``): the
+    draws search exact cumulative sums in ``order`` (``_draws.canonical_order(X)``), and
+    candidates whose float potentials are too close to rank surely are ranked by their
+    correctly rounded exact sums.
     """
     n_samples, n_features = X.shape
     if n_local_trials is None:
@@ -150,8 +129,7 @@ def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=
     centers = np.empty((n_clusters, n_features), dtype=X.dtype)
     indices = np.full(n_clusters, -1, dtype=np.intp)
     # Weights None are unit weights, kept implicit: besides X the seeding then holds
-    # one n-vector, the distances to the nearest centre (and, on wide rows, the
-    # candidates' distances: at most a quarter of X's size and _SEED_DISTANCES_BYTES).
+    # one n-vector, the distances to the nearest centre.
     weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     block_potentials = np.empty((n_blocks(n_samples, n_local_trials), n_local_trials))
     # (each pass's threads, at most n_threads, from its work: _threads.pass_threads)
@@ -162,41 +140,59 @@ def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=
         len(block_potentials))
     distance_threads = pass_threads(n_threads, n_samples * (2 + 0.4 * n_features) * 1e-9,
                                     -(-n_samples // _MIN_SQ_DISTANCES_STEP))
-    # The candidates' distances, kept, spare the chosen one's second pass over X: at
-    # (1e5, 784, 10) float64 a pass is ~22 ms of every centre's ~60.
-    keep = n_local_trials * n_samples * 8 <= min(_SEED_DISTANCES_BYTES, X.nbytes // 4)
-    candidate_sq_dist = np.empty((n_local_trials, n_samples)) if keep else None
 
-    # The first draw as scikit-learn makes it (p = w / sum(w), ones if unweighted).
-    p = np.full(n_samples, 1.0 / n_samples) if weight is None else weight / weight.sum()
-    first = random_state.choice(n_samples, p=p)
-    del p
+    if order is None:
+        order = draws.canonical_order(X)
+    first = int(draws.draw_rows(weight, n_samples, 1, random_state, order)[0])
     centers[0], indices[0] = X[first], first
     closest_sq_dist = np.full(n_samples, np.inf)
     min_sq_distances(X, centers[0], closest_sq_dist, distance_threads)
-    potential = closest_sq_dist.sum() if weight is None else closest_sq_dist @ weight
+    ordered_weight = None if weight is None else weight[order]
 
     for c in range(1, n_clusters):
-        draws = random_state.uniform(size=n_local_trials) * potential
-        candidate_ids = _searchsorted_cumsum(closest_sq_dist, weight, draws)
-        np.minimum(candidate_ids, n_samples - 1, out=candidate_ids)
-        candidate_potentials(X, sample_weight, np.ascontiguousarray(X[candidate_ids]),
-                             closest_sq_dist, block_potentials, candidate_threads,
-                             candidate_sq_dist=candidate_sq_dist)
+        ordered = closest_sq_dist[order]  # (the draws' cumulative sums run in this order)
+        q = draws.quantum(ordered, ordered_weight)
+        potential = draws.quantised_total(ordered, ordered_weight, q)
+        targets = random_state.uniform(size=n_local_trials) * potential
+        candidate_ids = order[draws.search(ordered, ordered_weight, q, targets)]
+        del ordered
+        candidates = np.ascontiguousarray(X[candidate_ids])
+        candidate_potentials(X, sample_weight, candidates, closest_sq_dist,
+                             block_potentials, candidate_threads)
         potentials = block_potentials.sum(axis=0)
+        if not draws.exact_order(potentials, n_samples):
+            potentials = _exact_potentials(X, sample_weight, candidates, closest_sq_dist,
+                                           candidate_threads)
         best = int(np.argmin(potentials))
-        potential = potentials[best]
         indices[c] = candidate_ids[best]
         centers[c] = X[indices[c]]
-        if keep:
-            np.minimum(closest_sq_dist, candidate_sq_dist[best], out=closest_sq_dist)
-        else:
-            min_sq_distances(X, centers[c], closest_sq_dist, distance_threads)
+        min_sq_distances(X, centers[c], closest_sq_dist, distance_threads)
     return centers, indices
 
 
+def _exact_potentials(X, sample_weight, candidates, closest_sq_dist, n_threads):
+    """The candidates' potentials, each correctly rounded from its exact value (for
+    near ties, rare: the distances again, by the same kernel, and exact sums)."""
+    n_samples, n_candidates = len(X), len(candidates)
+    terms = np.empty((n_candidates, n_samples))
+    step = max(1, _STEP_ELEMENTS // n_candidates)
+    for start in range(0, n_samples, step):
+        stop = min(start + step, n_samples)
+        distances = np.empty((n_candidates, stop - start))
+        candidate_potentials(X[start:stop], None if sample_weight is None
+                             else sample_weight[start:stop], candidates,
+                             closest_sq_dist[start:stop],
+                             np.empty((n_blocks(stop - start, n_candidates), n_candidates)),
+                             n_threads, candidate_sq_dist=distances)
+        np.minimum(distances, closest_sq_dist[start:stop], out=terms[:, start:stop])
+    return draws.exact_sums(terms, sample_weight)
+
+
 def _relocate_empty_clusters(X, sample_weight, shift, centers_old, labels, sums, counts):
-    """Give each empty cluster the sample farthest from its centre (as scikit-learn does)."""
+    """Give each empty cluster the sample farthest from its centre (as scikit-learn does),
+    one unit of its weight at a time: a row of weight w may fill up to w empty clusters,
+    as its w copies would (farthest first, ties in row order, so that weighted rows and
+    their repeats relocate alike)."""
     empty = np.flatnonzero(counts == 0)
     if empty.size == 0:
         return
@@ -204,15 +200,31 @@ def _relocate_empty_clusters(X, sample_weight, shift, centers_old, labels, sums,
     for start, stop in _row_steps(X):
         diff = (X[start:stop] - shift) - centers_old[labels[start:stop]]
         distances[start:stop] = np.einsum("ij,ij->i", diff, diff)
-    farthest = np.argpartition(distances, -empty.size)[:-empty.size - 1:-1]
-    for new_id, far in zip(empty, farthest):
+    if sample_weight is not None:
+        distances[sample_weight == 0] = 0.0  # (absent rows)
+    # A sample already on its centre moves nothing: the cluster would just empty its
+    # own (duplicated points, more clusters than distinct rows); scikit-learn skips it too.
+    top = min(empty.size, len(X))
+    threshold = max(np.partition(distances, len(X) - top)[len(X) - top], np.nextafter(0, 1))
+    farthest = np.flatnonzero(distances >= threshold)
+    farthest = farthest[np.argsort(-distances[farthest], kind="stable")]
+    left = {}
+    picks = []
+    for far in farthest:
         w = 1.0 if sample_weight is None else float(sample_weight[far])
+        while w - left.get(far, 0.0) > 0 and len(picks) < empty.size:
+            unit = min(1.0, w - left.get(far, 0.0))
+            left[far] = left.get(far, 0.0) + unit
+            picks.append((far, unit))
+        if len(picks) == empty.size:
+            break
+    for new_id, (far, unit) in zip(empty, picks):
         old_id = labels[far]
         point = (X[far] - shift).astype(np.float64)
-        sums[old_id] -= w * point
-        sums[new_id] = w * point
-        counts[new_id] = w
-        counts[old_id] -= w
+        sums[old_id] -= unit * point
+        sums[new_id] = unit * point
+        counts[new_id] = unit
+        counts[old_id] -= unit
 
 
 def _lloyd_seconds(n_samples, n_features, n_clusters):
@@ -258,6 +270,9 @@ def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbo
         else:
             centers_new = centers.copy()
             centers_new[filled] = sums[filled] / counts[filled, None]
+            # Still empty (every sample already on its centre): scikit-learn's place for
+            # it, the largest cluster's centre, rather than where it was.
+            centers_new[~filled] = centers_new[np.argmax(counts)]
         moves = centers_new.astype(np.float64) - centers
         center_shift = float((moves * moves).sum())
         centers = centers_new
@@ -265,6 +280,10 @@ def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbo
             print(f"Iteration {n_iter}, inertia {block_inertia.sum()}, "
                   f"centre shift {center_shift}.")
         if n_changed == 0 or center_shift <= tol:
+            if verbose:  # (scikit-learn's lines)
+                print(f"Converged at iteration {n_iter}: strict convergence." if n_changed == 0
+                      else f"Converged at iteration {n_iter}: center shift {center_shift} "
+                      f"within tolerance {tol}.")
             converged = True
             break
 
@@ -433,8 +452,9 @@ class KMeans(EstimatorBase):
             init = check_array(init, name="init", dtype=X.dtype)
             self._check_centers_shape(init, n_clusters, X.shape[1])
             if n_init != 1:
-                warnings.warn(
-                    f"Explicit initial centres given: running once instead of n_init={n_init}.",
+                warnings.warn(  # (scikit-learn's words)
+                    "Explicit initial center position passed: performing only one init in "
+                    f"{type(self).__name__} instead of n_init={n_init}.",
                     RuntimeWarning, stacklevel=3)
                 n_init = 1
         return n_clusters, init, n_init
@@ -462,21 +482,26 @@ class KMeans(EstimatorBase):
     @staticmethod
     def _check_centers_shape(centers, n_clusters, n_features):
         if centers.shape != (n_clusters, n_features):
+            # scikit-learn's sentence first (code matches on it), then the expected shape.
+            mismatch = (f"the number of clusters {n_clusters}" if len(centers) != n_clusters
+                        else f"the number of features of the data {n_features}")
             raise ValueError(
-                f"The initial centres have shape {centers.shape}; expected (n_clusters, "
+                f"The shape of the initial centers {centers.shape} does not match {mismatch}: "
+                f"the initial centres have shape {centers.shape}; expected (n_clusters, "
                 f"n_features)=({n_clusters}, {n_features}).")
 
-    def _init_centers(self, X, init, n_clusters, sample_weight, random_state, n_threads):
+    def _init_centers(self, X, init, n_clusters, sample_weight, random_state, n_threads,
+                      order=None):
         if isinstance(init, np.ndarray):
             return init
+        if isinstance(init, str) and order is None:
+            order = draws.canonical_order(X)  # (an integer weight: that many copies, _draws)
         if init == "k-means++":
             return _kmeans_plusplus(X, n_clusters, sample_weight, random_state,
-                                    n_threads=n_threads)[0]
+                                    n_threads=n_threads, order=order)[0]
         if init == "random":
-            p = (np.ones(len(X)) if sample_weight is None
-                 else np.asarray(sample_weight, dtype=np.float64))
-            seeds = random_state.choice(len(X), size=n_clusters, replace=False, p=p / p.sum())
-            return X[seeds]
+            return X[draws.draw_rows(sample_weight, len(X), n_clusters, random_state, order,
+                                     replace=False)]
         centers = check_array(init(getattr(X, "matrix", X), n_clusters,
                                    random_state=random_state),
                               name="init(X)", dtype=X.dtype)
@@ -531,12 +556,13 @@ class KMeans(EstimatorBase):
         # (sparse X is not centred: its shift is 0)
         shift = (np.zeros_like(mean) if isinstance(X, SparseRows) else mean).astype(X.dtype)
         best = None
+        order = draws.canonical_order(X) if isinstance(init, str) else None
         # (a callable init gets the generator: a new one, which it may keep)
         with sequential_blas(), fit_random_state(self.random_state,
                                                  reuse=not callable(init)) as random_state:
             for _ in range(n_init):
                 centers = self._init_centers(X, init, n_clusters, sample_weight,
-                                             random_state, n_threads)
+                                             random_state, n_threads, order)
                 if self.verbose:
                     print("Initialization complete")
                 run = lloyd(X, sample_weight, centers - shift, shift, self.max_iter, tol,

@@ -77,13 +77,18 @@ def statistics_from_responsibilities(X, sample_weight, n_components, covariance_
                                 second, means)
 
 
-def statistics_from_samples(X, sample_weight, indices, covariance_type):
-    """Statistics of responsibilities that put component k on sample ``indices[k]`` only."""
+def statistics_from_samples(X, sample_weight, indices, covariance_type, draw_weight=None):
+    """Statistics of responsibilities that put component k on sample ``indices[k]`` only:
+    on one unit of its weight (``draw_weight``, the weights as given: a row of weight
+    w drawn stands for one of its w copies, as a drawn repeat would)."""
     from ._em import SufficientStatistics
 
     n_components, n_features = len(indices), X.shape[1]
     nk = (np.ones(n_components) if sample_weight is None
           else sample_weight[indices].astype(np.float64))
+    if draw_weight is not None:
+        given = draw_weight[indices].astype(np.float64)
+        nk = nk * np.minimum(given, 1.0) / given
     means = X[indices].astype(np.float64)
     second = np.zeros(COVARIANCE_TYPES[covariance_type].shape(n_components, n_features))
     return SufficientStatistics(0.0, total_weight(sample_weight, len(X)), nk,
@@ -103,29 +108,36 @@ def _as_float_array(value, name):
     return array
 
 
-def _check_shape(array, expected, name):
+def _check_shape(array, expected, name, sklearn_name):
+    # scikit-learn's sentence (code matches on it, naming its parameter as it does), then ours.
     if array.shape != tuple(expected):
-        raise ValueError(f"{name} should have shape {tuple(expected)}, got {array.shape}.")
+        raise ValueError(
+            f"The parameter '{sklearn_name}' should have the shape of {tuple(expected)}, but "
+            f"got {array.shape}: {name} should have shape {tuple(expected)}.")
 
 
 def check_weights_init(weights, n_components):
     """Validated initial weights (float64): shape (k,), in [0, 1], summing to 1."""
     weights = _as_float_array(weights, "weights_init")
-    _check_shape(weights, (n_components,), "weights_init")
+    _check_shape(weights, (n_components,), "weights_init", "weights")
     if np.any(weights < 0) or np.any(weights > 1):
+        # (scikit-learn's sentence as it prints it: the minimum labelled "max value")
         raise ValueError(
-            f"weights_init should be in [0, 1], got values from {weights.min():g} to "
-            f"{weights.max():g}.")
+            "The parameter 'weights' should be in the range [0, 1], but got max value "
+            f"{weights.min():.5f}, min value {weights.max():.5f}: weights_init should be in "
+            f"[0, 1], got values from {weights.min():g} to {weights.max():g}.")
     if not abs(1.0 - weights.sum()) <= 1e-6:
-        raise ValueError(f"weights_init should sum to 1, got sum(weights_init)="
-                         f"{weights.sum():.8g}.")
+        raise ValueError(
+            "The parameter 'weights' should be normalized, but got sum(weights) = "
+            f"{weights.sum():.5f}: weights_init should sum to 1, got sum(weights_init)="
+            f"{weights.sum():.8g}.")
     return weights
 
 
 def check_means_init(means, n_components, n_features):
     """Validated initial means (float64) of shape (k, d)."""
     means = _as_float_array(means, "means_init")
-    _check_shape(means, (n_components, n_features), "means_init")
+    _check_shape(means, (n_components, n_features), "means_init", "means")
     return means
 
 
@@ -133,8 +145,15 @@ def check_covariance_like(values, name, covariance_type, n_components, n_feature
     """Validated precisions_init / covariances_init (float64): shape, symmetric, positive."""
     helpers = COVARIANCE_TYPES[covariance_type]
     values = _as_float_array(values, name)
+    # scikit-learn names them '<type> precision' (it has no covariances_init)
+    sklearn_name = f"{covariance_type} {name[:-len('s_init')]}"
     _check_shape(values, helpers.shape(n_components, n_features),
-                 f"{name} (covariance_type={covariance_type!r})")
-    helpers.check(values, name)
+                 f"{name} (covariance_type={covariance_type!r})", sklearn_name)
+    try:
+        helpers.check(values, name)
+    except ValueError as exc:
+        expected = ("symmetric, positive-definite" if covariance_type in ("full", "tied")
+                    else "positive")
+        raise ValueError(f"'{sklearn_name}' should be {expected}: {exc}") from None
     return values
 

@@ -35,7 +35,8 @@ class SparseRows:
 
     ``matrix`` is the CSR matrix (float32 or float64, canonical: sorted indices,
     no duplicates); ``data``, ``indices``, ``indptr`` its arrays. Indexing gives
-    dense rows: ``X[i]`` a 1-D array, ``X[[i, j]]`` a 2-D one.
+    dense rows: ``X[i]`` a 1-D array, ``X[[i, j]]`` a 2-D one; a slice, the rows' own
+    ``SparseRows``.
     """
 
     ndim = 2
@@ -59,6 +60,8 @@ class SparseRows:
         return self.data.nbytes + self.indices.nbytes + self.indptr.nbytes
 
     def __getitem__(self, rows):
+        if isinstance(rows, slice):  # a block of rows, still sparse
+            return SparseRows(self.matrix[rows])
         if np.ndim(rows) == 0:
             start, stop = self.indptr[rows], self.indptr[rows + 1]
             row = np.zeros(self.shape[1], dtype=self.dtype)
