@@ -12,6 +12,7 @@ import numpy as np
 
 from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
 from ._covariances import COVARIANCE_TYPES
+from ._dask import is_dask_array
 from ._em import (_NK_FLOOR, _covariance_helpers, _KernelParameters, em_step, estep_threads,
                   mstep, score_threads)
 from ._estep import score_chunks
@@ -404,6 +405,9 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         self : GaussianMixture
             The fitted estimator.
         """
+        if is_dask_array(X):  # the same EM over the blocks (gmm_fast._dask)
+            from ._dask import fit_gaussian_mixture
+            return fit_gaussian_mixture(self, X, sample_weight)
         self._fit(X, sample_weight)
         return self
 
@@ -424,6 +428,8 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         labels : ndarray of shape (n_samples,)
             Equal to ``fit(X).predict(X)``.
         """
+        if is_dask_array(X):
+            return self.fit(X, sample_weight=sample_weight).predict(X)
         X = self._fit(X, sample_weight)
         return self._score(X, labels=True, log_norm=False)[2]
 
@@ -463,6 +469,9 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         log_prob : ndarray of shape (n_samples,)
             ``log sum_k pi_k N(x_i | k)``, in the model's dtype.
         """
+        if is_dask_array(X):  # a dask array, computed lazily block by block
+            from ._dask import gmm_per_sample
+            return gmm_per_sample(self, X, "score_samples")
         return self._score(self._validated(X))[0]
 
     def score(self, X, y=None, sample_weight=None):
@@ -481,6 +490,10 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         log_likelihood : float
             ``sum_i w_i log p(x_i) / sum_i w_i``.
         """
+        if is_dask_array(X):
+            from ._dask import gmm_total_log_likelihood
+            total, weight, _ = gmm_total_log_likelihood(self, X, sample_weight)
+            return total / weight
         X = self._validated(X)
         log_norm = self._score(X)[0].astype(np.float64)
         if sample_weight is None:
@@ -499,6 +512,9 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         -------
         labels : ndarray of shape (n_samples,)
         """
+        if is_dask_array(X):  # a dask array, computed lazily block by block
+            from ._dask import gmm_per_sample
+            return gmm_per_sample(self, X, "predict")
         return self._score(self._validated(X), labels=True, log_norm=False)[2]
 
     def predict_proba(self, X):
@@ -513,6 +529,9 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         resp : ndarray of shape (n_samples, n_components)
             Rows sum to 1.
         """
+        if is_dask_array(X):  # a dask array, computed lazily block by block
+            from ._dask import gmm_per_sample
+            return gmm_per_sample(self, X, "predict_proba")
         return self._score(self._validated(X), resp=True, log_norm=False)[1]
 
     def _n_parameters(self):
@@ -533,6 +552,10 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         bic : float
             ``-2 * sum_i log p(x_i) + n_parameters * log(n_samples)``.
         """
+        if is_dask_array(X):
+            from ._dask import gmm_total_log_likelihood
+            total, _, n_samples = gmm_total_log_likelihood(self, X)
+            return -2 * total + self._n_parameters() * math.log(n_samples)
         X = self._validated(X)
         total = float(np.sum(self._score(X)[0], dtype=np.float64))
         return -2 * total + self._n_parameters() * math.log(X.shape[0])
@@ -549,6 +572,9 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         aic : float
             ``-2 * sum_i log p(x_i) + 2 * n_parameters``.
         """
+        if is_dask_array(X):
+            from ._dask import gmm_total_log_likelihood
+            return -2 * gmm_total_log_likelihood(self, X)[0] + 2 * self._n_parameters()
         X = self._validated(X)
         total = float(np.sum(self._score(X)[0], dtype=np.float64))
         return -2 * total + 2 * self._n_parameters()

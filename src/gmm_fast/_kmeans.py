@@ -4,6 +4,7 @@ import warnings
 import numpy as np
 
 from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
+from ._dask import is_dask_array
 from ._lloyd import candidate_potentials, lloyd_step, min_sq_distances
 from ._ordering import check_finish_options, finish_fit
 from ._threads import effective_n_threads, n_blocks, pass_threads, sequential_blas
@@ -468,6 +469,9 @@ class KMeans(EstimatorBase):
         self : KMeans
             The fitted estimator.
         """
+        if is_dask_array(X):  # the same Lloyd steps over the blocks (gmm_fast._dask)
+            from ._dask import fit_kmeans
+            return fit_kmeans(self, X, sample_weight)
         X = self._check_fit_data(X)
         # None stays None: the kernels take it as unit weights, without an n-vector of ones.
         weight_scale = 1.0
@@ -549,6 +553,9 @@ class KMeans(EstimatorBase):
         labels : ndarray of shape (n_samples,)
             Index of the cluster each sample belongs to.
         """
+        if is_dask_array(X):  # a dask array, computed lazily block by block
+            from ._dask import kmeans_per_sample
+            return kmeans_per_sample(self, X, "predict")
         self._check_fitted("cluster_centers_")
         X = self._check_predict_data(X, self.cluster_centers_.dtype)
         return self._labels_inertia(X, None)[0]
@@ -585,6 +592,9 @@ class KMeans(EstimatorBase):
         distances : ndarray of shape (n_samples, n_clusters)
             In the dtype of the centres.
         """
+        if is_dask_array(X):
+            from ._dask import kmeans_per_sample
+            return kmeans_per_sample(self, X, "transform")
         self._check_fitted("cluster_centers_")
         X = self._check_predict_data(X, self.cluster_centers_.dtype)
         return self._distances(X)
@@ -641,6 +651,8 @@ class KMeans(EstimatorBase):
             Distance of each sample to each centre.
         """
         self.fit(X, sample_weight=sample_weight)
+        if is_dask_array(X):
+            return self.transform(X)
         return self._distances(check_array(X, dtype=self.cluster_centers_.dtype))
 
     def score(self, X, y=None, sample_weight=None):
@@ -660,6 +672,9 @@ class KMeans(EstimatorBase):
         score : float
             ``-sum_i w_i min_j |x_i - c_j|^2``: larger is better.
         """
+        if is_dask_array(X):
+            from ._dask import kmeans_score
+            return kmeans_score(self, X, sample_weight)
         self._check_fitted("cluster_centers_")
         X = self._check_predict_data(X, self.cluster_centers_.dtype)
         if sample_weight is not None:
