@@ -220,6 +220,22 @@ def test_sample_rows_are_weighted():
     heavy = np.mean(rows[:, 0] < 1000)  # half the total weight
     assert 0.4 < heavy < 0.6
     assert len(np.unique(rows)) == len(rows)  # without replacement
+    # At most as many positive-weight rows as asked for: all of them, with their weights.
+    rows, rows_weight = _dask.sample_rows(Xd, wd, 10_000, np.random.RandomState(0))
+    np.testing.assert_array_equal(rows, X[:10_000])
+    np.testing.assert_array_equal(rows_weight, weights[:10_000])
+
+
+@pytest.mark.parametrize("sort_components", ["weights", "means"])
+def test_kmeans_sort_components(sort_components):
+    X, weights = _blobs()
+    init = X[[0, 800, 1300]]
+    kwargs = dict(init=init, n_init=1, sort_components=sort_components)
+    expected = KMeans(3, **kwargs).fit(X, sample_weight=weights)
+    Xd, wd = _dask_pair(X, weights)
+    with dask.config.set(scheduler="sync"):
+        fitted = KMeans(3, **kwargs).fit(Xd, sample_weight=wd)
+    _assert_same_kmeans(expected, fitted, X)
 
 
 # -- bad input --------------------------------------------------------------------------

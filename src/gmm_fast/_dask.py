@@ -204,20 +204,23 @@ def sample_rows(X, sample_weight, n_rows, random_state):
     blocks = X.to_delayed().ravel()
     weights = ([None] * len(blocks) if sample_weight is None
                else sample_weight.to_delayed().ravel())
+    # One row more than asked: fewer than that found means every positive-weight row.
     candidates = dask.delayed(_block_candidates)
-    parts = [candidates(x, w, seed, n_rows, block_id=(i, 0))
+    parts = [candidates(x, w, seed, n_rows + 1, block_id=(i, 0))
              for i, (x, w) in enumerate(zip(blocks, weights))]
     merge = dask.delayed(_merge_candidates)
     while len(parts) > 1:  # a tree of merges, in block order
-        parts = [merge(parts[i:i + SPLIT_EVERY], n_rows)
+        parts = [merge(parts[i:i + SPLIT_EVERY], n_rows + 1)
                  for i in range(0, len(parts), SPLIT_EVERY)]
     table, = dask.compute(parts[0])
     table = table[np.isfinite(table[:, 0])]  # (rows of weight 0)
+    everything = len(table) <= n_rows
+    if not everything:
+        table = _merge_candidates([table], n_rows)
     rows = np.ascontiguousarray(table[:, 2:], dtype=X.dtype)
-    everything = len(table) < n_rows  # every positive-weight row: keep their weights
     if sample_weight is None or not everything:
         return rows, None
-    return rows, table[:, 1]
+    return rows, table[:, 1]  # every positive-weight row, with its weight
 
 
 def sample_size(n_parts):
@@ -520,11 +523,13 @@ def _farthest_block(X, weight, *, shift, centers, n_empty):
 
 
 def _nearest_block(X, weight, *, centers):
-    """A block's inertia on ``centers`` (``_kmeans.nearest_centers``)."""
+    """A block's ``[inertia, cluster weights...]`` on ``centers`` (``_kmeans.nearest_centers``)."""
     from ._kmeans import nearest_centers
     if weight is not None:
         weight = np.ascontiguousarray(weight, dtype=X.dtype)
-    return np.array([nearest_centers(X, weight, centers, 1)[1]])
+    labels, inertia = nearest_centers(X, weight, centers, 1)
+    sizes = np.bincount(labels, weights=weight, minlength=len(centers))
+    return np.concatenate([[inertia], sizes])
 
 
 def _labels_block(X, centers):
@@ -561,15 +566,12 @@ def fit_kmeans(estimator, X, sample_weight):
     statistics summed over blocks; stops when the squared centre shift is at most tol
     (no label changed: the centres did not move, so that is the in-memory stop too)."""
     from ._kmeans import _WEIGHT_TOTALS
-    from ._ordering import check_finish_options
+    from ._ordering import check_finish_options, check_sort_components, component_order
     from ._threads import sequential_blas
     from ._validation import fit_random_state
 
     _, da = _import_dask()
     check_finish_options(estimator)
-    if estimator.sort_components is not None:
-        raise ValueError("sort_components is not supported for KMeans on dask arrays yet; "
-                         "fit with sort_components=None.")
     X, sample_weight, _ = _prepare_fit(estimator, X, sample_weight, min_samples=1)
     n_clusters, init, n_init = estimator._check_params(X)
     weight_scale = 1.0
@@ -606,7 +608,10 @@ def fit_kmeans(estimator, X, sample_weight):
                          n_threads)
             if best is None or run[1] < best[1]:
                 best = run
-    centers, inertia, n_iter, converged = best
+    centers, inertia, n_iter, converged, sizes = best
+    how = check_sort_components(estimator.sort_components)
+    if how is not None:  # (labels_ follow: they are computed from the sorted centres)
+        centers = np.ascontiguousarray(centers[component_order(sizes, centers, how)])
     estimator.cluster_centers_ = centers
     estimator.labels_ = X.map_blocks(_labels_block, centers, drop_axis=1,
                                      meta=np.empty(0, np.int32))
@@ -645,8 +650,8 @@ def _lloyd(da, estimator, X, sample_weight, centers_init, shift, tol, n_threads)
             converged = True
             break
     centers = (centers + shift).astype(X.dtype)
-    inertia = float(_block_reduce(da, _nearest_block, X, sample_weight, 1, centers=centers)[0])
-    return centers, inertia, n_iter, converged
+    final = _block_reduce(da, _nearest_block, X, sample_weight, 1 + n_clusters, centers=centers)
+    return centers, float(final[0]), n_iter, converged, final[1:]
 
 
 def kmeans_per_sample(estimator, X, what):
@@ -669,4 +674,5 @@ def kmeans_score(estimator, X, sample_weight=None):
     X, starts = check_dask_array(X, dtype=centers.dtype, n_features=estimator.n_features_in_)
     if sample_weight is not None:
         sample_weight = check_dask_weights(sample_weight, X, starts).astype(X.dtype)
-    return -float(_block_reduce(da, _nearest_block, X, sample_weight, 1, centers=centers)[0])
+    return -float(_block_reduce(da, _nearest_block, X, sample_weight, 1 + len(centers),
+                                centers=centers)[0])
