@@ -1,7 +1,8 @@
 """Per-iteration time of a fit on a dask array against the in-memory fit (issue #15).
 
 For GaussianMixture full and KMeans, float32, from the same start and a fixed number
-of iterations (tol=0): the in-memory fit with ``n_threads``, the dask fit on the
+of iterations (tol=0; per iteration = the difference between fits of 1 + n and 1
+iterations, divided by n): the in-memory fit with ``n_threads``, the dask fit on the
 threaded scheduler, and on a ``distributed.LocalCluster`` of 2 workers x 1 thread;
 beside them the floor, an empty map-then-tree-sum graph of the same shape (one small
 vector per block, ``sum(split_every=8)``) on the same scheduler. Prints ms per
@@ -14,16 +15,21 @@ iteration and each ratio to the in-memory time measured in the same run.
 """
 import argparse
 import time
+import warnings
 
 import numpy as np
 
 
-def _per_iteration(fit, n_iter):
-    start = time.perf_counter()
-    model = fit()
-    seconds = time.perf_counter() - start
-    assert model.n_iter_ == n_iter, (model.n_iter_, n_iter)
-    return 1e3 * seconds / n_iter
+def _per_iteration(make, X, n_iter):
+    """ms per iteration (fits of 1 + n_iter and of 1 iteration: the difference, so
+    without the fit's fixed passes) and ms of the 1-iteration fit."""
+    times = []
+    for max_iter in (1, 1 + n_iter):
+        start = time.perf_counter()
+        model = make(max_iter).fit(X)
+        times.append(time.perf_counter() - start)
+        assert model.n_iter_ == max_iter, (model.n_iter_, max_iter)
+    return 1e3 * (times[1] - times[0]) / n_iter, 1e3 * times[0]
 
 
 def _floor(da, X, n_repeat=5):
@@ -45,6 +51,7 @@ def main():
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    warnings.simplefilter("ignore")  # (ConvergenceWarning: max_iter on purpose)
 
     import dask
     import dask.array as da
@@ -65,31 +72,34 @@ def main():
             chunks = -(-n_samples // args.blocks)
             Xd = da.from_array(X, chunks=(chunks, n_features))
             if name == "kmeans":
-                def make(threads):
-                    return KMeans(k, init=start_rows, n_init=1, tol=0.0,
-                                  max_iter=args.iterations, n_threads=threads)
+                def make(threads, max_iter):
+                    return KMeans(k, init=start_rows, n_init=1, tol=0.0, max_iter=max_iter,
+                                  n_threads=threads)
             else:
                 precisions = np.tile(np.eye(n_features), (k, 1, 1))
 
-                def make(threads):
+                def make(threads, max_iter):
                     return GaussianMixture(k, means_init=start_rows, precisions_init=precisions,
                                            weights_init=np.full(k, 1 / k), tol=0.0,
-                                           max_iter=args.iterations, n_threads=threads)
-            import warnings
-            warnings.simplefilter("ignore")  # (ConvergenceWarning: max_iter on purpose)
-            memory = _per_iteration(lambda: make(args.threads).fit(X), args.iterations)
+                                           max_iter=max_iter, n_threads=threads)
+            (memory, memory_fixed) = _per_iteration(lambda m: make(args.threads, m), X,
+                                                    args.iterations)
             with dask.config.set(scheduler="threads"):
-                threads = _per_iteration(lambda: make(None).fit(Xd), args.iterations)
+                threads, threads_fixed = _per_iteration(lambda m: make(None, m), Xd,
+                                                        args.iterations)
                 floor_threads = _floor(da, Xd)
             with distributed.Client(cluster) as client:
                 persisted = client.persist(Xd)
                 distributed.wait(persisted)
-                local = _per_iteration(lambda: make(None).fit(persisted), args.iterations)
+                local, local_fixed = _per_iteration(lambda m: make(None, m), persisted,
+                                                    args.iterations)
                 floor_local = _floor(da, persisted)
             print(f"{name} ({n_samples:.0e}, {n_features}, {k}) f32: in-memory {memory:.1f}; "
                   f"dask threads {threads:.1f} ({threads / memory:.2f}x), floor "
                   f"{floor_threads:.1f}; LocalCluster 2x1 {local:.1f} ({local / memory:.2f}x), "
                   f"floor {floor_local:.1f}")
+            print(f"    1-iteration fit, ms: in-memory {memory_fixed:.0f}, dask threads "
+                  f"{threads_fixed:.0f}, LocalCluster {local_fixed:.0f}")
             del X, Xd, persisted
 
 
