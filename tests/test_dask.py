@@ -74,6 +74,24 @@ def test_gaussian_mixture_equals_in_memory(covariance_type, weighted, scheduler,
         _assert_same_gmm(expected, fitted, X, Xd)
 
 
+def test_threads_in_tasks_warm_start_and_fit_predict(parallel_passes):
+    """n_threads=2 inside each task, a warm start continuing the fit, fit_predict."""
+    X, weights = _blobs(n_features=3)
+    start = dict(_gmm_start(X, "full"), n_threads=2, max_iter=2, tol=0.0)
+    Xd, wd = _dask_pair(X, weights)
+    expected = GaussianMixture(warm_start=True, **start)
+    fitted = GaussianMixture(warm_start=True, **start)
+    with dask.config.set(scheduler="threads"), pytest.warns(Warning, match="did not converge"):
+        for _ in range(2):  # the second fit continues from the first
+            expected.fit(X, sample_weight=weights)
+            fitted.fit(Xd, sample_weight=wd)
+            _assert_same_gmm(expected, fitted, X, Xd)
+        labels = GaussianMixture(**start).fit_predict(Xd)
+        expected_labels = GaussianMixture(**start).fit_predict(X, sample_weight=None)
+    assert isinstance(labels, da.Array)
+    np.testing.assert_array_equal(labels.compute(), expected_labels)
+
+
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_moved_far_redo(monkeypatch, covariance_type):
     """Every component counted as moved far: each iteration takes the second pass about
@@ -280,6 +298,26 @@ def test_non_finite_value_in_a_late_block(value):
             GaussianMixture(**start).fit(Xd)
         with pytest.raises(ValueError, match=r"block 2, first at row 1234"):
             KMeans(3).fit(Xd)
+
+
+def test_blocks_inconsistent_with_their_chunks():
+    X, _ = _blobs()
+    Xd = da.from_array(X, chunks=500)
+    # A map_blocks that declares its blocks keep their width but drops a column in one.
+    lying = Xd.map_blocks(lambda block, block_id=None: block[:, :2] if block_id[0] == 1
+                          else block, dtype=X.dtype)
+    with dask.config.set(scheduler="sync"):
+        with pytest.raises(ValueError, match=r"Block 1 of X has shape \(500, 2\), but its "
+                           r"chunks declare \(500, 3\)"):
+            KMeans(3).fit(lying)
+
+
+def test_empty_array():
+    Xd = da.zeros((0, 3), chunks=5)
+    with pytest.raises(ValueError, match=r"Found array with 0 sample\(s\)"):
+        GaussianMixture(2).fit(Xd)
+    with pytest.raises(ValueError, match=r"Found array with 0 sample\(s\)"):
+        KMeans(2).fit(Xd)
 
 
 def test_negative_weight_names_the_row():

@@ -70,17 +70,22 @@ def _distributed_client():
 
 # -- input checks -------------------------------------------------------------------
 
-def _checked_block(block, dtype, starts, name, block_id=None):
+def _checked_block(block, dtype, starts, shape, name, block_id=None):
     """A block of X as a C-contiguous ``dtype`` array; NaN or inf is a ValueError
-    naming the block and the row (in X) where it is."""
+    naming the block and the row (in X) where it is, and so is a block whose shape is
+    not the one its chunks declare."""
     out = np.ascontiguousarray(block, dtype=dtype)
-    if out.ndim != 2:
-        raise ValueError(f"Block {block_id} of {name} has {out.ndim} dimension(s), not 2.")
+    index = block_id[0]
+    stop = starts[index + 1] if index + 1 < len(starts) else shape[0]
+    expected = (int(stop - starts[index]), shape[1])
+    if out.shape != expected:
+        raise ValueError(f"Block {index} of {name} has shape {out.shape}, but its chunks "
+                         f"declare {expected}: the blocks are inconsistent with "
+                         f"{name}.chunks.")
     with np.errstate(over="ignore"):
         total = np.sum(out, dtype=np.float64)
     if not np.isfinite(total):
         bad = ~np.isfinite(out).all(axis=1)
-        index = block_id[0]
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise ValueError(
@@ -138,7 +143,7 @@ def check_dask_array(X, name="X", dtype=None, min_samples=1, n_features=None, fi
         X = X.rechunk({1: -1})  # the kernels take whole rows
     starts = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]]).astype(np.int64)
     if finite:
-        X = X.map_blocks(_checked_block, target, starts, name, meta=np.empty((0, 0), target))
+        X = X.map_blocks(_checked_block, target, starts, X.shape, name, meta=np.empty((0, 0), target))
     else:
         X = X.map_blocks(_converted_block, target, meta=np.empty((0, 0), target))
     return X, starts
