@@ -470,7 +470,7 @@ class KMeans(EstimatorBase):
             The fitted estimator.
         """
         if is_dask_array(X):  # the same Lloyd steps over the blocks (gmm_fast._dask)
-            from ._dask import fit_kmeans
+            from ._dask_kmeans import fit_kmeans
             return fit_kmeans(self, X, sample_weight)
         X = self._check_fit_data(X)
         # None stays None: the kernels take it as unit weights, without an n-vector of ones.
@@ -554,7 +554,7 @@ class KMeans(EstimatorBase):
             Index of the cluster each sample belongs to.
         """
         if is_dask_array(X):  # a dask array, computed lazily block by block
-            from ._dask import kmeans_per_sample
+            from ._dask_kmeans import kmeans_per_sample
             return kmeans_per_sample(self, X, "predict")
         self._check_fitted("cluster_centers_")
         X = self._check_predict_data(X, self.cluster_centers_.dtype)
@@ -593,7 +593,7 @@ class KMeans(EstimatorBase):
             In the dtype of the centres.
         """
         if is_dask_array(X):
-            from ._dask import kmeans_per_sample
+            from ._dask_kmeans import kmeans_per_sample
             return kmeans_per_sample(self, X, "transform")
         self._check_fitted("cluster_centers_")
         X = self._check_predict_data(X, self.cluster_centers_.dtype)
@@ -673,7 +673,7 @@ class KMeans(EstimatorBase):
             ``-sum_i w_i min_j |x_i - c_j|^2``: larger is better.
         """
         if is_dask_array(X):
-            from ._dask import kmeans_score
+            from ._dask_kmeans import kmeans_score
             return kmeans_score(self, X, sample_weight)
         self._check_fitted("cluster_centers_")
         X = self._check_predict_data(X, self.cluster_centers_.dtype)
