@@ -320,6 +320,12 @@ def test_empty_array():
         KMeans(2).fit(Xd)
 
 
+def test_contamination_is_refused():
+    Xd = da.from_array(_blobs()[0], chunks=500)
+    with pytest.raises(ValueError, match="contamination is not supported on dask arrays"):
+        GaussianMixture(3, contamination=0.1).fit(Xd)
+
+
 def test_negative_weight_names_the_row():
     X, weights = _blobs()
     weights[1100] = -1
