@@ -12,6 +12,7 @@ import numpy as np
 
 from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
 from ._covariances import COVARIANCE_TYPES
+from ._dask import is_dask_array
 from ._em import (_NK_FLOOR, _covariance_helpers, _KernelParameters, em_step,
                   estep_statistics, estep_threads, mstep, score_threads)
 from ._estep import score_chunks
@@ -406,8 +407,31 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         # The same size every iteration: the E-step's threads are chosen once.
         pass_threads = estep_threads(n_threads, len(rows), n_features, n_components,
                                      self.covariance_type)
-        covariance_type, reg_covar, tol = self.covariance_type, float(self.reg_covar), self.tol
+        covariance_type, reg_covar = self.covariance_type, float(self.reg_covar)
 
+        def start(random_state):
+            return self._initial_parameters(start_rows, start_weight, n_components, helpers,
+                                            init, random_state, n_threads,
+                                            draw_weight=start_draw_weight)
+
+        def step(params):
+            return em_step(rows, row_weight, params, covariance_type, reg_covar,
+                           pass_threads, missing)
+
+        self._run_em(start, step, n_components, n_features, X.dtype, stacklevel=4)
+        with np.errstate(over="ignore"):  # (weights near the float64 limit: inf)
+            self.n_samples_seen_ = (float(n_samples) if checked_weight is None
+                                    else float(checked_weight.sum()))
+        finish_fit(self, X, checked_weight)  # (float64: the outlier threshold counts them)
+        return X
+
+    def _run_em(self, start, step, n_components, n_features, dtype, stacklevel):
+        """EM from ``n_init`` starts (or the warm start), keeping the best; sets the
+        fitted attributes. The driver of every fit: ``start(random_state)`` gives a
+        start's parameters, ``step(params)`` one iteration's ``(stats, (weights, means,
+        covariances))`` over the data, wherever it is (in memory, or a dask array)."""
+        helpers = COVARIANCE_TYPES[self.covariance_type]
+        covariance_type, reg_covar, tol = self.covariance_type, float(self.reg_covar), self.tol
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
         best = None
@@ -417,9 +441,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                     print(f"Initialization {trial}")
                     start_time = iteration_time = perf_counter()
                 if do_init:
-                    params = self._initial_parameters(start_rows, start_weight, n_components,
-                                                      helpers, init, random_state, n_threads,
-                                                      draw_weight=start_draw_weight)
+                    params = start(random_state)
                     lower_bound = -np.inf
                 else:
                     params = self._warm_parameters(n_components, n_features, helpers)
@@ -429,13 +451,11 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                 n_iter = 0
                 for n_iter in range(1, self.max_iter + 1):
                     previous = lower_bound
-                    stats, (weights, means, covariances) = em_step(
-                        rows, row_weight, params, covariance_type, reg_covar, pass_threads,
-                        missing)
+                    stats, (weights, means, covariances) = step(params)
                     covariances = _degenerate_variances(covariances, means, stats.nk,
                                                         covariance_type)
                     precisions_cholesky = helpers.precisions_cholesky(covariances, reg_covar,
-                                                                      X.dtype)
+                                                                      dtype)
                     params = (weights, means, covariances, precisions_cholesky)
                     lower_bound = stats.log_likelihood / stats.sum_weights
                     lower_bounds.append(lower_bound)
@@ -465,12 +485,9 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         params, lower_bound, n_iter, lower_bounds, converged = best
         if self.max_iter == 0:
             lower_bound = -np.inf
-        self._set_parameters(params, X.dtype)
+        self._set_parameters(params, dtype)
         for name in ("_stepwise", "n_steps_"):  # (partial_fit continues from this fit)
             self.__dict__.pop(name, None)
-        with np.errstate(over="ignore"):  # (weights near the float64 limit: inf)
-            self.n_samples_seen_ = (float(n_samples) if checked_weight is None
-                                    else float(checked_weight.sum()))
         self.converged_ = converged
         self.n_iter_ = n_iter
         self.lower_bound_ = float(lower_bound)
@@ -479,9 +496,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
             warnings.warn(
                 "Best performing initialization did not converge. Try different init "
                 "parameters, or increase max_iter, tol, or check for degenerate data.",
-                sklearn_compatible(ConvergenceWarning), stacklevel=3)
-        finish_fit(self, X, checked_weight)  # (float64: the outlier threshold counts them)
-        return X
+                sklearn_compatible(ConvergenceWarning), stacklevel=stacklevel)
 
     def fit(self, X, y=None, sample_weight=None):
         """Estimate the mixture parameters with EM.
@@ -501,6 +516,9 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         self : GaussianMixture
             The fitted estimator.
         """
+        if is_dask_array(X):  # the same EM over the blocks (gmm_fast._dask)
+            from ._dask import fit_gaussian_mixture
+            return fit_gaussian_mixture(self, X, sample_weight)
         self._fit(X, sample_weight)
         return self
 
@@ -521,6 +539,8 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         labels : ndarray of shape (n_samples,)
             Equal to ``fit(X).predict(X)``.
         """
+        if is_dask_array(X):
+            return self.fit(X, sample_weight=sample_weight).predict(X)
         X = self._fit(X, sample_weight)
         return self._score(X, labels=True, log_norm=False)[2]
 
@@ -706,6 +726,9 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         log_prob : ndarray of shape (n_samples,)
             ``log sum_k pi_k N(x_i | k)``, in the model's dtype.
         """
+        if is_dask_array(X):  # a dask array, computed lazily block by block
+            from ._dask import gmm_per_sample
+            return gmm_per_sample(self, X, "score_samples")
         return self._score(self._validated(X))[0]
 
     def score(self, X, y=None, sample_weight=None):
@@ -724,6 +747,10 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         log_likelihood : float
             ``sum_i w_i log p(x_i) / sum_i w_i``.
         """
+        if is_dask_array(X):
+            from ._dask import gmm_total_log_likelihood
+            total, weight, _ = gmm_total_log_likelihood(self, X, sample_weight)
+            return total / weight
         X = self._validated(X)
         log_norm = self._score(X)[0]
         if sample_weight is None:
@@ -745,6 +772,9 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         -------
         labels : ndarray of shape (n_samples,)
         """
+        if is_dask_array(X):  # a dask array, computed lazily block by block
+            from ._dask import gmm_per_sample
+            return gmm_per_sample(self, X, "predict")
         return self._score(self._validated(X), labels=True, log_norm=False)[2]
 
     def predict_proba(self, X):
@@ -759,6 +789,9 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         resp : ndarray of shape (n_samples, n_components)
             Rows sum to 1.
         """
+        if is_dask_array(X):  # a dask array, computed lazily block by block
+            from ._dask import gmm_per_sample
+            return gmm_per_sample(self, X, "predict_proba")
         return self._score(self._validated(X), resp=True, log_norm=False)[1]
 
     def _n_parameters(self):
@@ -779,6 +812,10 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         bic : float
             ``-2 * sum_i log p(x_i) + n_parameters * log(n_samples)``.
         """
+        if is_dask_array(X):
+            from ._dask import gmm_total_log_likelihood
+            total, _, n_samples = gmm_total_log_likelihood(self, X)
+            return -2 * total + self._n_parameters() * math.log(n_samples)
         X = self._validated(X)
         total = float(np.sum(self._score(X)[0], dtype=np.float64))
         return -2 * total + self._n_parameters() * math.log(X.shape[0])
@@ -795,6 +832,9 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         aic : float
             ``-2 * sum_i log p(x_i) + 2 * n_parameters``.
         """
+        if is_dask_array(X):
+            from ._dask import gmm_total_log_likelihood
+            return -2 * gmm_total_log_likelihood(self, X)[0] + 2 * self._n_parameters()
         X = self._validated(X)
         total = float(np.sum(self._score(X)[0], dtype=np.float64))
         return -2 * total + 2 * self._n_parameters()

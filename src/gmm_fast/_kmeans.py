@@ -6,6 +6,7 @@ import numpy as np
 from . import _draws as draws
 from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
 from . import _sparse
+from ._dask import is_dask_array
 from ._lloyd import lloyd_step
 from ._online import minibatch_centers
 from ._sparse import SparseRows, candidate_potentials, check_data, min_sq_distances
@@ -528,6 +529,9 @@ class KMeans(EstimatorBase):
         self : KMeans
             The fitted estimator.
         """
+        if is_dask_array(X):  # the same Lloyd steps over the blocks (gmm_fast._dask)
+            from ._dask_kmeans import fit_kmeans
+            return fit_kmeans(self, X, sample_weight)
         X = self._check_fit_data(X)
         # None stays None: the kernels take it as unit weights, without an n-vector of ones.
         weight_scale = 1.0
@@ -675,6 +679,9 @@ class KMeans(EstimatorBase):
         labels : ndarray of shape (n_samples,)
             Index of the cluster each sample belongs to.
         """
+        if is_dask_array(X):  # a dask array, computed lazily block by block
+            from ._dask_kmeans import kmeans_per_sample
+            return kmeans_per_sample(self, X, "predict")
         self._check_fitted("cluster_centers_")
         X = self._check_predict_data(X, self.cluster_centers_.dtype)
         return self._labels_inertia(X, None)[0]
@@ -711,6 +718,9 @@ class KMeans(EstimatorBase):
         distances : ndarray of shape (n_samples, n_clusters)
             In the dtype of the centres.
         """
+        if is_dask_array(X):
+            from ._dask_kmeans import kmeans_per_sample
+            return kmeans_per_sample(self, X, "transform")
         self._check_fitted("cluster_centers_")
         X = self._check_predict_data(X, self.cluster_centers_.dtype)
         return self._distances(X)
@@ -769,6 +779,8 @@ class KMeans(EstimatorBase):
             Distance of each sample to each centre.
         """
         self.fit(X, sample_weight=sample_weight)
+        if is_dask_array(X):
+            return self.transform(X)
         return self._distances(check_data(X, dtype=self.cluster_centers_.dtype))
 
     def score(self, X, y=None, sample_weight=None):
@@ -788,6 +800,9 @@ class KMeans(EstimatorBase):
         score : float
             ``-sum_i w_i min_j |x_i - c_j|^2``: larger is better.
         """
+        if is_dask_array(X):
+            from ._dask_kmeans import kmeans_score
+            return kmeans_score(self, X, sample_weight)
         self._check_fitted("cluster_centers_")
         X = self._check_predict_data(X, self.cluster_centers_.dtype)
         if sample_weight is not None:
