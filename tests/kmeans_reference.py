@@ -59,3 +59,12 @@ def lloyd_step_reference(X, sample_weight, centers, labels=None):
     filled = counts > 0
     new_centers[filled] = sums[filled] / counts[filled, None]
     return labels, sums, counts, inertia, new_centers
+
+
+def assert_same_fit(ours, theirs, rtol=1e-9):
+    """Two fitted KMeans agree: labels and n_iter_ equal, centres and inertia to rtol."""
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=rtol,
+                               atol=rtol * np.abs(theirs.cluster_centers_).max())
+    np.testing.assert_allclose(ours.inertia_, theirs.inertia_, rtol=rtol)
+    assert ours.n_iter_ == theirs.n_iter_

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 from conftest import make_blobs
-from kmeans_reference import lloyd_step_reference, sq_distances
+from kmeans_reference import assert_same_fit, lloyd_step_reference, sq_distances
 
 import gmm_fast
 from gmm_fast import ConvergenceWarning, KMeans, kmeans_plusplus
@@ -22,12 +22,6 @@ def blobs(rng):
     return make_blobs(rng, 1500, 4, 5, spread=1.0, offset=10.0)
 
 
-def assert_same_fit(ours, theirs, rtol=1e-9):
-    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
-    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=rtol,
-                               atol=rtol * np.abs(theirs.cluster_centers_).max())
-    np.testing.assert_allclose(ours.inertia_, theirs.inertia_, rtol=rtol)
-    assert ours.n_iter_ == theirs.n_iter_
 
 
 # rtol 1e-9 (float64): both libraries run the same arithmetic on the same centres

@@ -2,7 +2,7 @@
 thread invariance, formats, dtypes, weights, k-means++ and the edges of sparse data."""
 import numpy as np
 import pytest
-from kmeans_reference import lloyd_step_reference
+from kmeans_reference import assert_same_fit, lloyd_step_reference
 
 from gmm_fast import GaussianMixture, KMeans, kmeans_plusplus
 from gmm_fast._lloyd_sparse import sparse_center_sums, sparse_lloyd_step
@@ -40,12 +40,6 @@ def fit_pair(X, init, sample_weight=None, **params):
     return ours, dense
 
 
-def assert_same_fit(ours, theirs, rtol):
-    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
-    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=rtol,
-                               atol=rtol * np.abs(theirs.cluster_centers_).max())
-    np.testing.assert_allclose(ours.inertia_, theirs.inertia_, rtol=rtol)
-    assert ours.n_iter_ == theirs.n_iter_
 
 
 # rtol 1e-10 in float64 (the issue's target): the same arithmetic from the same centres,

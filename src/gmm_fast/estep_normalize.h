@@ -172,29 +172,22 @@ static void gmm_round_to_float(const double *restrict src, float *restrict dst,
     for (ptrdiff_t i = 0; i < n; i++) dst[i] = (float)src[i];
 }
 
-/* Tied features' last two columns: |y|^2 of each row's first d, and a 1 (rows of m).
+/* Tied features' last two columns: |y|^2 of each row's first d, and a 1 (rows of m);
+   in float64, and in float32 for the float32 GEMM's features (_single_log_prob).
    A sum does not vectorise without reassociation: asked for here, deterministically
    (the order depends on the build, not on the threads). */
-static void gmm_tied_norms(double *features, ptrdiff_t n_rows, ptrdiff_t d, ptrdiff_t m) {
-    for (ptrdiff_t i = 0; i < n_rows; i++) {
-        double *row = features + i * m, acc = 0.0;
-        #pragma omp simd reduction(+:acc)
-        for (ptrdiff_t f = 0; f < d; f++) acc += row[f] * row[f];
-        row[d] = acc;
-        row[d + 1] = 1.0;
+#define GMM_TIED_NORMS(name, T)                                                     \
+    static void name(T *features, ptrdiff_t n_rows, ptrdiff_t d, ptrdiff_t m) {     \
+        for (ptrdiff_t i = 0; i < n_rows; i++) {                                    \
+            T *row = features + i * m, acc = 0;                                     \
+            _Pragma("omp simd reduction(+:acc)")                                    \
+            for (ptrdiff_t f = 0; f < d; f++) acc += row[f] * row[f];               \
+            row[d] = acc;                                                           \
+            row[d + 1] = 1;                                                         \
+        }                                                                           \
     }
-}
-
-/* gmm_tied_norms in float32 (the float32 GEMM's features, see _single_log_prob). */
-static void gmm_tied_norms_f32(float *features, ptrdiff_t n_rows, ptrdiff_t d, ptrdiff_t m) {
-    for (ptrdiff_t i = 0; i < n_rows; i++) {
-        float *row = features + i * m, acc = 0.0f;
-        #pragma omp simd reduction(+:acc)
-        for (ptrdiff_t f = 0; f < d; f++) acc += row[f] * row[f];
-        row[d] = acc;
-        row[d + 1] = 1.0f;
-    }
-}
+GMM_TIED_NORMS(gmm_tied_norms, double)
+GMM_TIED_NORMS(gmm_tied_norms_f32, float)
 
 /* Spherical float64 rows used as they are (see _direct_rows): q1 gets the rows
    [|x_i - s|^2, 1] and scores[i, k] the terms quadratic[k] q_i + constant[k] that
