@@ -364,6 +364,36 @@ except ImportError as exc:
     assert 'pip install "gmm_fast[dask]"' in out.stdout
 
 
+def test_failed_refit_leaves_the_model_unchanged(tmp_path):
+    """A block that fails in the middle of a fit (its third read; the local scheduler
+    reads blocks anew each iteration): the error reaches the caller, and the model
+    fitted before keeps every attribute. (Before the cluster tests: with a distributed
+    client X would be persisted and read once.)"""
+    X, _ = _blobs()
+    start = _gmm_start(X, "full")
+    Xd = da.from_array(X, chunks=(CHUNKS, X.shape[1]))
+    model = GaussianMixture(**dict(start, tol=1e-3)).fit(Xd)
+    before = {name: np.copy(getattr(model, name))
+              for name in ("weights_", "means_", "covariances_", "lower_bound_", "n_iter_")}
+    reads = tmp_path / "reads"
+    reads.write_text("")
+
+    def fail_on_third_read(block, block_info=None):
+        if block_info[0]["chunk-location"][0] == 2:
+            with open(reads, "a") as log:
+                log.write("x")
+            if len(reads.read_text()) == 3:
+                raise OSError("disk gone")
+        return block
+
+    broken = Xd.map_blocks(fail_on_third_read, dtype=Xd.dtype)
+    with dask.config.set(scheduler="sync"), pytest.raises(OSError, match="disk gone"):
+        model.set_params(tol=0.0, max_iter=20).fit(broken)
+    assert len(reads.read_text()) == 3
+    for name, value in before.items():
+        np.testing.assert_array_equal(getattr(model, name), value)
+
+
 # -- a real cluster: two spawned worker processes --------------------------------------
 
 @pytest.fixture(scope="module")
@@ -391,3 +421,60 @@ def test_local_cluster_kmeans(client):
     Xd, wd = _dask_pair(X, weights)
     fitted = KMeans(5, init=init, n_init=1, tol=0.0).fit(Xd, sample_weight=wd)
     _assert_same_kmeans(expected, fitted, X)
+
+
+def test_local_cluster_client_never_holds_x(client, monkeypatch):
+    """On the cluster, what the client gathers is statistics and samples, never X: the
+    largest array it receives is far shorter than X (here, the sampled start's rows
+    and the per-block vectors)."""
+    import distributed
+
+    monkeypatch.setattr(_dask, "SAMPLE_ROWS", 200)
+    monkeypatch.setattr(da.Array, "__array__", lambda *a, **k: pytest.fail("X to numpy"))
+    largest = []
+    gather = distributed.Client.gather
+
+    def watched(self, futures, *args, **kwargs):
+        result = gather(self, futures, *args, **kwargs)
+        for value in (result if isinstance(result, (list, tuple)) else [result]):
+            if isinstance(value, np.ndarray) and value.ndim:
+                largest.append(value.shape[0])
+        return result
+
+    monkeypatch.setattr(distributed.Client, "gather", watched)
+    X, weights = _blobs()
+    Xd, wd = _dask_pair(X, weights)
+    GaussianMixture(3, covariance_type="diag", random_state=0).fit(Xd, sample_weight=wd)
+    KMeans(3, random_state=0).fit(Xd, sample_weight=wd)
+    assert largest and max(largest) < len(X) / 4  # (the sample: ~200 rows; X: 1500)
+
+
+def _kill_worker_once(block, flag):
+    """The block unchanged, but the first worker process to compute it dies (os._exit)."""
+    import os
+
+    import distributed
+
+    try:
+        distributed.get_worker()
+    except ValueError:  # (not in a worker)
+        return block
+    try:
+        os.close(os.open(flag, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return block
+    os._exit(1)
+
+
+def test_local_cluster_worker_killed_mid_fit_same_answer(client, tmp_path):
+    """A worker process dies while computing a block: Dask recomputes it on a live
+    worker, and the fit gives the same answer as in memory."""
+    X, weights = _blobs()
+    start = _gmm_start(X, "diag")
+    expected = GaussianMixture(**start).fit(X, sample_weight=weights)
+    Xd, wd = _dask_pair(X, weights)
+    flag = str(tmp_path / "killed")
+    fragile = Xd.map_blocks(_kill_worker_once, flag, dtype=Xd.dtype)
+    fitted = GaussianMixture(**start).fit(fragile, sample_weight=wd)
+    assert (tmp_path / "killed").exists()  # a worker did die
+    _assert_same_gmm(expected, fitted, X, fragile)
