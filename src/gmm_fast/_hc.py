@@ -38,7 +38,7 @@ from ._validation import check_random_state
 # about n^2 small log-determinants (~1.5 s at 2000 rows, 8 features, Zen 3).
 HC_MAX_SAMPLES = 2000
 # The ridge, as a multiple of the data's covariance (see the module docstring).
-RIDGE = 0.01
+RIDGE = 0.1
 
 
 def _whiten(X, sample_weight):

@@ -26,7 +26,8 @@ from ._validation import (check_array, check_nonnegative_float, check_positive_i
 COVARIANCE_TYPES = tuple(_COVARIANCE_HELPERS)  # ("full", "tied", "diag", "spherical")
 CRITERIA = ("bic", "aic", "icl")
 COLUMNS = ("n_components", "covariance_type", "log_likelihood", "n_parameters", "bic", "aic",
-           "icl", "converged", "n_iter", "start", "starts_disagree", "failed", "reason")
+           "icl", "converged", "n_iter", "start", "starts_disagree", "refined", "failed",
+           "reason")
 STARTS = ("hc", "kmeans")
 _EPS = 10 * np.finfo(np.float64).eps
 
@@ -115,7 +116,8 @@ def _fit_scored(X, sample_weight, n_components, covariance_type, tol, max_iter, 
 def _failed_row(n_components, covariance_type, reason):
     row = {name: math.nan for name in COLUMNS}
     row.update(n_components=n_components, covariance_type=covariance_type, n_parameters=-1,
-               converged=False, n_iter=0, start="", starts_disagree=False, failed=True,
+               converged=False, n_iter=0, start="", starts_disagree=False, refined=False,
+               failed=True,
                reason=reason)
     return row
 
@@ -164,7 +166,8 @@ class ModelSelection:
         ``n_parameters``, ``bic``, ``aic``, ``icl``, ``converged``, ``n_iter``,
         ``start`` (which start won: "hc", "kmeans" or "k-means i/n"),
         ``starts_disagree`` (the starts' log-likelihoods differ by more than ``tol``
-        per unit weight: more starts may matter), ``failed``, ``reason`` (why a fit failed, else "") and ``seconds`` (the
+        per unit weight: more starts may matter), ``refined`` (run on to
+        ``final_tol``), ``failed``, ``reason`` (why a fit failed, else "") and ``seconds`` (the
         cell's fit time). Failed rows have NaN criteria.
     """
 
@@ -235,7 +238,7 @@ class ModelSelection:
 
 def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES,
                  criterion="bic", *, starts=STARTS, n_init=1, random_state=None,
-                 sample_weight=None, tol=1e-3, final_tol=1e-8, final_max_iter=1000,
+                 sample_weight=None, tol=1e-3, final_tol=1e-8, final_max_iter=1000, final_margin=10.0,
                  reg_covar=1e-6, max_iter=100, n_threads=None, sort_components=None,
                  callback=None, missing_values="error"):
     """Fit Gaussian mixtures over a grid and pick the best by an information criterion.
@@ -272,10 +275,15 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
         log-likelihood). Starts whose log-likelihoods differ by more than ``tol``
         per unit weight mark the row ``starts_disagree``.
     final_tol : float or None, default=1e-8
-        The best start of each cell then runs EM on to this threshold, so that the
-        table compares converged fits (None: no such run).
+        After the grid, the best start of every cell whose criterion is within
+        ``final_margin`` of the least runs EM on to this threshold, so that the
+        contenders are compared converged (their rows say ``refined``; None: no such
+        run). The other rows stay at ``tol``.
     final_max_iter : int, default=1000
         EM iterations of that run.
+    final_margin : float, default=10.0
+        Which cells are contenders (in the criterion's units; 10 is "very strong"
+        evidence on Kass and Raftery's scale of BIC differences).
     reg_covar : float, default=1e-6
         Added to the covariances' diagonals (also of the k-means starts).
     max_iter : int, default=100
@@ -318,8 +326,8 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
 
     Ties go to the earlier row (fewer components).
 
-    The defaults (the hc and one k-means start per cell, the better one run on to
-    ``final_tol=1e-8``) find mclust's choices and converged log-likelihoods on R's
+    The defaults (the hc and one k-means start per cell, the better one, in the
+    contending cells, run on to ``final_tol=1e-8``) find mclust's choices and converged log-likelihoods on R's
     ``faithful`` (tied, 3 components, -1126.3159) and on iris (full, 2 components,
     -214.3547); with one k-means start and ``tol=1e-3`` alone, faithful's tied
     3-component fit stops in a worse optimum and the grid picks 2 full components.
@@ -348,6 +356,7 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
     if final_tol is not None:
         check_nonnegative_float(final_tol, "final_tol")
         check_positive_int(final_max_iter, "final_max_iter")
+        check_nonnegative_float(final_margin, "final_margin")
     common = dict(reg_covar=reg_covar, n_threads=n_threads, sort_components=sort_components,
                   missing_values=missing_values)
     sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
@@ -410,21 +419,8 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
                         best = model
                         row = dict(n_components=k, covariance_type=covariance_type,
                                    converged=bool(model.converged_), n_iter=int(model.n_iter_),
-                                   start=name, failed=False, reason="", **scores)
-                if best is not None and final_tol is not None:
-                    # The best start, from where it stopped, to the tight tolerance.
-                    try:
-                        refined, scores = _fit_scored(
-                            X, sample_weight, k, covariance_type, final_tol, final_max_iter,
-                            dict(weights_init=best.weights_, means_init=best.means_,
-                                 covariances_init=best.covariances_), common)
-                    except _FIT_ERRORS:
-                        refined = None  # (the start's own fit stands)
-                    if (refined is not None and all(math.isfinite(v) for v in scores.values())
-                            and scores["log_likelihood"] >= row["log_likelihood"]):
-                        best = refined
-                        row.update(converged=bool(refined.converged_),
-                                   n_iter=row["n_iter"] + int(refined.n_iter_), **scores)
+                                   start=name, refined=False, failed=False, reason="",
+                                   **scores)
                 if best is None:
                     row = _failed_row(k, covariance_type, reason or "fit failed.")
                 else:
@@ -439,7 +435,33 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
                 models.append(best)
                 if callback is not None:
                     callback(len(rows), total, row)
-    valid = [i for i, row in enumerate(rows) if not row["failed"]]
+        valid = [i for i, row in enumerate(rows) if not row["failed"]]
+        if final_tol is not None and valid:
+            # Contenders (criterion at tol within final_margin of the least) run on from
+            # where their best start stopped to final_tol; EM only raises the
+            # likelihood, so a refined row can only improve.
+            least = min(rows[i][criterion] for i in valid)
+            for i in valid:
+                row, best = rows[i], models[i]
+                if row[criterion] > least + final_margin:
+                    continue
+                start_time = time.perf_counter()
+                try:
+                    refined, scores = _fit_scored(
+                        X, sample_weight, row["n_components"], row["covariance_type"],
+                        final_tol, final_max_iter,
+                        dict(weights_init=best.weights_, means_init=best.means_,
+                             covariances_init=best.covariances_), common)
+                except _FIT_ERRORS:
+                    continue  # (the start's own fit stands)
+                if (all(math.isfinite(v) for v in scores.values())
+                        and scores["log_likelihood"] >= row["log_likelihood"]):
+                    if names is not None:
+                        refined.feature_names_in_ = names
+                    models[i] = refined
+                    row.update(converged=bool(refined.converged_), refined=True,
+                               n_iter=row["n_iter"] + int(refined.n_iter_), **scores)
+                row["seconds"] += time.perf_counter() - start_time
     if not valid:
         reasons = sorted({row["reason"] for row in rows})
         raise ValueError("Every fit of the model-selection grid failed: " + " | ".join(reasons))
