@@ -203,7 +203,7 @@ FAITHFUL = Path(__file__).parent / "data" / "faithful.csv"
 @pytest.mark.parametrize("random_state", [0, 1])
 def test_defaults_find_mclust_model_on_faithful(random_state):
     # R's faithful: mclust picks EEE (tied), 3 components; its converged log-likelihood.
-    X = np.loadtxt(FAITHFUL, delimiter=",", skiprows=2)
+    X = np.loadtxt(FAITHFUL, delimiter=",", skiprows=1)
     assert X.shape == (272, 2)
     selection = select_model(X, random_state=random_state)
     assert selection.best_params == {"n_components": 3, "covariance_type": "tied"}
