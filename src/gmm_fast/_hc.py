@@ -182,6 +182,9 @@ def hc_partitions(X, n_clusters, sample_weight=None, random_state=None, *,
     w = (np.ones(n_samples) if sample_weight is None
          else np.asarray(sample_weight, dtype=np.float64))
     candidates = np.flatnonzero(w > 0)
+    if candidates.size:  # weights scaled to mean 1 (and from overflow near 1e308)
+        w = w / w.max()
+        w = w / w[candidates].mean()
     if candidates.size > max_samples:
         rng = check_random_state(random_state)
         sample = np.sort(rng.choice(candidates, max_samples, replace=False))

@@ -371,7 +371,8 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
             start_X = mean_imputed(X)
     total = len(ks) * len(covariance_types)
     rows, models = [], []
-    n_weight = float(sample_weight.sum(dtype=np.float64))
+    with np.errstate(over="ignore"):  # (inf: such a grid's rows fail, said so)
+        n_weight = float(sample_weight.sum(dtype=np.float64))
     hc_labels = {}
     if "hc" in starts and X.shape[0] >= 2:
         # One hierarchy for the whole grid, cut at each k.
