@@ -1,5 +1,6 @@
 """select_model: the grid, its criteria against independent computations, mclust's choices."""
 import math
+from pathlib import Path
 import warnings
 
 import numpy as np
@@ -194,3 +195,44 @@ def test_best_model_keeps_dataframe_feature_names():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "fitted without feature names" warning
         best.predict(frame)
+
+
+FAITHFUL = Path(__file__).parent / "data" / "faithful.csv"
+
+
+@pytest.mark.parametrize("random_state", [0, 1])
+def test_defaults_find_mclust_model_on_faithful(random_state):
+    # R's faithful: mclust picks EEE (tied), 3 components; its converged log-likelihood.
+    X = np.loadtxt(FAITHFUL, delimiter=",", skiprows=1)
+    assert X.shape == (272, 2)
+    selection = select_model(X, random_state=random_state)
+    assert selection.best_params == {"n_components": 3, "covariance_type": "tied"}
+    best = selection.rows[selection.best_index]
+    assert best["log_likelihood"] == pytest.approx(-1126.315928, abs=1e-4)
+    assert best["bic"] == pytest.approx(2314.2957, abs=2e-4)
+    assert best["refined"] and best["start"] in ("hc", "kmeans")
+    assert "start" in selection.format().splitlines()[0]
+
+
+def test_defaults_find_mclust_model_on_iris():
+    X = load_iris().data
+    selection = select_model(X, random_state=0)
+    assert selection.best_params == {"n_components": 2, "covariance_type": "full"}
+    best = selection.rows[selection.best_index]
+    assert best["log_likelihood"] == pytest.approx(-214.354704, abs=1e-4)
+    assert best["bic"] == pytest.approx(574.0178, abs=2e-4)
+
+
+def test_start_column_names_the_winning_start_and_disagreement():
+    X = np.random.default_rng(0).normal(size=(200, 2))
+    selection = select_model(X, n_components=[1, 2, 3], covariance_types=["full"],
+                             n_init=2, random_state=0)
+    starts = {row["start"] for row in selection.rows}
+    assert starts <= {"hc", "k-means 1/2", "k-means 2/2"}
+    assert all(isinstance(row["starts_disagree"], bool) for row in selection.rows)
+    only_kmeans = select_model(X, n_components=[2], covariance_types=["full"],
+                               starts=["kmeans"], random_state=0)
+    assert only_kmeans.rows[0]["start"] == "kmeans"
+    assert not only_kmeans.rows[0]["starts_disagree"]
+    with pytest.raises(ValueError, match="starts=.* should be a non-empty subset"):
+        select_model(X, starts=["ward"])

@@ -16,6 +16,7 @@ from ._dask import is_dask_array
 from ._em import (_NK_FLOOR, _covariance_helpers, _KernelParameters, em_step,
                   estep_statistics, estep_threads, mstep, score_threads)
 from ._estep import score_chunks
+from ._hc import hc_partitions
 from ._kmeans import KMeans, kmeans_plusplus
 from . import _draws as draws
 from ._missing import (MISSING_VALUES, MissingRows, check_missing_rows, logsumexp_rows,
@@ -29,7 +30,7 @@ from ._threads import effective_n_threads, sequential_blas
 from ._validation import (check_nonnegative_float, check_positive_int, check_random_state,
                           check_sample_weight, fit_random_state, mean_weight)
 
-INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data", "hc")
 
 
 def _kmeans_weight(draw_weight, sample_weight, dtype):
@@ -96,7 +97,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         Maximum number of EM iterations per initialisation (0: only initialise).
     n_init : int, default=1
         Number of initialisations; the one of highest lower bound is kept.
-    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, \
+    init_params : {"kmeans", "k-means++", "random", "random_from_data", "hc"}, \
             default="kmeans"
         "kmeans": responsibilities from the labels of a weighted
         ``gmm_fast.KMeans(n_init=1)``; "k-means++": one sample per component from
@@ -105,7 +106,13 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         ``random_state`` (identical rows get the same); "random_from_data": one sample
         per component drawn with probability proportional to ``sample_weight``. Every
         start treats an integer weight as that many copies of the row, in any row
-        order (not scikit-learn's draws for the same ``random_state``).
+        order (not scikit-learn's draws for the same ``random_state``). "hc": the
+        partition into ``n_components`` groups of model-based agglomerative
+        hierarchical clustering (Fraley 1998, mclust's start; ``gmm_fast._hc``),
+        deterministic: on at most ``_hc.HC_MAX_SAMPLES`` (2000) rows of positive
+        weight it needs no ``random_state`` and ``n_init > 1`` repeats the same
+        start; above that the hierarchy is built on 2000 rows drawn with
+        ``random_state`` and the other rows join the group of nearest mean.
     weights_init : array-like of shape (n_components,), default=None
         Initial weights (in [0, 1], summing to 1).
     means_init : array-like of shape (n_components, n_features), default=None
@@ -282,6 +289,14 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                 labels = KMeans(n_clusters=n_components, n_init=1, random_state=random_state,
                                 n_threads=n_threads)._fit(
                     X, _kmeans_weight(draw_weight, sample_weight, X.dtype), warn=False).labels_
+                stats = statistics_from_responsibilities(
+                    X, sample_weight, n_components, covariance_type,
+                    lambda start, stop: labels[start:stop])
+            elif self.init_params == "hc":
+                # Model-based hierarchical clustering cut at n_components (_hc); on
+                # more than HC_MAX_SAMPLES rows built on a sample drawn with random_state.
+                labels = hc_partitions(X, [n_components], sample_weight,
+                                       random_state)[n_components]
                 stats = statistics_from_responsibilities(
                     X, sample_weight, n_components, covariance_type,
                     lambda start, stop: labels[start:stop])

@@ -1,0 +1,42 @@
+"""Wall time of select_model's default grid (1-9 x 4 covariance types).
+
+    python bench/selection.py [n_threads]
+
+faithful (272 x 2, tests/data), iris (150 x 4) and a (1e5, 8) mixture of 5 full
+components; prints seconds, the chosen model and its log-likelihood.
+"""
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import load_iris
+
+from gmm_fast import select_model
+
+
+def mixture(n_samples=100_000, n_features=8, n_components=5, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(n_components, size=n_samples)
+    means = rng.normal(0, 4, (n_components, n_features))
+    factors = rng.normal(0, 1, (n_components, n_features, n_features)) / np.sqrt(n_features)
+    return means[labels] + np.einsum("nij,nj->ni", factors[labels],
+                                     rng.normal(size=(n_samples, n_features)))
+
+
+def main():
+    n_threads = int(sys.argv[1]) if len(sys.argv) > 1 else None
+    faithful = np.loadtxt(Path(__file__).parents[1] / "tests" / "data" / "faithful.csv",
+                          delimiter=",", skiprows=1)
+    for name, X in [("faithful", faithful), ("iris", load_iris().data),
+                    ("mixture 1e5x8", mixture())]:
+        start = time.perf_counter()
+        selection = select_model(X, random_state=0, n_threads=n_threads)
+        seconds = time.perf_counter() - start
+        best = selection.rows[selection.best_index]
+        print(f"{name}: {seconds:.2f} s, best {selection.best_params}, log-likelihood "
+              f"{best['log_likelihood']:.6f}, BIC {best['bic']:.4f}, start {best['start']}")
+
+
+if __name__ == "__main__":
+    main()
