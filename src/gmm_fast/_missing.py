@@ -23,6 +23,8 @@ import numpy as np
 
 from ._covariances import LOG_2PI
 from ._em import SufficientStatistics
+from ._missing_kernel import missing_statistics
+from ._threads import n_blocks
 
 
 # Rows of one pattern handled at once: the temporaries are chunk x k x d doubles.
@@ -172,6 +174,17 @@ class MissingRows:
         self.X = X
         self.sample_weight = sample_weight
         self.n_rows = len(X) - len(self.complete)
+        self._rows = self._row_weights = None  # the kernel's copy, made on first use
+
+    def _kernel_rows(self):
+        """The rows with NaN cells, C-contiguous in X's dtype, and their float64 weights."""
+        if self._rows is None:
+            incomplete = np.flatnonzero(np.isnan(self.X).any(axis=1))
+            self._rows = np.ascontiguousarray(self.X[incomplete])
+            if self.sample_weight is not None:
+                self._row_weights = np.ascontiguousarray(
+                    self.sample_weight[incomplete], dtype=np.float64)
+        return self._rows, self._row_weights
 
     def _chunks(self, model):
         n_components, n_features = model.means.shape
@@ -183,9 +196,43 @@ class MissingRows:
                            else self.sample_weight[chunk].astype(np.float64))
                 yield chunk, _Chunk(self.X[chunk].astype(np.float64), model), weights
 
-    def statistics(self, weights, means, covariances, covariance_type, centres):
+    def statistics(self, weights, means, covariances, covariance_type, centres,
+                   n_threads=1):
         """Their E-step statistics about ``centres`` (k, d), in ``_em``'s layout (added to
-        the kernels' statistics of the complete rows)."""
+        the kernels' statistics of the complete rows): one pass of
+        ``_missing_kernel.missing_statistics``, bitwise the same for any ``n_threads``."""
+        model = _Model(weights, means, covariances, covariance_type)
+        n_components, n_features = model.means.shape
+        rows, row_weights = self._kernel_rows()
+        diagonal = covariance_type in ("diag", "spherical")
+        if diagonal:
+            precisions = np.diagonal(model.precisions, axis1=1, axis2=2).copy()
+            second_shape = (n_components, n_features)
+        else:
+            precisions = model.precisions
+            second_shape = (n_components, n_features, n_features)
+        centres = np.array(centres, dtype=np.float64)
+        size = 2 + n_components * (n_features + 1) + int(np.prod(second_shape))
+        blocks = np.empty((n_blocks(len(rows), size), size))
+        missing_statistics(rows, row_weights, diagonal, precisions.ravel(), model.means,
+                           model.log_weights - 0.5 * model.log_det, model.means - centres,
+                           blocks, n_threads)
+        total = blocks.sum(axis=0)  # the blocks in order: the same for any n_threads
+        nk = total[2:2 + n_components]
+        sums = total[2 + n_components:2 + n_components * (n_features + 1)]
+        second = total[2 + n_components * (n_features + 1):].reshape(second_shape)
+        if not diagonal:  # the kernel summed the upper triangles
+            upper = np.triu(second)
+            second = upper + np.triu(second, 1).transpose(0, 2, 1)
+            second = second.sum(axis=0) if covariance_type == "tied" else second
+        elif covariance_type == "spherical":
+            second = second.sum(axis=1)
+        return SufficientStatistics(float(total[0]), float(total[1]), nk.copy(),
+                                    sums.reshape(n_components, n_features), second, centres)
+
+    def statistics_numpy(self, weights, means, covariances, covariance_type, centres):
+        """``statistics`` in float64 numpy, chunk by chunk (the tests' reference for the
+        kernel)."""
         model = _Model(weights, means, covariances, covariance_type)
         n_components, n_features = model.means.shape
         offset = model.means - centres  # (x^ - c_k) = (x^ - mu_k) + (mu_k - c_k)
