@@ -207,14 +207,17 @@ class MissingRows:
         diagonal = covariance_type in ("diag", "spherical")
         if diagonal:
             precisions = np.diagonal(model.precisions, axis1=1, axis2=2).copy()
+            log_precisions = np.log(precisions).ravel()
             second_shape = (n_components, n_features)
         else:
             precisions = model.precisions
+            log_precisions = np.zeros(1)
             second_shape = (n_components, n_features, n_features)
         centres = np.array(centres, dtype=np.float64)
         size = 2 + n_components * (n_features + 1) + int(np.prod(second_shape))
         blocks = np.empty((n_blocks(len(rows), size), size))
-        missing_statistics(rows, row_weights, diagonal, precisions.ravel(), model.means,
+        missing_statistics(rows, row_weights, diagonal, precisions.ravel(), log_precisions,
+                           model.means,
                            model.log_weights - 0.5 * model.log_det, model.means - centres,
                            blocks, n_threads)
         total = blocks.sum(axis=0)  # the blocks in order: the same for any n_threads
