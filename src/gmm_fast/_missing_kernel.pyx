@@ -31,6 +31,9 @@ from scipy.linalg.cython_blas cimport dgemm
 cdef double LOG_2PI = 1.8378770664093453
 # Rows per chunk: the full case's GEMMs (z P_k, e^T r e) run over a chunk's rows.
 cdef Py_ssize_t CHUNK = 64
+# Full case: doubles per component for the chunk's conditional covariances Q (q x q
+# per row, kept from the log-density pass for the statistics): 16 per row on average.
+cdef Py_ssize_t Q_BUDGET = 16 * 64
 
 
 cdef inline Py_ssize_t _missing_cells(const floating *x, Py_ssize_t d, double *xd,
@@ -78,37 +81,42 @@ cdef inline double _dot(const double *a, const double *b, const double *c,
 
 cdef inline double _cholesky(const double *P, Py_ssize_t d, const Py_ssize_t *cells,
                              Py_ssize_t q, double *L) noexcept nogil:
-    """Lower Cholesky factor L (q x q, row-major) of P[cells, cells]; returns log det."""
+    """Lower Cholesky factor L (q x q, row-major) of P[cells, cells], its diagonal
+    holding the pivots' reciprocals (one division per column, not per entry: sqrt and
+    division latencies chain through the factor); returns log det."""
     cdef Py_ssize_t a, b, c
-    cdef double s, log_det = 0.0
+    cdef double s, pivot, product = 1.0, log_det = 0.0
     for a in range(q):
         for b in range(a + 1):
             s = P[cells[a] * d + cells[b]]
             for c in range(b):
                 s -= L[a * q + c] * L[b * q + c]
             if a == b:
-                s = sqrt(s)
-                L[a * q + a] = s
-                log_det += log(s)
+                pivot = sqrt(s)
+                L[a * q + a] = 1.0 / pivot
+                product *= pivot
+                if a % 4 == 3:  # one log per 4 pivots (|log| < 4 x 354: no overflow)
+                    log_det += log(product)
+                    product = 1.0
             else:
-                L[a * q + b] = s / L[b * q + b]
-    return 2.0 * log_det
+                L[a * q + b] = s * L[b * q + b]
+    return 2.0 * (log_det + log(product))
 
 
 cdef inline void _solve(const double *L, Py_ssize_t q, double *t) noexcept nogil:
-    """t <- (L L^T)^-1 t (forward then back substitution)."""
+    """t <- (L L^T)^-1 t (forward then back substitution; L from ``_cholesky``)."""
     cdef Py_ssize_t a, c
     cdef double s
     for a in range(q):
         s = t[a]
         for c in range(a):
             s -= L[a * q + c] * t[c]
-        t[a] = s / L[a * q + a]
+        t[a] = s * L[a * q + a]
     for a in range(q - 1, -1, -1):
         s = t[a]
         for c in range(a + 1, q):
             s -= L[c * q + a] * t[c]
-        t[a] = s / L[a * q + a]
+        t[a] = s * L[a * q + a]
 
 
 cdef inline void _inverse(const double *L, Py_ssize_t q, double *Linv,
@@ -121,8 +129,8 @@ cdef inline void _inverse(const double *L, Py_ssize_t q, double *Linv,
             s = 0.0
             for c in range(b, a):
                 s -= L[a * q + c] * Linv[c * q + b]
-            Linv[a * q + b] = s / L[a * q + a]
-        Linv[a * q + a] = 1.0 / L[a * q + a]
+            Linv[a * q + b] = s * L[a * q + a]
+        Linv[a * q + a] = L[a * q + a]
     for a in range(q):
         for b in range(a, q):
             s = 0.0
@@ -164,6 +172,9 @@ cdef struct Chunk:
     double *Linv
     double *Q
     double *t           # (d)
+    double *Qs          # full case: each row's Q per component (K x q_total)
+    Py_ssize_t *q_offset  # row i's Q at q_offset[i] (sum of the rows' q^2 before it)
+    Py_ssize_t q_total
 
 
 cdef void _full_log_prob(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_t d,
@@ -194,6 +205,7 @@ cdef void _full_log_prob(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_t 
             for a in range(q):
                 ch.t[a] = yi[cells[a]]  # g
             _solve(ch.L, q, ch.t)  # P_mm^-1 g = -delta
+            _inverse(ch.L, q, ch.Linv, ch.Qs + k * ch.q_total + ch.q_offset[i])
             for a in range(q):
                 maha -= yi[cells[a]] * ch.t[a]
                 zi[cells[a]] = -ch.t[a]
@@ -209,6 +221,7 @@ cdef void _full_statistics(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_
     cdef double *zi
     cdef double *ri
     cdef double *row
+    cdef const double *Q
     cdef const Py_ssize_t *cells
     cdef double *sums = out + 2 + K
     cdef double *second = out + 2 + K + K * d
@@ -225,12 +238,11 @@ cdef void _full_statistics(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_
             q = ch.n_cells[i]
             if q and r != 0.0:
                 cells = ch.cells + i * d
-                _cholesky(P + k * d * d, d, cells, q, ch.L)
-                _inverse(ch.L, q, ch.Linv, ch.Q)
+                Q = ch.Qs + k * ch.q_total + ch.q_offset[i]
                 for a in range(q):
                     row = second + k * d * d + cells[a] * d
                     for b in range(a, q):
-                        row[cells[b]] += r * ch.Q[a * q + b]
+                        row[cells[b]] += r * Q[a * q + b]
         # second_k += e^T (r e): the chunk's outer products in one GEMM
         _gemm_tn(d, d, n_rows, ch.z + k * n_rows * d, ch.y, second + k * d * d)
 
@@ -314,13 +326,22 @@ cdef void _block(const floating *X, const double *sample_weight, Py_ssize_t star
                  const double *log_const, const double *offset, double *out,
                  Chunk *ch) noexcept nogil:
     """Rows [start, end) in order, chunk by chunk, into one block's statistics ``out``."""
-    cdef Py_ssize_t c = start, i, n_rows
+    cdef Py_ssize_t c = start, i, n_rows, q
     while c < end:
-        n_rows = min(CHUNK, end - c)
-        for i in range(n_rows):
-            ch.n_cells[i] = _missing_cells(X + (c + i) * d, d, ch.xd + i * d,
-                                           ch.cells + i * d)
+        # Up to CHUNK rows, fewer if their Q blocks would overflow Q_BUDGET (the data
+        # decide, not the threads); one row always fits.
+        n_rows = 0
+        ch.q_total = 0
+        while n_rows < CHUNK and c + n_rows < end:
+            i = n_rows
+            q = _missing_cells(X + (c + i) * d, d, ch.xd + i * d, ch.cells + i * d)
+            if not diagonal and i and ch.q_total + q * q > Q_BUDGET:
+                break
+            ch.n_cells[i] = q
+            ch.q_offset[i] = ch.q_total
+            ch.q_total += q * q
             ch.weights[i] = sample_weight[c + i] if sample_weight != NULL else 1.0
+            n_rows += 1
         if diagonal:
             _diagonal_chunk(ch, n_rows, K, d, P, log_p, means, log_const, offset, out)
         else:
@@ -377,8 +398,10 @@ def missing_statistics(
         ch.Linv = ch.L + d * d
         ch.Q = ch.Linv + d * d
         ch.t = ch.Q + d * d
-        ch.cells = <Py_ssize_t*> malloc(CHUNK * (d + 1) * sizeof(Py_ssize_t))
+        ch.cells = <Py_ssize_t*> malloc(CHUNK * (d + 2) * sizeof(Py_ssize_t))
         ch.n_cells = ch.cells + CHUNK * d
+        ch.q_offset = ch.n_cells + CHUNK
+        ch.Qs = <double*> malloc(K * max(Q_BUDGET, d * d) * sizeof(double))
         for b in prange(n_blocks, schedule='dynamic'):
             start = b * rows_per_block
             end = min(start + rows_per_block, n_samples)
@@ -388,4 +411,5 @@ def missing_statistics(
                        &blocks[b, 0], ch)
         free(ch.xd)
         free(ch.cells)
+        free(ch.Qs)
         free(ch)
