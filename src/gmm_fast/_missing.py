@@ -205,19 +205,15 @@ class MissingRows:
         n_components, n_features = model.means.shape
         rows, row_weights = self._kernel_rows()
         diagonal = covariance_type in ("diag", "spherical")
-        if diagonal:
-            precisions = np.diagonal(model.precisions, axis1=1, axis2=2).copy()
-            log_precisions = np.log(precisions).ravel()
-            second_shape = (n_components, n_features)
-        else:
-            precisions = model.precisions
-            log_precisions = np.zeros(1)
-            second_shape = (n_components, n_features, n_features)
+        diagonals = np.diagonal(model.precisions, axis1=1, axis2=2)
+        precisions = diagonals.copy() if diagonal else model.precisions
+        second_shape = ((n_components, n_features) if diagonal
+                        else (n_components, n_features, n_features))
         centres = np.array(centres, dtype=np.float64)
         size = 2 + n_components * (n_features + 1) + int(np.prod(second_shape))
         blocks = np.empty((n_blocks(len(rows), size), size))
-        missing_statistics(rows, row_weights, diagonal, precisions.ravel(), log_precisions,
-                           model.means,
+        missing_statistics(rows, row_weights, diagonal, precisions.ravel(),
+                           np.log(diagonals).ravel(), (1.0 / diagonals).ravel(), model.means,
                            model.log_weights - 0.5 * model.log_det, model.means - centres,
                            blocks, n_threads)
         total = blocks.sum(axis=0)  # the blocks in order: the same for any n_threads

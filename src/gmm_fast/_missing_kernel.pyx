@@ -178,7 +178,8 @@ cdef struct Chunk:
 
 
 cdef void _full_log_prob(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_t d,
-                         const double *P, const double *means,
+                         const double *P, const double *log_p, const double *inv_p,
+                         const double *means,
                          const double *log_const) noexcept nogil:
     """lp[k, i] and the completed rows z[k, i] (x^ - mu_k) of a chunk, full P."""
     cdef Py_ssize_t k, i, j, a, q
@@ -201,11 +202,16 @@ cdef void _full_log_prob(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_t 
             q = ch.n_cells[i]
             cells = ch.cells + i * d
             maha = _dot(zi, yi, NULL, d)
-            log_det_mm = _cholesky(P + k * d * d, d, cells, q, ch.L)
-            for a in range(q):
-                ch.t[a] = yi[cells[a]]  # g
-            _solve(ch.L, q, ch.t)  # P_mm^-1 g = -delta
-            _inverse(ch.L, q, ch.Linv, ch.Qs + k * ch.q_total + ch.q_offset[i])
+            if q == 1:  # most rows at a few % missing: P_mm is a number, its log given
+                log_det_mm = log_p[k * d + cells[0]]
+                ch.t[0] = yi[cells[0]] * inv_p[k * d + cells[0]]
+                ch.Qs[k * ch.q_total + ch.q_offset[i]] = inv_p[k * d + cells[0]]
+            else:
+                log_det_mm = _cholesky(P + k * d * d, d, cells, q, ch.L)
+                for a in range(q):
+                    ch.t[a] = yi[cells[a]]  # g
+                _solve(ch.L, q, ch.t)  # P_mm^-1 g = -delta
+                _inverse(ch.L, q, ch.Linv, ch.Qs + k * ch.q_total + ch.q_offset[i])
             for a in range(q):
                 maha -= yi[cells[a]] * ch.t[a]
                 zi[cells[a]] = -ch.t[a]
@@ -248,45 +254,49 @@ cdef void _full_statistics(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_
 
 
 cdef void _diagonal_chunk(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_t d,
-                          const double *P, const double *log_p, const double *means,
-                          const double *log_const, const double *offset,
-                          double *out) noexcept nogil:
-    """A chunk with diagonal precisions P (K x d): g = 0, the missing cells at the means."""
-    cdef Py_ssize_t k, i, j, a, q
-    cdef double maha, log_det_mm, r, e
-    cdef double *zi
+                          const double *P, const double *log_p, const double *inv_p,
+                          const double *means, const double *log_const,
+                          const double *offset, double *out) noexcept nogil:
+    """A chunk with diagonal precisions P (K x d): g = 0, the missing cells at the means,
+    so with the observed mask o: z = o (x - mu_k), e = z + (mu_k - c_k), Q = (1 - o) / p
+    (loops along d without scatter, that vectorise)."""
+    cdef Py_ssize_t k, i, j
+    cdef double r, e, log_det_mm
+    cdef double *z = ch.t
+    cdef const double *o
+    cdef const double *xi
     cdef const double *pk
-    cdef const Py_ssize_t *cells
     cdef double *sums = out + 2 + K
     cdef double *second = out + 2 + K + K * d
+    for i in range(n_rows):
+        o = ch.y + i * d
+        for j in range(d):
+            ch.y[i * d + j] = 1.0
+        for j in range(ch.n_cells[i]):
+            ch.y[i * d + ch.cells[i * d + j]] = 0.0
     for k in range(K):
         pk = P + k * d
         for i in range(n_rows):
-            zi = ch.z + (k * n_rows + i) * d
-            cells = ch.cells + i * d
-            for j in range(d):
-                zi[j] = ch.xd[i * d + j] - means[k * d + j]
+            o = ch.y + i * d
+            xi = ch.xd + i * d
             log_det_mm = 0.0
-            for a in range(ch.n_cells[i]):
-                zi[cells[a]] = 0.0
-                log_det_mm += log_p[k * d + cells[a]]
-            maha = _dot(pk, zi, zi, d)
+            for j in range(ch.n_cells[i]):
+                log_det_mm += log_p[k * d + ch.cells[i * d + j]]
+            for j in range(d):
+                z[j] = o[j] * (xi[j] - means[k * d + j])
             ch.lp[k * n_rows + i] = log_const[k] - 0.5 * (
-                log_det_mm + (d - ch.n_cells[i]) * LOG_2PI + maha)
+                log_det_mm + (d - ch.n_cells[i]) * LOG_2PI + _dot(pk, z, z, d))
     _normalize(ch, n_rows, K, out)
     for k in range(K):
-        pk = P + k * d
         for i in range(n_rows):
             r = ch.lp[k * n_rows + i]
             out[2 + k] += r
-            zi = ch.z + (k * n_rows + i) * d
+            o = ch.y + i * d
+            xi = ch.xd + i * d
             for j in range(d):
-                e = zi[j] + offset[k * d + j]
+                e = o[j] * (xi[j] - means[k * d + j]) + offset[k * d + j]
                 sums[k * d + j] += r * e
-                second[k * d + j] += r * e * e
-            cells = ch.cells + i * d
-            for a in range(ch.n_cells[i]):  # Q = 1 / p in the missing cells
-                second[k * d + cells[a]] += r / pk[cells[a]]
+                second[k * d + j] += r * (e * e + (1.0 - o[j]) * inv_p[k * d + j])
 
 
 cdef inline void _normalize(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K,
@@ -322,9 +332,9 @@ cdef inline void _gemm_tn(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double
 
 cdef void _block(const floating *X, const double *sample_weight, Py_ssize_t start,
                  Py_ssize_t end, bint diagonal, Py_ssize_t K, Py_ssize_t d,
-                 const double *P, const double *log_p, const double *means,
-                 const double *log_const, const double *offset, double *out,
-                 Chunk *ch) noexcept nogil:
+                 const double *P, const double *log_p, const double *inv_p,
+                 const double *means, const double *log_const, const double *offset,
+                 double *out, Chunk *ch) noexcept nogil:
     """Rows [start, end) in order, chunk by chunk, into one block's statistics ``out``."""
     cdef Py_ssize_t c = start, i, n_rows, q
     while c < end:
@@ -343,9 +353,10 @@ cdef void _block(const floating *X, const double *sample_weight, Py_ssize_t star
             ch.weights[i] = sample_weight[c + i] if sample_weight != NULL else 1.0
             n_rows += 1
         if diagonal:
-            _diagonal_chunk(ch, n_rows, K, d, P, log_p, means, log_const, offset, out)
+            _diagonal_chunk(ch, n_rows, K, d, P, log_p, inv_p, means, log_const, offset,
+                            out)
         else:
-            _full_log_prob(ch, n_rows, K, d, P, means, log_const)
+            _full_log_prob(ch, n_rows, K, d, P, log_p, inv_p, means, log_const)
             _normalize(ch, n_rows, K, out)
             _full_statistics(ch, n_rows, K, d, P, offset, out)
         c += n_rows
@@ -357,6 +368,7 @@ def missing_statistics(
     bint diagonal,
     const double[::1] precisions,
     const double[::1] log_precisions,
+    const double[::1] inverse_precisions,
     const double[:, ::1] means,
     const double[::1] log_const,
     const double[:, ::1] offset,
@@ -366,7 +378,8 @@ def missing_statistics(
     """Statistics of rows with NaN cells, one row of ``blocks`` per block of rows.
 
     ``precisions``: flattened (k, d, d) full precisions, or (k, d) diagonals if
-    ``diagonal`` (then ``log_precisions`` their logs; else unused);
+    ``diagonal``; ``log_precisions`` and ``inverse_precisions`` (k, d) the logs and
+    reciprocals of their diagonals;
     ``log_const[k] = log pi_k - log det S_k / 2``; ``offset = means - centres``. Row b
     of ``blocks`` gets ``[w log-likelihood, sum of weights, nk (k), sums (k x d), second
     (full: k x d x d, upper triangle; diagonal: k x d)]`` about the centres.
@@ -407,7 +420,7 @@ def missing_statistics(
             end = min(start + rows_per_block, n_samples)
             if start < end:
                 _block(&X[0, 0], weights, start, end, diagonal, K, d, &precisions[0],
-                       &log_precisions[0], &means[0, 0], &log_const[0], &offset[0, 0],
+                       &log_precisions[0], &inverse_precisions[0], &means[0, 0], &log_const[0], &offset[0, 0],
                        &blocks[b, 0], ch)
         free(ch.xd)
         free(ch.cells)
