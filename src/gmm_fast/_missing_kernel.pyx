@@ -261,7 +261,7 @@ cdef void _diagonal_chunk(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_t
     so with the observed mask o: z = o (x - mu_k), e = z + (mu_k - c_k), Q = (1 - o) / p
     (loops along d without scatter, that vectorise)."""
     cdef Py_ssize_t k, i, j
-    cdef double r, e, log_det_mm
+    cdef double r, log_det_mm
     cdef double *z = ch.t
     cdef const double *o
     cdef const double *xi
@@ -293,10 +293,14 @@ cdef void _diagonal_chunk(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_t
             out[2 + k] += r
             o = ch.y + i * d
             xi = ch.xd + i * d
+            # three loops of one store each: gcc leaves a loop storing to two arrays
+            # that might alias scalar (half of a diagonal pass)
             for j in range(d):
-                e = o[j] * (xi[j] - means[k * d + j]) + offset[k * d + j]
-                sums[k * d + j] += r * e
-                second[k * d + j] += r * (e * e + (1.0 - o[j]) * inv_p[k * d + j])
+                z[j] = o[j] * (xi[j] - means[k * d + j]) + offset[k * d + j]
+            for j in range(d):
+                sums[k * d + j] += r * z[j]
+            for j in range(d):
+                second[k * d + j] += r * (z[j] * z[j] + (1.0 - o[j]) * inv_p[k * d + j])
 
 
 cdef inline void _normalize(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K,
