@@ -146,6 +146,13 @@ cdef extern from "kernels.h":
     void gmm_normalize_chunk(bint single, const double *scores, double *lp,
                              Py_ssize_t n_rows, Py_ssize_t n, double *log_norm,
                              double *total, const double *weights) noexcept nogil
+    void gmm_missing_diag_distances(const double *xd, const double *o, Py_ssize_t n_rows,
+                                    Py_ssize_t d, const double *mean, const double *p,
+                                    double *dist) noexcept nogil
+    void gmm_missing_diag_moments(const double *xd, const double *o, Py_ssize_t n_rows,
+                                  Py_ssize_t d, const double *mean, const double *offset,
+                                  const double *inv_p, const double *r, double *sums,
+                                  double *second) noexcept nogil
 
 
 def set_kernel_level(int level):
@@ -258,49 +265,31 @@ cdef void _diagonal_chunk(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_t
                           const double *means, const double *log_const,
                           const double *offset, double *out) noexcept nogil:
     """A chunk with diagonal precisions P (K x d): g = 0, the missing cells at the means,
-    so with the observed mask o: z = o (x - mu_k), e = z + (mu_k - c_k), Q = (1 - o) / p
-    (loops along d without scatter, that vectorise)."""
+    so with the observed mask o (in ch.y): z = o (x - mu_k), e = z + (mu_k - c_k),
+    Q = (1 - o) / p. The loops along d are missing_rows.h's (built per CPU level)."""
     cdef Py_ssize_t k, i, j
-    cdef double r, log_det_mm
-    cdef double *z = ch.t
-    cdef const double *o
-    cdef const double *xi
-    cdef const double *pk
-    cdef double *sums = out + 2 + K
-    cdef double *second = out + 2 + K + K * d
+    cdef double log_det_mm
+    cdef double *dist = ch.total  # scratch until _normalize
     for i in range(n_rows):
-        o = ch.y + i * d
         for j in range(d):
             ch.y[i * d + j] = 1.0
         for j in range(ch.n_cells[i]):
             ch.y[i * d + ch.cells[i * d + j]] = 0.0
     for k in range(K):
-        pk = P + k * d
+        gmm_missing_diag_distances(ch.xd, ch.y, n_rows, d, means + k * d, P + k * d, dist)
         for i in range(n_rows):
-            o = ch.y + i * d
-            xi = ch.xd + i * d
             log_det_mm = 0.0
             for j in range(ch.n_cells[i]):
                 log_det_mm += log_p[k * d + ch.cells[i * d + j]]
-            for j in range(d):
-                z[j] = o[j] * (xi[j] - means[k * d + j])
             ch.lp[k * n_rows + i] = log_const[k] - 0.5 * (
-                log_det_mm + (d - ch.n_cells[i]) * LOG_2PI + _dot(pk, z, z, d))
+                log_det_mm + (d - ch.n_cells[i]) * LOG_2PI + dist[i])
     _normalize(ch, n_rows, K, out)
     for k in range(K):
         for i in range(n_rows):
-            r = ch.lp[k * n_rows + i]
-            out[2 + k] += r
-            o = ch.y + i * d
-            xi = ch.xd + i * d
-            # three loops of one store each: gcc leaves a loop storing to two arrays
-            # that might alias scalar (half of a diagonal pass)
-            for j in range(d):
-                z[j] = o[j] * (xi[j] - means[k * d + j]) + offset[k * d + j]
-            for j in range(d):
-                sums[k * d + j] += r * z[j]
-            for j in range(d):
-                second[k * d + j] += r * (z[j] * z[j] + (1.0 - o[j]) * inv_p[k * d + j])
+            out[2 + k] += ch.lp[k * n_rows + i]
+        gmm_missing_diag_moments(ch.xd, ch.y, n_rows, d, means + k * d, offset + k * d,
+                                 inv_p + k * d, ch.lp + k * n_rows, out + 2 + K + k * d,
+                                 out + 2 + K + K * d + k * d)
 
 
 cdef inline void _normalize(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K,

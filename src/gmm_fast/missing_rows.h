@@ -1,0 +1,47 @@
+/* Rows with missing cells, diagonal precisions (_missing_kernel's diagonal case): one
+   component against a chunk of rows. `o` is the rows' observed mask (1.0 observed, 0.0
+   missing; the row xd holds 0 there), so z = o (x - mean) puts the missing cells at
+   the mean (g = 0 for a diagonal precision) without a scatter, and the loops along
+   the features vectorise at every level (Cython's build of the same loops is SSE2
+   only: the diagonal pass took 3-5x the complete rows' E-step per row).
+
+   gmm_missing_diag_distances: dist[i] = sum_f p[f] z_f^2.
+   gmm_missing_diag_moments: with e = z + offset (the completed row about the centre)
+   and the weighted responsibility r[i], sums += r e, second += r (e^2 + (1 - o) / p)
+   (inv_p = 1 / p: the missing cells' conditional variance). */
+static void gmm_missing_diag_distances(const double *restrict xd, const double *restrict o,
+                                       ptrdiff_t n_rows, ptrdiff_t d,
+                                       const double *restrict mean,
+                                       const double *restrict p, double *restrict dist) {
+    for (ptrdiff_t i = 0; i < n_rows; i++) {
+        const double *restrict x = xd + i * d;
+        const double *restrict oi = o + i * d;
+        double acc = 0.0;
+        #pragma omp simd reduction(+:acc)
+        for (ptrdiff_t f = 0; f < d; f++) {
+            double z = oi[f] * (x[f] - mean[f]);
+            acc += p[f] * z * z;
+        }
+        dist[i] = acc;
+    }
+}
+
+static void gmm_missing_diag_moments(const double *restrict xd, const double *restrict o,
+                                     ptrdiff_t n_rows, ptrdiff_t d,
+                                     const double *restrict mean,
+                                     const double *restrict offset,
+                                     const double *restrict inv_p, const double *restrict r,
+                                     double *restrict sums, double *restrict second) {
+    for (ptrdiff_t i = 0; i < n_rows; i++) {
+        const double *restrict x = xd + i * d;
+        const double *restrict oi = o + i * d;
+        double ri = r[i];
+        if (ri == 0.0) continue;
+        #pragma omp simd
+        for (ptrdiff_t f = 0; f < d; f++) {
+            double e = oi[f] * (x[f] - mean[f]) + offset[f];
+            sums[f] += ri * e;
+            second[f] += ri * (e * e + (1.0 - oi[f]) * inv_p[f]);
+        }
+    }
+}
