@@ -153,6 +153,13 @@ cdef extern from "kernels.h":
                                   Py_ssize_t d, const double *mean, const double *offset,
                                   const double *inv_p, const double *r, double *sums,
                                   double *second) noexcept nogil
+    void gmm_missing_centred(const double *xd, const double *o, Py_ssize_t n_rows,
+                             Py_ssize_t d, const double *mean, double *z) noexcept nogil
+    void gmm_row_dots(const double *a, const double *b, Py_ssize_t n_rows, Py_ssize_t d,
+                      double *dot) noexcept nogil
+    void gmm_missing_full_moments(double *z, Py_ssize_t n_rows, Py_ssize_t d,
+                                  const double *offset, const double *r, double *sums,
+                                  double *rz) noexcept nogil
 
 
 def set_kernel_level(int level):
@@ -167,6 +174,7 @@ set_kernel_level(gmm_supported_level())
 cdef struct Chunk:
     # One thread's buffers for CHUNK rows (component-major where per component).
     double *xd          # rows in float64, 0 in missing cells (c x d)
+    double *o           # their observed mask: 1.0, 0.0 in missing cells (c x d)
     Py_ssize_t *cells   # each row's missing cells (c x d)
     Py_ssize_t *n_cells # q per row (c)
     double *z           # completed rows minus the means, per component (K x c x d)
@@ -197,18 +205,15 @@ cdef void _full_log_prob(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_t 
     cdef const Py_ssize_t *cells
     for k in range(K):
         zk = ch.z + k * n_rows * d
-        for i in range(n_rows):
-            for j in range(d):
-                zk[i * d + j] = ch.xd[i * d + j] - means[k * d + j]
-            for a in range(ch.n_cells[i]):
-                zk[i * d + ch.cells[i * d + a]] = 0.0
+        gmm_missing_centred(ch.xd, ch.o, n_rows, d, means + k * d, zk)
         _gemm(n_rows, d, d, zk, P + k * d * d, 0.0, ch.y)  # y = z P_k (P symmetric)
+        gmm_row_dots(zk, ch.y, n_rows, d, ch.total)  # z^T P z (ch.total: scratch)
         for i in range(n_rows):
             zi = zk + i * d
             yi = ch.y + i * d
             q = ch.n_cells[i]
             cells = ch.cells + i * d
-            maha = _dot(zi, yi, NULL, d)
+            maha = ch.total[i]
             if q == 1:  # most rows at a few % missing: P_mm is a number, its log given
                 log_det_mm = log_p[k * d + cells[0]]
                 ch.t[0] = yi[cells[0]] * inv_p[k * d + cells[0]]
@@ -239,15 +244,12 @@ cdef void _full_statistics(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_
     cdef double *sums = out + 2 + K
     cdef double *second = out + 2 + K + K * d
     for k in range(K):
+        # about the centres: e = z + offset, sums += r e, y = r e
+        gmm_missing_full_moments(ch.z + k * n_rows * d, n_rows, d, offset + k * d,
+                                 ch.lp + k * n_rows, sums + k * d, ch.y)
         for i in range(n_rows):
             r = ch.lp[k * n_rows + i]
             out[2 + k] += r
-            zi = ch.z + (k * n_rows + i) * d
-            ri = ch.y + i * d
-            for j in range(d):
-                zi[j] += offset[k * d + j]  # about the centres
-                sums[k * d + j] += r * zi[j]
-                ri[j] = r * zi[j]
             q = ch.n_cells[i]
             if q and r != 0.0:
                 cells = ch.cells + i * d
@@ -265,18 +267,13 @@ cdef void _diagonal_chunk(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_t
                           const double *means, const double *log_const,
                           const double *offset, double *out) noexcept nogil:
     """A chunk with diagonal precisions P (K x d): g = 0, the missing cells at the means,
-    so with the observed mask o (in ch.y): z = o (x - mu_k), e = z + (mu_k - c_k),
+    so with the observed mask o: z = o (x - mu_k), e = z + (mu_k - c_k),
     Q = (1 - o) / p. The loops along d are missing_rows.h's (built per CPU level)."""
     cdef Py_ssize_t k, i, j
     cdef double log_det_mm
     cdef double *dist = ch.total  # scratch until _normalize
-    for i in range(n_rows):
-        for j in range(d):
-            ch.y[i * d + j] = 1.0
-        for j in range(ch.n_cells[i]):
-            ch.y[i * d + ch.cells[i * d + j]] = 0.0
     for k in range(K):
-        gmm_missing_diag_distances(ch.xd, ch.y, n_rows, d, means + k * d, P + k * d, dist)
+        gmm_missing_diag_distances(ch.xd, ch.o, n_rows, d, means + k * d, P + k * d, dist)
         for i in range(n_rows):
             log_det_mm = 0.0
             for j in range(ch.n_cells[i]):
@@ -287,7 +284,7 @@ cdef void _diagonal_chunk(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_t
     for k in range(K):
         for i in range(n_rows):
             out[2 + k] += ch.lp[k * n_rows + i]
-        gmm_missing_diag_moments(ch.xd, ch.y, n_rows, d, means + k * d, offset + k * d,
+        gmm_missing_diag_moments(ch.xd, ch.o, n_rows, d, means + k * d, offset + k * d,
                                  inv_p + k * d, ch.lp + k * n_rows, out + 2 + K + k * d,
                                  out + 2 + K + K * d + k * d)
 
@@ -329,7 +326,7 @@ cdef void _block(const floating *X, const double *sample_weight, Py_ssize_t star
                  const double *means, const double *log_const, const double *offset,
                  double *out, Chunk *ch) noexcept nogil:
     """Rows [start, end) in order, chunk by chunk, into one block's statistics ``out``."""
-    cdef Py_ssize_t c = start, i, n_rows, q
+    cdef Py_ssize_t c = start, i, j, n_rows, q
     while c < end:
         # Up to CHUNK rows, fewer if their Q blocks would overflow Q_BUDGET (the data
         # decide, not the threads); one row always fits.
@@ -341,6 +338,10 @@ cdef void _block(const floating *X, const double *sample_weight, Py_ssize_t star
             if not diagonal and i and ch.q_total + q * q > Q_BUDGET:
                 break
             ch.n_cells[i] = q
+            for j in range(d):
+                ch.o[i * d + j] = 1.0
+            for j in range(q):
+                ch.o[i * d + ch.cells[i * d + j]] = 0.0
             ch.q_offset[i] = ch.q_total
             ch.q_total += q * q
             ch.weights[i] = sample_weight[c + i] if sample_weight != NULL else 1.0
@@ -392,9 +393,10 @@ def missing_statistics(
     rows_per_block = (n_samples + n_blocks - 1) // n_blocks  # n_samples only
     with nogil, parallel(num_threads=n_threads):
         ch = <Chunk*> malloc(sizeof(Chunk))
-        ch.xd = <double*> malloc(CHUNK * (2 * d + K * d + 2 * K + 3) * sizeof(double)
+        ch.xd = <double*> malloc(CHUNK * (3 * d + K * d + 2 * K + 3) * sizeof(double)
                                  + (3 * d * d + d) * sizeof(double))
-        ch.y = ch.xd + CHUNK * d
+        ch.o = ch.xd + CHUNK * d
+        ch.y = ch.o + CHUNK * d
         ch.z = ch.y + CHUNK * d
         ch.lp = ch.z + CHUNK * K * d
         ch.log_norm = ch.lp + CHUNK * K

@@ -89,4 +89,7 @@ const struct gmm_kernel_table GMM_KERNEL_TABLE = {
     .lloyd_rowwise_double = gmm_lloyd_rowwise_double,
     .missing_diag_distances = gmm_missing_diag_distances,
     .missing_diag_moments = gmm_missing_diag_moments,
+    .missing_centred = gmm_missing_centred,
+    .row_dots = gmm_row_dots,
+    .missing_full_moments = gmm_missing_full_moments,
 };

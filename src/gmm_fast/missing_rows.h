@@ -45,3 +45,43 @@ static void gmm_missing_diag_moments(const double *restrict xd, const double *re
         }
     }
 }
+
+/* The full case's row loops (the factorisations of the q x q blocks stay in
+   _missing_kernel): z = o (x - mean) per row; dot[i] = a_i . b_i; and, with the
+   completed rows z (x^ - mean), e = z + offset written back, sums += r e and
+   rz = r e (the GEMM's right factor for the second moments). */
+static void gmm_missing_centred(const double *restrict xd, const double *restrict o,
+                                ptrdiff_t n_rows, ptrdiff_t d, const double *restrict mean,
+                                double *restrict z) {
+    for (ptrdiff_t i = 0; i < n_rows; i++) {
+        #pragma omp simd
+        for (ptrdiff_t f = 0; f < d; f++)
+            z[i * d + f] = o[i * d + f] * (xd[i * d + f] - mean[f]);
+    }
+}
+
+static void gmm_row_dots(const double *restrict a, const double *restrict b,
+                         ptrdiff_t n_rows, ptrdiff_t d, double *restrict dot) {
+    for (ptrdiff_t i = 0; i < n_rows; i++) {
+        double acc = 0.0;
+        #pragma omp simd reduction(+:acc)
+        for (ptrdiff_t f = 0; f < d; f++) acc += a[i * d + f] * b[i * d + f];
+        dot[i] = acc;
+    }
+}
+
+static void gmm_missing_full_moments(double *restrict z, ptrdiff_t n_rows, ptrdiff_t d,
+                                     const double *restrict offset,
+                                     const double *restrict r, double *restrict sums,
+                                     double *restrict rz) {
+    for (ptrdiff_t i = 0; i < n_rows; i++) {
+        double ri = r[i];
+        #pragma omp simd
+        for (ptrdiff_t f = 0; f < d; f++) {
+            double e = z[i * d + f] + offset[f];
+            z[i * d + f] = e;
+            sums[f] += ri * e;
+            rz[i * d + f] = ri * e;
+        }
+    }
+}
