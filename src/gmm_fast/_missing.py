@@ -11,13 +11,19 @@ so that ``sum_i r_ik E[(x_i - c_k)(x_i - c_k)^T]`` is ``(x^_i - c_k)(x^_i - c_k)
 that conditional covariance in the missing block. The lower bound is then the
 observed-data log-likelihood, and EM increases it (Ghahramani & Jordan 1994).
 
-Rows are batched by their number of missing cells q, and computed from the precisions
-``P_k = S_k^-1`` (``_Chunk``): per row and component only the q x q block ``P_mm`` is
-factored (once per distinct pattern in a chunk, all of a chunk's at once), so many
-distinct patterns (random holes in wide data) cost no more than a few. The complete
+Everything is computed from the precisions ``P_k = S_k^-1``: per row and component
+only the q x q block ``P_mm`` is factored, so many distinct patterns (random holes in
+wide data) cost no more than a few. The fit's statistics (``MissingRows.statistics``)
+come from one kernel pass, ``_missing_kernel.missing_statistics`` (Cython + OpenMP,
+fixed row blocks reduced in order: bitwise the same for any thread count; per row and
+component the q x q Cholesky factor on the stack, q = 1 without one; diag and
+spherical a diagonal special case with g = 0; no n x k x d temporary). Scores,
+imputations and draws, and ``MissingRows.statistics_numpy`` (the tests' reference for
+the kernel), are float64 numpy: rows batched by their number of missing cells q
+(``_Chunk``: ``P_mm`` factored once per distinct pattern in a chunk, all of a chunk's
+at once), in row chunks, so a temporary is at most ``chunk x k x d``. The complete
 rows are not here: they go through the kernels unchanged (``_em.estep_statistics``),
-and the statistics of both add up, about the same centres. Everything here is float64
-numpy, in row chunks, so a temporary is at most ``chunk x k x d``.
+and the statistics of both add up, about the same centres.
 """
 import numpy as np
 

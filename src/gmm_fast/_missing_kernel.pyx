@@ -15,11 +15,18 @@ and the row's statistics about the caller's centres c_k use the completed row
 in the missing block). For diag and spherical P is diagonal: g = 0, delta = 0 and
 Q = 1 / p_m, so the row costs O(k d) (``_diagonal_row``).
 
+Rows go by chunks of at most CHUNK: per component, ``y = z P_k`` for the chunk by one
+GEMM, the per-row q x q work in this file, the row log-sum-exp by kernels.h's
+``gmm_normalize_chunk``, the second moments ``e^T (r e)`` by a second GEMM (the caller
+keeps their upper triangle and mirrors it); the loops along the features are
+missing_rows.h's, built per CPU level like the E-step's. Each row's Q is kept from the
+log-density pass for the statistics (a chunk ends early if they would overflow
+Q_BUDGET: the data decide, not the threads).
+
 Determinism: rows are cut into ``n_blocks`` blocks (the first axis of ``blocks``; their
 count depends on n_samples only). One thread sums one whole block in row order, the
-caller adds the blocks in order: any ``n_threads`` gives bitwise identical statistics.
-The full case's second moments are summed in the upper triangle only (the caller
-mirrors them), and per row only through loops along d that the compiler vectorises.
+caller adds the blocks in order: any ``n_threads`` gives bitwise identical statistics
+(BLAS sequential inside the region, as for ``_estep``).
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
@@ -29,7 +36,9 @@ from scipy.linalg.cython_blas cimport dgemm
 
 
 cdef double LOG_2PI = 1.8378770664093453
-# Rows per chunk: the full case's GEMMs (z P_k, e^T r e) run over a chunk's rows.
+# Rows per chunk: the full case's GEMMs (z P_k, e^T r e) run over a chunk's rows. One
+# thread, (2e5, 16, 16) 5% missing, the 112k rows with NaN (AVX2 Zen 3): 64, 128 and
+# 256 within noise (full 188-192 ms, diag 36-41 ms); 64 keeps the buffers smallest.
 cdef Py_ssize_t CHUNK = 64
 # Full case: doubles per component for the chunk's conditional covariances Q (q x q
 # per row, kept from the log-density pass for the statistics): 16 per row on average.
@@ -48,35 +57,6 @@ cdef inline Py_ssize_t _missing_cells(const floating *x, Py_ssize_t d, double *x
         else:
             xd[j] = x[j]
     return q
-
-
-cdef inline double _dot(const double *a, const double *b, const double *c,
-                        Py_ssize_t n) noexcept nogil:
-    """sum_j a_j b_j (c_j if c), in four partial sums: one chain of n dependent adds
-    was 40% of a diagonal pass (d=16, AVX2 Zen 3)."""
-    cdef Py_ssize_t j = 0
-    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
-    if c != NULL:
-        while j + 4 <= n:
-            s0 += a[j] * b[j] * c[j]
-            s1 += a[j + 1] * b[j + 1] * c[j + 1]
-            s2 += a[j + 2] * b[j + 2] * c[j + 2]
-            s3 += a[j + 3] * b[j + 3] * c[j + 3]
-            j += 4
-        while j < n:
-            s0 += a[j] * b[j] * c[j]
-            j += 1
-    else:
-        while j + 4 <= n:
-            s0 += a[j] * b[j]
-            s1 += a[j + 1] * b[j + 1]
-            s2 += a[j + 2] * b[j + 2]
-            s3 += a[j + 3] * b[j + 3]
-            j += 4
-        while j < n:
-            s0 += a[j] * b[j]
-            j += 1
-    return (s0 + s1) + (s2 + s3)
 
 
 cdef inline double _cholesky(const double *P, Py_ssize_t d, const Py_ssize_t *cells,
