@@ -178,10 +178,11 @@ cdef void _full_log_prob(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_t 
                          const double *log_const) noexcept nogil:
     """lp[k, i] and the completed rows z[k, i] (x^ - mu_k) of a chunk, full P."""
     cdef Py_ssize_t k, i, j, a, q
-    cdef double maha, log_det_mm
+    cdef double maha, log_det_mm, p00, p01, p11, det
     cdef double *zk
     cdef double *zi
     cdef double *yi
+    cdef double *Q
     cdef const Py_ssize_t *cells
     for k in range(K):
         zk = ch.z + k * n_rows * d
@@ -198,6 +199,19 @@ cdef void _full_log_prob(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_t 
                 log_det_mm = log_p[k * d + cells[0]]
                 ch.t[0] = yi[cells[0]] * inv_p[k * d + cells[0]]
                 ch.Qs[k * ch.q_total + ch.q_offset[i]] = inv_p[k * d + cells[0]]
+            elif q == 2:  # by the adjugate: one division and one log, no square roots
+                Q = ch.Qs + k * ch.q_total + ch.q_offset[i]
+                p00 = P[(k * d + cells[0]) * d + cells[0]]
+                p01 = P[(k * d + cells[0]) * d + cells[1]]
+                p11 = P[(k * d + cells[1]) * d + cells[1]]
+                det = p00 * p11 - p01 * p01
+                log_det_mm = log(det)
+                det = 1.0 / det
+                Q[0] = p11 * det
+                Q[1] = -p01 * det
+                Q[3] = p00 * det
+                ch.t[0] = Q[0] * yi[cells[0]] + Q[1] * yi[cells[1]]
+                ch.t[1] = Q[1] * yi[cells[0]] + Q[3] * yi[cells[1]]
             else:
                 log_det_mm = _cholesky(P + k * d * d, d, cells, q, ch.L)
                 for a in range(q):
