@@ -115,7 +115,7 @@ struct gmm_kernel_table {
     /* missing_rows.h (float64 rows, a mask of observed cells) */
     void (*missing_diag_distances)(const double *xd, const double *o, ptrdiff_t n_rows,
                                    ptrdiff_t d, const double *mean, const double *p,
-                                   double *dist);
+                                   const double *log_p, double *dist);
     void (*missing_diag_moments)(const double *xd, const double *o, ptrdiff_t n_rows,
                                  ptrdiff_t d, const double *mean, const double *offset,
                                  const double *inv_p, const double *r, double *sums,

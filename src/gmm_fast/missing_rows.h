@@ -5,14 +5,18 @@
    the features vectorise at every level (Cython's build of the same loops is SSE2
    only: the diagonal pass took 3-5x the complete rows' E-step per row).
 
-   gmm_missing_diag_distances: dist[i] = sum_f p[f] z_f^2.
+   gmm_missing_diag_distances: dist[i] = sum_f p[f] z_f^2 + (1 - o_f)(log p[f] - log 2pi)
+   (with d log 2pi, the observed cells' d_o log 2pi + log det S_oo - log det S).
    gmm_missing_diag_moments: with e = z + offset (the completed row about the centre)
    and the weighted responsibility r[i], sums += r e, second += r (e^2 + (1 - o) / p)
    (inv_p = 1 / p: the missing cells' conditional variance). */
 static void gmm_missing_diag_distances(const double *restrict xd, const double *restrict o,
                                        ptrdiff_t n_rows, ptrdiff_t d,
                                        const double *restrict mean,
-                                       const double *restrict p, double *restrict dist) {
+                                       const double *restrict p,
+                                       const double *restrict log_p,
+                                       double *restrict dist) {
+    const double log_2pi = 1.8378770664093453;
     for (ptrdiff_t i = 0; i < n_rows; i++) {
         const double *restrict x = xd + i * d;
         const double *restrict oi = o + i * d;
@@ -20,7 +24,7 @@ static void gmm_missing_diag_distances(const double *restrict xd, const double *
         #pragma omp simd reduction(+:acc)
         for (ptrdiff_t f = 0; f < d; f++) {
             double z = oi[f] * (x[f] - mean[f]);
-            acc += p[f] * z * z;
+            acc += p[f] * z * z + (1.0 - oi[f]) * (log_p[f] - log_2pi);
         }
         dist[i] = acc;
     }
