@@ -183,9 +183,14 @@ class MissingRows:
         self._rows = self._row_weights = None  # the kernel's copy, made on first use
 
     def _kernel_rows(self):
-        """The rows with NaN cells, C-contiguous in X's dtype, and their float64 weights."""
+        """The rows with NaN cells, C-contiguous in X's dtype, and their float64 weights,
+        sorted by missingness pattern (the kernel factors a run of rows sharing one once)."""
         if self._rows is None:
-            incomplete = np.flatnonzero(np.isnan(self.X).any(axis=1))
+            missing = np.isnan(self.X)
+            incomplete = np.flatnonzero(missing.any(axis=1))
+            keys = np.packbits(missing[incomplete], axis=1)
+            keys = np.ascontiguousarray(keys).view(np.dtype((np.void, keys.shape[1]))).ravel()
+            incomplete = incomplete[np.argsort(keys, kind="stable")]
             self._rows = np.ascontiguousarray(self.X[incomplete])
             if self.sample_weight is not None:
                 self._row_weights = np.ascontiguousarray(

@@ -169,6 +169,7 @@ cdef struct Chunk:
     double *t           # (d)
     double *Qs          # full case: each row's Q per component (K x q_total)
     Py_ssize_t *q_offset  # row i's Q at q_offset[i] (sum of the rows' q^2 before it)
+    Py_ssize_t *same    # 1: row i has row i-1's pattern (shares its Q)
     Py_ssize_t q_total
 
 
@@ -178,7 +179,7 @@ cdef void _full_log_prob(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_t 
                          const double *log_const) noexcept nogil:
     """lp[k, i] and the completed rows z[k, i] (x^ - mu_k) of a chunk, full P."""
     cdef Py_ssize_t k, i, j, a, q
-    cdef double maha, log_det_mm, p00, p01, p11, det
+    cdef double maha, log_det_mm, p00, p01, p11, det, last_log_det = 0.0
     cdef double *zk
     cdef double *zi
     cdef double *yi
@@ -213,11 +214,13 @@ cdef void _full_log_prob(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_t 
                 ch.t[0] = Q[0] * yi[cells[0]] + Q[1] * yi[cells[1]]
                 ch.t[1] = Q[1] * yi[cells[0]] + Q[3] * yi[cells[1]]
             else:
-                log_det_mm = _cholesky(P + k * d * d, d, cells, q, ch.L)
+                if not ch.same[i]:  # else ch.L and Q are the previous row's (same k)
+                    last_log_det = _cholesky(P + k * d * d, d, cells, q, ch.L)
+                    _inverse(ch.L, q, ch.Linv, ch.Qs + k * ch.q_total + ch.q_offset[i])
+                log_det_mm = last_log_det
                 for a in range(q):
                     ch.t[a] = yi[cells[a]]  # g
                 _solve(ch.L, q, ch.t)  # P_mm^-1 g = -delta
-                _inverse(ch.L, q, ch.Linv, ch.Qs + k * ch.q_total + ch.q_offset[i])
             for a in range(q):
                 maha -= yi[cells[a]] * ch.t[a]
                 zi[cells[a]] = -ch.t[a]
@@ -326,15 +329,25 @@ cdef void _block(const floating *X, const double *sample_weight, Py_ssize_t star
         while n_rows < CHUNK and c + n_rows < end:
             i = n_rows
             q = _missing_cells(X + (c + i) * d, d, ch.xd + i * d, ch.cells + i * d)
-            if not diagonal and i and ch.q_total + q * q > Q_BUDGET:
+            # the previous row's pattern (the caller sorts rows by pattern): its
+            # factors and Q serve this row too
+            ch.same[i] = i > 0 and q == ch.n_cells[i - 1]
+            j = 0
+            while ch.same[i] and j < q:
+                ch.same[i] = ch.cells[i * d + j] == ch.cells[(i - 1) * d + j]
+                j += 1
+            if not diagonal and i and not ch.same[i] and ch.q_total + q * q > Q_BUDGET:
                 break
             ch.n_cells[i] = q
             for j in range(d):
                 ch.o[i * d + j] = 1.0
             for j in range(q):
                 ch.o[i * d + ch.cells[i * d + j]] = 0.0
-            ch.q_offset[i] = ch.q_total
-            ch.q_total += q * q
+            if ch.same[i]:
+                ch.q_offset[i] = ch.q_offset[i - 1]
+            else:
+                ch.q_offset[i] = ch.q_total
+                ch.q_total += q * q
             ch.weights[i] = sample_weight[c + i] if sample_weight != NULL else 1.0
             n_rows += 1
         if diagonal:
@@ -399,9 +412,10 @@ def missing_statistics(
         ch.Linv = ch.L + d * d
         ch.Q = ch.Linv + d * d
         ch.t = ch.Q + d * d
-        ch.cells = <Py_ssize_t*> malloc(CHUNK * (d + 2) * sizeof(Py_ssize_t))
+        ch.cells = <Py_ssize_t*> malloc(CHUNK * (d + 3) * sizeof(Py_ssize_t))
         ch.n_cells = ch.cells + CHUNK * d
         ch.q_offset = ch.n_cells + CHUNK
+        ch.same = ch.q_offset + CHUNK
         ch.Qs = (<double*> malloc(K * max(Q_BUDGET, d * d) * sizeof(double))
                  if not diagonal else NULL)
         for b in prange(n_blocks, schedule='dynamic'):
