@@ -15,9 +15,10 @@ Everything is computed from the precisions ``P_k = S_k^-1``: per row and compone
 only the q x q block ``P_mm`` is factored, so many distinct patterns (random holes in
 wide data) cost no more than a few. The fit's statistics (``MissingRows.statistics``)
 come from one kernel pass, ``_missing_kernel.missing_statistics`` (Cython + OpenMP,
-fixed row blocks reduced in order: bitwise the same for any thread count; per row and
-component the q x q Cholesky factor on the stack, q = 1 without one; diag and
-spherical a diagonal special case with g = 0; no n x k x d temporary). Scores,
+fixed row blocks reduced in order: bitwise the same for any thread count; rows sorted
+by pattern once per fit, the q x q factor of ``P_mm`` computed once per run of rows
+sharing a pattern and per component, q = 1 and 2 in closed form; diag and spherical
+a diagonal special case with g = 0; no n x k x d temporary). Scores,
 imputations and draws, and ``MissingRows.statistics_numpy`` (the tests' reference for
 the kernel), are float64 numpy: rows batched by their number of missing cells q
 (``_Chunk``: ``P_mm`` factored once per distinct pattern in a chunk, all of a chunk's

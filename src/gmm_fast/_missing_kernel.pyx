@@ -21,7 +21,9 @@ GEMM, the per-row q x q work in this file, the row log-sum-exp by kernels.h's
 keeps their upper triangle and mirrors it); the loops along the features are
 missing_rows.h's, built per CPU level like the E-step's. Each row's Q is kept from the
 log-density pass for the statistics (a chunk ends early if they would overflow
-Q_BUDGET: the data decide, not the threads).
+Q_BUDGET: the data decide, not the threads). The caller sorts rows by pattern: a row
+with its predecessor's pattern reuses its factor, log det and Q (q >= 3; q = 1 and 2
+are closed forms).
 
 Determinism: rows are cut into ``n_blocks`` blocks (the first axis of ``blocks``; their
 count depends on n_samples only). One thread sums one whole block in row order, the
