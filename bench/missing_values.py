@@ -4,8 +4,8 @@ One EM iteration (``_em.em_step``: complete rows through the kernels, rows with 
 cells through ``_missing``) with 0%, 5% and 30% of cells missing completely at random,
 against the complete-data iteration on the same rows, in one run (ratios: the machine
 is shared). Prints the number of distinct missingness patterns and the extra
-cost per row with NaN cells (``_missing`` batches rows by their number of missing
-cells, not by pattern: its cost grows with the rows, not with the patterns). Run: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/missing_values.py``.
+cost per row with NaN cells (``_missing_kernel`` factors each row's q x q block, not
+one per pattern: its cost grows with the rows and q, not with the patterns). Run: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/missing_values.py``.
 """
 import argparse
 import time

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 SOURCE = Path(__file__).resolve().parents[1] / "src" / "gmm_fast"
-HEADERS = ("estep_normalize.h", "estep_rows.h", "lloyd_rows.h")
+HEADERS = ("estep_normalize.h", "estep_rows.h", "lloyd_rows.h", "missing_rows.h")
 # As meson.build: the flags of every level, then each level's own.
 COMMON = ["-O3", "-fno-trapping-math", "-fopenmp-simd"]
 X86_LEVELS = {"baseline": [], "avx2": ["-march=x86-64-v3"], "avx512": ["-march=x86-64-v4"]}

@@ -14,12 +14,12 @@ import os
 import platform
 import warnings
 
-from . import _estep, _lloyd, _lloyd_sparse
+from . import _estep, _lloyd, _lloyd_sparse, _missing_kernel
 from ._openmp import max_threads, openmp_enabled
 
 LEVELS = ("baseline", "avx2", "avx512")
 ENVIRONMENT_VARIABLE = "GMM_FAST_CPU_LEVEL"
-_MODULES = (_estep, _lloyd, _lloyd_sparse)
+_MODULES = (_estep, _lloyd, _lloyd_sparse, _missing_kernel)
 # Asked for the highest level, each module takes the best the CPU supports.
 _SUPPORTED = min(module.set_kernel_level(len(LEVELS) - 1) for module in _MODULES)
 _current = _SUPPORTED

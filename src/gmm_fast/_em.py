@@ -455,7 +455,7 @@ def em_step(X, sample_weight, params, covariance_type, reg_covar, n_threads=1,
                                  covariance_type, n_threads, covariances, **about)
         if missing is not None:
             stats = stats + missing.statistics(weights, means, covariances, covariance_type,
-                                               stats.shift)
+                                               stats.shift, n_threads)
         return stats
 
     stats = statistics()

@@ -11,18 +11,27 @@ so that ``sum_i r_ik E[(x_i - c_k)(x_i - c_k)^T]`` is ``(x^_i - c_k)(x^_i - c_k)
 that conditional covariance in the missing block. The lower bound is then the
 observed-data log-likelihood, and EM increases it (Ghahramani & Jordan 1994).
 
-Rows are batched by their number of missing cells q, and computed from the precisions
-``P_k = S_k^-1`` (``_Chunk``): per row and component only the q x q block ``P_mm`` is
-factored (once per distinct pattern in a chunk, all of a chunk's at once), so many
-distinct patterns (random holes in wide data) cost no more than a few. The complete
+Everything is computed from the precisions ``P_k = S_k^-1``: per row and component
+only the q x q block ``P_mm`` is factored, so many distinct patterns (random holes in
+wide data) cost no more than a few. The fit's statistics (``MissingRows.statistics``)
+come from one kernel pass, ``_missing_kernel.missing_statistics`` (Cython + OpenMP,
+fixed row blocks reduced in order: bitwise the same for any thread count; rows sorted
+by pattern once per fit, the q x q factor of ``P_mm`` computed once per run of rows
+sharing a pattern and per component, q = 1 and 2 in closed form; diag and spherical
+a diagonal special case with g = 0; no n x k x d temporary). Scores,
+imputations and draws, and ``MissingRows.statistics_numpy`` (the tests' reference for
+the kernel), are float64 numpy: rows batched by their number of missing cells q
+(``_Chunk``: ``P_mm`` factored once per distinct pattern in a chunk, all of a chunk's
+at once), in row chunks, so a temporary is at most ``chunk x k x d``. The complete
 rows are not here: they go through the kernels unchanged (``_em.estep_statistics``),
-and the statistics of both add up, about the same centres. Everything here is float64
-numpy, in row chunks, so a temporary is at most ``chunk x k x d``.
+and the statistics of both add up, about the same centres.
 """
 import numpy as np
 
 from ._covariances import LOG_2PI
 from ._em import SufficientStatistics
+from ._missing_kernel import missing_statistics
+from ._threads import n_blocks
 
 
 # Rows of one pattern handled at once: the temporaries are chunk x k x d doubles.
@@ -172,6 +181,22 @@ class MissingRows:
         self.X = X
         self.sample_weight = sample_weight
         self.n_rows = len(X) - len(self.complete)
+        self._rows = self._row_weights = None  # the kernel's copy, made on first use
+
+    def _kernel_rows(self):
+        """The rows with NaN cells, C-contiguous in X's dtype, and their float64 weights,
+        sorted by missingness pattern (the kernel factors a run of rows sharing one once)."""
+        if self._rows is None:
+            missing = np.isnan(self.X)
+            incomplete = np.flatnonzero(missing.any(axis=1))
+            keys = np.packbits(missing[incomplete], axis=1)
+            keys = np.ascontiguousarray(keys).view(np.dtype((np.void, keys.shape[1]))).ravel()
+            incomplete = incomplete[np.argsort(keys, kind="stable")]
+            self._rows = np.ascontiguousarray(self.X[incomplete])
+            if self.sample_weight is not None:
+                self._row_weights = np.ascontiguousarray(
+                    self.sample_weight[incomplete], dtype=np.float64)
+        return self._rows, self._row_weights
 
     def _chunks(self, model):
         n_components, n_features = model.means.shape
@@ -183,9 +208,42 @@ class MissingRows:
                            else self.sample_weight[chunk].astype(np.float64))
                 yield chunk, _Chunk(self.X[chunk].astype(np.float64), model), weights
 
-    def statistics(self, weights, means, covariances, covariance_type, centres):
+    def statistics(self, weights, means, covariances, covariance_type, centres,
+                   n_threads=1):
         """Their E-step statistics about ``centres`` (k, d), in ``_em``'s layout (added to
-        the kernels' statistics of the complete rows)."""
+        the kernels' statistics of the complete rows): one pass of
+        ``_missing_kernel.missing_statistics``, bitwise the same for any ``n_threads``."""
+        model = _Model(weights, means, covariances, covariance_type)
+        n_components, n_features = model.means.shape
+        rows, row_weights = self._kernel_rows()
+        diagonal = covariance_type in ("diag", "spherical")
+        diagonals = np.diagonal(model.precisions, axis1=1, axis2=2)
+        precisions = diagonals.copy() if diagonal else model.precisions
+        second_shape = ((n_components, n_features) if diagonal
+                        else (n_components, n_features, n_features))
+        centres = np.array(centres, dtype=np.float64)
+        size = 2 + n_components * (n_features + 1) + int(np.prod(second_shape))
+        blocks = np.empty((n_blocks(len(rows), size), size))
+        missing_statistics(rows, row_weights, diagonal, precisions.ravel(),
+                           np.log(diagonals).ravel(), (1.0 / diagonals).ravel(), model.means,
+                           model.log_weights - 0.5 * model.log_det, model.means - centres,
+                           blocks, n_threads)
+        total = blocks.sum(axis=0)  # the blocks in order: the same for any n_threads
+        nk = total[2:2 + n_components]
+        sums = total[2 + n_components:2 + n_components * (n_features + 1)]
+        second = total[2 + n_components * (n_features + 1):].reshape(second_shape)
+        if not diagonal:  # the kernel summed the upper triangles
+            upper = np.triu(second)
+            second = upper + np.triu(second, 1).transpose(0, 2, 1)
+            second = second.sum(axis=0) if covariance_type == "tied" else second
+        elif covariance_type == "spherical":
+            second = second.sum(axis=1)
+        return SufficientStatistics(float(total[0]), float(total[1]), nk.copy(),
+                                    sums.reshape(n_components, n_features), second, centres)
+
+    def statistics_numpy(self, weights, means, covariances, covariance_type, centres):
+        """``statistics`` in float64 numpy, chunk by chunk (the tests' reference for the
+        kernel)."""
         model = _Model(weights, means, covariances, covariance_type)
         n_components, n_features = model.means.shape
         offset = model.means - centres  # (x^ - c_k) = (x^ - mu_k) + (mu_k - c_k)

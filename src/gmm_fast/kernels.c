@@ -9,6 +9,7 @@
 #include "kernels.h"
 #include "simd_math.h"
 #include "estep_normalize.h"
+#include "missing_rows.h"
 
 #define T float
 #define IDX int32_t
@@ -86,4 +87,9 @@ const struct gmm_kernel_table GMM_KERNEL_TABLE = {
     .lloyd_narrow_double = gmm_lloyd_narrow_double,
     .lloyd_rowwise_float = gmm_lloyd_rowwise_float,
     .lloyd_rowwise_double = gmm_lloyd_rowwise_double,
+    .missing_diag_distances = gmm_missing_diag_distances,
+    .missing_diag_moments = gmm_missing_diag_moments,
+    .missing_centred = gmm_missing_centred,
+    .row_dots = gmm_row_dots,
+    .missing_full_moments = gmm_missing_full_moments,
 };

@@ -112,6 +112,21 @@ struct gmm_kernel_table {
     double (*lloyd_narrow_double)(GMM_LLOYD_DIRECT_ARGS(double));
     double (*lloyd_rowwise_float)(GMM_LLOYD_DIRECT_ARGS(float));
     double (*lloyd_rowwise_double)(GMM_LLOYD_DIRECT_ARGS(double));
+    /* missing_rows.h (float64 rows, a mask of observed cells) */
+    void (*missing_diag_distances)(const double *xd, const double *o, ptrdiff_t n_rows,
+                                   ptrdiff_t d, const double *mean, const double *p,
+                                   const double *log_p, double *dist);
+    void (*missing_diag_moments)(const double *xd, const double *o, ptrdiff_t n_rows,
+                                 ptrdiff_t d, const double *mean, const double *offset,
+                                 const double *inv_p, const double *r, double *sums,
+                                 double *second);
+    void (*missing_centred)(const double *xd, const double *o, ptrdiff_t n_rows,
+                            ptrdiff_t d, const double *mean, double *z);
+    void (*row_dots)(const double *a, const double *b, ptrdiff_t n_rows, ptrdiff_t d,
+                     double *dot);
+    void (*missing_full_moments)(double *z, ptrdiff_t n_rows, ptrdiff_t d,
+                                 const double *offset, const double *r, double *sums,
+                                 double *rz);
 };
 
 /* dispatch.c. The level the CPU supports among those built; the level in use; set
@@ -164,6 +179,11 @@ extern const struct gmm_kernel_table *gmm_active_kernels;
 #define add_row_double(...) GMM_K->add_row_double(__VA_ARGS__)
 #define min_sq_dist_rows_float(...) GMM_K->min_sq_dist_rows_float(__VA_ARGS__)
 #define min_sq_dist_rows_double(...) GMM_K->min_sq_dist_rows_double(__VA_ARGS__)
+#define gmm_missing_diag_distances(...) GMM_K->missing_diag_distances(__VA_ARGS__)
+#define gmm_missing_diag_moments(...) GMM_K->missing_diag_moments(__VA_ARGS__)
+#define gmm_missing_centred(...) GMM_K->missing_centred(__VA_ARGS__)
+#define gmm_row_dots(...) GMM_K->row_dots(__VA_ARGS__)
+#define gmm_missing_full_moments(...) GMM_K->missing_full_moments(__VA_ARGS__)
 #define gmm_seed_fast() (GMM_K->seed_potentials_double != NULL)
 #define seed_potentials_float(...) GMM_K->seed_potentials_float(__VA_ARGS__)
 #define seed_potentials_double(...) GMM_K->seed_potentials_double(__VA_ARGS__)
