@@ -172,6 +172,7 @@ def fit_kmeans(estimator, X, sample_weight):
 
 def _lloyd(da, estimator, X, sample_weight, centers_init, shift, tol, n_threads):
     """Lloyd's iterations over dask X: ``(centers, inertia, n_iter, converged)``."""
+    from ._kmeans import lloyd_converged, updated_centers
     n_clusters, n_features = centers_init.shape
     centers = np.array(centers_init, dtype=X.dtype, order="C")
     converged = False
@@ -184,15 +185,8 @@ def _lloyd(da, estimator, X, sample_weight, centers_init, shift, tol, n_threads)
         sums = total[n_clusters:].reshape(n_clusters, n_features).copy()
         if not counts.all():
             _relocate(da, X, sample_weight, shift, centers, sums, counts)
-        filled = counts > 0
-        centers_new = centers.copy()
-        centers_new[filled] = sums[filled] / counts[filled, None]
-        moves = centers_new.astype(np.float64) - centers
-        center_shift = float((moves * moves).sum())
-        centers = centers_new
-        if estimator.verbose:
-            print(f"Iteration {n_iter}, centre shift {center_shift}.")
-        if center_shift <= tol:
+        centers, center_shift = updated_centers(centers, sums, counts)
+        if lloyd_converged(n_iter, None, center_shift, tol, estimator.verbose):
             converged = True
             break
     centers = (centers + shift).astype(X.dtype)

@@ -265,26 +265,9 @@ def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbo
         sums, counts = block_sums.sum(axis=0), block_counts.sum(axis=0)
         if not counts.all():
             _relocate_empty_clusters(X, sample_weight, shift, centers, labels, sums, counts)
-        filled = counts > 0
-        if filled.all():  # (the usual case, in fewer numpy calls)
-            centers_new = (sums / counts[:, None]).astype(X.dtype, copy=False)
-        else:
-            centers_new = centers.copy()
-            centers_new[filled] = sums[filled] / counts[filled, None]
-            # Still empty (every sample already on its centre): scikit-learn's place for
-            # it, the largest cluster's centre, rather than where it was.
-            centers_new[~filled] = centers_new[np.argmax(counts)]
-        moves = centers_new.astype(np.float64) - centers
-        center_shift = float((moves * moves).sum())
-        centers = centers_new
-        if verbose:
-            print(f"Iteration {n_iter}, inertia {block_inertia.sum()}, "
-                  f"centre shift {center_shift}.")
-        if n_changed == 0 or center_shift <= tol:
-            if verbose:  # (scikit-learn's lines)
-                print(f"Converged at iteration {n_iter}: strict convergence." if n_changed == 0
-                      else f"Converged at iteration {n_iter}: center shift {center_shift} "
-                      f"within tolerance {tol}.")
+        centers, center_shift = updated_centers(centers, sums, counts)
+        if lloyd_converged(n_iter, n_changed, center_shift, tol, verbose,
+                           block_inertia.sum()):
             converged = True
             break
 
@@ -293,6 +276,40 @@ def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbo
     centers = (centers + shift).astype(X.dtype)
     return (*nearest_centers(X, sample_weight, centers, n_threads, labels), centers, n_iter,
             converged)
+
+
+def updated_centers(centers, sums, counts):
+    """Lloyd's update, for the dense, sparse and dask loops alike: each centre the mean
+    of its cluster (``sums`` over ``counts``, float64), in ``centers``' dtype and memory
+    order; a cluster still empty after relocation (every sample already on its centre)
+    goes where scikit-learn puts it, the largest cluster's centre. Returns the centres
+    and the squared centre shift."""
+    filled = counts > 0
+    if filled.all():  # (the usual case, in fewer numpy calls)
+        new = (sums / counts[:, None]).astype(centers.dtype, copy=False)
+    else:
+        new = centers.copy(order="K")
+        new[filled] = sums[filled] / counts[filled, None]
+        new[~filled] = new[np.argmax(counts)]
+    moves = new.astype(np.float64) - centers
+    return new, float((moves * moves).sum())
+
+
+def lloyd_converged(n_iter, n_changed, center_shift, tol, verbose, inertia=None):
+    """Whether Lloyd's loop stops (no label changed, or the centres moved by at most
+    ``tol``; ``n_changed`` None: unknown, the centres then decide), with scikit-learn's
+    verbose lines."""
+    strict = n_changed == 0 if n_changed is not None else center_shift == 0
+    if verbose:
+        print(f"Iteration {n_iter}, " + ("" if inertia is None else f"inertia {inertia}, ")
+              + f"centre shift {center_shift}.")
+    if not (strict or center_shift <= tol):
+        return False
+    if verbose:
+        print(f"Converged at iteration {n_iter}: strict convergence." if strict
+              else f"Converged at iteration {n_iter}: center shift {center_shift} "
+              f"within tolerance {tol}.")
+    return True
 
 
 def nearest_centers(X, sample_weight, centers, n_threads, labels=None):

@@ -236,6 +236,8 @@ def lloyd(X, sample_weight, centers_init, max_iter, tol, n_threads, verbose=Fals
     The centres live transposed (n_features x n_clusters) between the passes:
     the assignment reads them so, and the column sums come out so.
     """
+    from ._kmeans import lloyd_converged, updated_centers  # (_kmeans imports this module)
+
     n_samples, n_features = X.shape
     n_clusters = len(centers_init)
     centers_t = np.array(np.asarray(centers_init).T, dtype=X.dtype, order="C")
@@ -258,20 +260,11 @@ def lloyd(X, sample_weight, centers_init, max_iter, tol, n_threads, verbose=Fals
         if not counts.all():
             _relocate_empty_clusters(X, sample_weight, centers_t, labels, sums_t, counts,
                                      step_threads)
-        filled = counts > 0
-        if filled.all():
-            centers_new = (sums_t / counts).astype(X.dtype, copy=False)
-        else:
-            centers_new = centers_t.copy()
-            centers_new[:, filled] = sums_t[:, filled] / counts[filled]
-        moves = centers_new.astype(np.float64) - centers_t
-        center_shift = float((moves * moves).sum())
-        del moves
-        centers_t = centers_new
-        if verbose:
-            print(f"Iteration {n_iter}, inertia {block_inertia.sum()}, "
-                  f"centre shift {center_shift}.")
-        if n_changed == 0 or center_shift <= tol:
+        # (transposed views: the update keeps their memory order, C for centers_t)
+        centers, center_shift = updated_centers(centers_t.T, sums_t.T, counts)
+        centers_t = centers.T
+        if lloyd_converged(n_iter, n_changed, center_shift, tol, verbose,
+                           block_inertia.sum()):
             converged = True
             break
 
