@@ -67,6 +67,36 @@ def test_first_call_fits_then_steps_are_m_steps(covariance_type):
     assert online.lower_bound_ == pytest.approx(one.lower_bound_, rel=1e-12)
 
 
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_steps_take_missing_cells(covariance_type):
+    """With missing_values="marginalize", every batch may have NaN cells: a step of size
+    1 on a batch with 10% of its cells missing is one EM iteration of fit on it, from
+    the same model (the rows with NaN cells through their own statistics)."""
+    batches, _ = _stream(5, n_batches=2, batch=800)
+    rng = np.random.default_rng(1)
+    holes = [rng.random(b.shape) < 0.1 for b in batches]
+    for mask in holes:
+        mask[mask.all(axis=1), 0] = False  # (a row needs an observed cell)
+    holed = [np.where(mask, np.nan, b) for mask, b in zip(holes, batches)]
+    online = GaussianMixture(4, covariance_type=covariance_type, random_state=0,
+                             missing_values="marginalize", learning_offset=0.0,
+                             learning_decay=1.0).partial_fit(holed[0])
+    init = dict(weights_init=online.weights_, means_init=online.means_,
+                precisions_init=online.precisions_)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one = GaussianMixture(4, covariance_type=covariance_type, max_iter=1,
+                              missing_values="marginalize", **init).fit(holed[1])
+    online._stepwise = None
+    online.partial_fit(holed[1])
+    np.testing.assert_allclose(online.weights_, one.weights_, rtol=1e-12)
+    np.testing.assert_allclose(online.means_, one.means_, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(online.covariances_, one.covariances_, rtol=1e-10)
+    assert online.lower_bound_ == pytest.approx(one.lower_bound_, rel=1e-12)
+    with pytest.raises(ValueError, match="NaN"):
+        GaussianMixture(4, random_state=0).partial_fit(batches[0]).partial_fit(holed[1])
+
+
 def test_weights_act_as_repeated_rows():
     batches, _ = _stream(2, n_batches=3, batch=300)
     rng = np.random.default_rng(0)

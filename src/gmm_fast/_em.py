@@ -448,23 +448,28 @@ def em_step(X, sample_weight, params, covariance_type, reg_covar, n_threads=1,
     ``missing``: the rows with NaN cells (``_missing.MissingRows``; X then holds the
     complete rows), whose statistics are added about the same centres.
     """
-    weights, means, covariances, precisions_cholesky = params
-
-    def statistics(**about):
-        stats = estep_statistics(X, sample_weight, weights, means, precisions_cholesky,
-                                 covariance_type, n_threads, covariances, **about)
-        if missing is not None:
-            stats = stats + missing.statistics(weights, means, covariances, covariance_type,
-                                               stats.shift, n_threads)
-        return stats
-
-    stats = statistics()
+    stats = data_statistics(X, sample_weight, params, covariance_type, n_threads, missing)
     new = mstep(stats, covariance_type, reg_covar)
     moved = moved_far(stats, new[2], covariance_type)
     if moved.size:
-        stats = statistics(centres=new[1], apart=moved)
+        stats = data_statistics(X, sample_weight, params, covariance_type, n_threads,
+                                missing, centres=new[1], apart=moved)
         new = mstep(stats, covariance_type, reg_covar)
     return stats, new
+
+
+def data_statistics(X, sample_weight, params, covariance_type, n_threads=1, missing=None,
+                    **about):
+    """The E-step statistics of the complete rows X (the kernels) plus, when given, of
+    the rows with NaN cells (``missing``), about the same centres; ``about``: as
+    ``estep_statistics``' ``centres`` and ``apart``."""
+    weights, means, covariances, precisions_cholesky = params
+    stats = estep_statistics(X, sample_weight, weights, means, precisions_cholesky,
+                             covariance_type, n_threads, covariances, **about)
+    if missing is not None:
+        stats = stats + missing.statistics(weights, means, covariances, covariance_type,
+                                           stats.shift, n_threads)
+    return stats
 
 
 def moved_far(stats, covariances, covariance_type):

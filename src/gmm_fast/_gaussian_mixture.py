@@ -13,8 +13,8 @@ import numpy as np
 from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
 from ._covariances import COVARIANCE_TYPES
 from ._dask import is_dask_array
-from ._em import (_NK_FLOOR, _covariance_helpers, _KernelParameters, em_step,
-                  estep_statistics, estep_threads, mstep, score_threads)
+from ._em import (_NK_FLOOR, _covariance_helpers, _KernelParameters, data_statistics,
+                  em_step, estep_threads, mstep, score_threads)
 from ._estep import score_chunks
 from ._hc import hc_partitions
 from ._kmeans import KMeans, kmeans_plusplus
@@ -573,7 +573,8 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         worth the weight it was fitted on. The fitted attributes are current after
         each call; ``lower_bound_`` is the batch's mean log-likelihood before the
         step. Components keep their order (``sort_components`` applies to the first
-        call only); NaN cells are taken by the first call only.
+        call only). With ``missing_values="marginalize"`` every batch may have NaN
+        cells (their rows' statistics as in ``fit``).
 
         Parameters
         ----------
@@ -596,7 +597,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
             self._fit(X, sample_weight)
             self.n_steps_ = 1
             return self
-        X = self._check_predict_data(X, self.means_.dtype)
+        X = self._validated(X)
         n_samples, n_features = X.shape
         weight = (None if sample_weight is None
                   else check_sample_weight(sample_weight, n_samples, X.dtype))
@@ -607,12 +608,16 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         if state is None:  # fitted by fit (or by the first partial_fit), or loaded
             state = model_statistics(*params[:3], self.covariance_type, self.reg_covar,
                                      getattr(self, "n_samples_seen_", n_samples))
-        weights, means, covariances, precisions_cholesky = params
+        rows, row_weight, missing = X, weight, None
+        if self.missing_values == "marginalize" and np.isnan(X).any():
+            missing = MissingRows(X, weight)
+            rows = X[missing.complete]
+            row_weight = None if weight is None else weight[missing.complete]
         with sequential_blas():
-            batch = estep_statistics(
-                X, weight, weights, means, precisions_cholesky, self.covariance_type,
-                estep_threads(n_threads, n_samples, n_features, len(weights),
-                              self.covariance_type), covariances)
+            batch = data_statistics(
+                rows, row_weight, params, self.covariance_type,
+                estep_threads(n_threads, len(rows), n_features, len(params[0]),
+                              self.covariance_type), missing)
             state = stepwise_update(state, batch, self.covariance_type, offset, decay)
             weights, means, covariances = mstep(state.statistics, self.covariance_type,
                                                 self.reg_covar)
