@@ -201,13 +201,17 @@ class ModelSelection:
         per unit weight: more starts may matter), ``refined`` (run on to
         ``final_tol``), ``failed``, ``reason`` (why a fit failed, else "") and ``seconds`` (the
         cell's fit time). Failed rows have NaN criteria.
+    models : list of GaussianMixture or None
+        The fitted model of every row (None for failed rows), e.g. to inspect a cell
+        that was not chosen.
     """
 
-    def __init__(self, best_model, best_index, criterion, rows):
+    def __init__(self, best_model, best_index, criterion, rows, models=None):
         self.best_model = best_model
         self.best_index = best_index
         self.criterion = criterion
         self.rows = rows
+        self.models = models
 
     @property
     def best_params(self):
@@ -337,7 +341,7 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
     Returns
     -------
     selection : ModelSelection
-        ``best_model`` (fitted ``GaussianMixture``), ``best_params`` and the table
+        ``best_model`` (fitted ``GaussianMixture``), ``best_params``, every row's ``models`` and the table
         ``rows`` (also ``format()``, ``columns()``, ``to_pandas()``).
 
     Raises
@@ -488,4 +492,4 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
         reasons = sorted({row["reason"] for row in rows})
         raise ValueError("Every fit of the model-selection grid failed: " + " | ".join(reasons))
     best_index = min(valid, key=lambda i: (rows[i][criterion], i))
-    return ModelSelection(models[best_index], best_index, criterion, rows)
+    return ModelSelection(models[best_index], best_index, criterion, rows, models)
