@@ -198,7 +198,8 @@ class ModelSelection:
         ``n_parameters``, ``bic``, ``aic``, ``icl``, ``converged``, ``n_iter``,
         ``start`` (which start won: "hc", "kmeans" or "k-means i/n"),
         ``starts_disagree`` (the starts' log-likelihoods differ by more than ``tol``
-        per unit weight: more starts may matter), ``refined`` (run on to
+        per unit weight, converged ones in refined rows: more starts may matter),
+        ``refined`` (run on to
         ``final_tol``), ``failed``, ``reason`` (why a fit failed, else "") and ``seconds`` (the
         cell's fit time). Failed rows have NaN criteria.
     models : list of GaussianMixture or None
@@ -311,10 +312,11 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
         log-likelihood). Starts whose log-likelihoods differ by more than ``tol``
         per unit weight mark the row ``starts_disagree``.
     final_tol : float or None, default=1e-8
-        After the grid, the best start of every cell whose criterion is within
-        ``final_margin`` of the least runs EM on to this threshold, so that the
-        contenders are compared converged (their rows say ``refined``; None: no such
-        run). The other rows stay at ``tol``.
+        After the grid, every start of every cell whose criterion is within
+        ``final_margin`` of the least runs EM on to this threshold and the best
+        converged one is kept, so that the contenders are compared converged (their
+        rows say ``refined``, and their ``starts_disagree`` compares the converged
+        starts; None: no such run). The other rows stay at ``tol``.
     final_max_iter : int, default=1000
         EM iterations of that run.
     final_margin : float, default=10.0
@@ -341,8 +343,9 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
     Returns
     -------
     selection : ModelSelection
-        ``best_model`` (fitted ``GaussianMixture``), ``best_params``, every row's ``models`` and the table
-        ``rows`` (also ``format()``, ``columns()``, ``to_pandas()``).
+        ``best_model`` (fitted ``GaussianMixture``), ``best_params``, the table
+        ``rows`` (also ``format()``, ``columns()``, ``to_pandas()``) and every row's
+        fitted model, ``models``.
 
     Raises
     ------
@@ -362,10 +365,10 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
 
     Ties go to the earlier row (fewer components).
 
-    The defaults (the hc and one k-means start per cell, the better one, in the
-    contending cells, run on to ``final_tol=1e-8``) find mclust's choices and converged log-likelihoods on R's
-    ``faithful`` (tied, 3 components, -1126.3159) and on iris (full, 2 components,
-    -214.3547); with one k-means start and ``tol=1e-3`` alone, faithful's tied
+    The defaults (the hc and one k-means start per cell, both run on to
+    ``final_tol=1e-8`` in the contending cells) find mclust's choices and converged
+    log-likelihoods on R's ``faithful`` (tied, 3 components, -1126.3159) and on iris
+    (full, 2 components, -214.3547); with one k-means start and ``tol=1e-3`` alone, faithful's tied
     3-component fit stops in a worse optimum and the grid picks 2 full components.
 
     Examples
