@@ -13,8 +13,11 @@ a temporary file, so both sides fit the same numbers. Per data set:
   excluded), and the same grid with EM run to a relative change of ``--mclust-tol``
   (1e-12: "converged"), from the same hc tree;
 - ``select_model`` with its defaults (random_state=0), timed around the call in Python,
-  and the same grid with every cell refined (``final_margin=1e300``: converged to
-  ``final_tol=1e-8`` from each cell's best start).
+  and the same grid with every cell refined (``final_margin=1e300``: every start of
+  every cell converged to ``final_tol=1e-8``, the best kept).
+
+The converged grids run on data of at most ``--tight-max-rows`` rows (10 000; not on the
+1e5 rows, where ours would be 72 EM runs of up to 1000 iterations).
 
 mclust reports BIC as ``2 L - p log n`` (higher is better); the log-likelihood of a cell is
 taken back from it with mclust's own parameter count (``nMclustParams``), which equals
@@ -26,6 +29,11 @@ On the (1e5, 8) mixture mclust's hc (quadratic in rows) runs on a random subset 
 rows, ``initialization = list(subset = ...)`` drawn after ``set.seed(0)`` (mclust 6 does the
 same by default above ``mclust.options("subset")`` = 2000 rows); select_model's hc likewise
 samples 2000 rows.
+
+Times are the least of ``--repeats`` runs (3; 1 on the 1e5 rows). In the table, after
+the start that won: ``!`` its starts disagree, ``R`` refined by the defaults, ``ridge`` the
+converged fit is held up by ``reg_covar`` (a component's covariance, in some direction,
+is under 100 reg_covar: singular without it, a fit mclust would refuse).
 
 Exits non-zero only on errors (R missing, a fit raising), not on differences.
 """
@@ -55,17 +63,19 @@ subset_size <- as.integer(args[3])
 tight <- as.numeric(args[4])
 models <- strsplit(args[5], ",")[[1]]
 G <- as.integer(strsplit(args[6], ",")[[1]])
+repeats <- as.integer(args[7])
 init <- list()
 if (subset_size > 0 && subset_size < nrow(X)) {
   set.seed(0)
   init$subset <- sample.int(nrow(X), subset_size)
 }
-grid <- function(tol) {
+grid <- function(tol, repeats = 1) {
   control <- emControl(tol = c(tol, sqrt(.Machine$double.eps)))
-  seconds <- system.time(fit <- Mclust(X, G = G, modelNames = models,
-                                        initialization = init, control = control,
-                                        verbose = FALSE))[["elapsed"]]
-  list(fit = fit, seconds = seconds)
+  fit <- NULL  # (set by <<- from replicate's closure)
+  seconds <- replicate(repeats, system.time(
+    fit <<- Mclust(X, G = G, modelNames = models, initialization = init,
+                   control = control, verbose = FALSE))[["elapsed"]])
+  list(fit = fit, seconds = min(seconds))
 }
 loglik <- function(bic) {
   out <- bic
@@ -75,7 +85,7 @@ loglik <- function(bic) {
   }
   out
 }
-default <- grid(1e-5)
+default <- grid(1e-5, repeats)
 rows <- data.frame()
 bic <- default$fit$BIC
 ll <- loglik(bic)
@@ -112,7 +122,7 @@ def load(name):
     raise ValueError(f"unknown data set {name!r}")
 
 
-def run_mclust(X, *, tight, subset, ks=KS, types=TYPES):
+def run_mclust(X, *, tight, subset, repeats=1, ks=KS, types=TYPES):
     """mclust's grid in R: (cells {(k, type): dict}, info dict)."""
     with tempfile.TemporaryDirectory() as tmp:
         data, out, script = (Path(tmp) / name for name in ("X.csv", "cells.csv", "grid.R"))
@@ -121,11 +131,14 @@ def run_mclust(X, *, tight, subset, ks=KS, types=TYPES):
                    header=",".join(f"x{j}" for j in range(X.shape[1])), comments="")
         script.write_text(R_SCRIPT)
         argv = ["Rscript", "--vanilla", str(script), str(data), str(out), str(subset),
-                repr(tight), ",".join(types[t] for t in types), ",".join(map(str, ks))]
+                repr(tight), ",".join(types[t] for t in types), ",".join(map(str, ks)),
+                str(repeats)]
+        start = time.perf_counter()
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        process_seconds = time.perf_counter() - start
         if result.returncode != 0:
             raise RuntimeError(f"Rscript failed ({result.returncode}):\n{result.stderr}")
-        info = {}
+        info = {"process_seconds": [repr(process_seconds)]}
         for line in result.stdout.splitlines():
             key, *values = line.split()
             info[key] = values
@@ -139,10 +152,26 @@ def run_mclust(X, *, tight, subset, ks=KS, types=TYPES):
     return cells, info
 
 
-def run_ours(X, **kwargs):
-    start = time.perf_counter()
-    selection = select_model(X, random_state=0, **kwargs)
-    return selection, time.perf_counter() - start
+def run_ours(X, repeats=1, **kwargs):
+    """select_model's result and its least time over ``repeats`` runs."""
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        selection = select_model(X, random_state=0, **kwargs)
+        seconds.append(time.perf_counter() - start)
+    return selection, min(seconds)
+
+
+def held_by_ridge(model, reg_covar=1e-6):
+    """Whether a component's covariance is >= 1% reg_covar in some direction: a fit
+    that is singular without the ridge (a component on <= n_features points), which
+    mclust, unregularised, refuses (NA)."""
+    covariances = model.covariances_
+    if model.covariance_type in ("full", "tied"):
+        least = np.linalg.eigvalsh(covariances).min()
+    else:
+        least = covariances.min()
+    return least < 100 * reg_covar
 
 
 def _fmt(value, spec):
@@ -152,11 +181,15 @@ def _fmt(value, spec):
 def compare(name, X, args):
     subset = 2000 if X.shape[0] > 2000 else 0
     tight = args.mclust_tol if X.shape[0] <= args.tight_max_rows else 0.0
-    theirs, info = run_mclust(X, tight=tight, subset=subset)
-    ours, seconds = run_ours(X)
-    refined, _ = run_ours(X, final_margin=1e300)
+    repeats = args.repeats if X.shape[0] <= args.tight_max_rows else 1
+    theirs, info = run_mclust(X, tight=tight, subset=subset, repeats=repeats)
+    ours, seconds = run_ours(X, repeats)
+    # every cell refined: only where mclust's converged grid runs too (on 1e5 rows it
+    # would be 72 EM runs of up to 1000 iterations)
+    refined = run_ours(X, final_margin=1e300)[0] if tight else ours
     table = {(r["n_components"], r["covariance_type"]): r for r in ours.rows}
-    table_refined = {(r["n_components"], r["covariance_type"]): r for r in refined.rows}
+    table_refined = {(r["n_components"], r["covariance_type"]): (r, m)
+                     for r, m in zip(refined.rows, refined.models)}
     n = X.shape[0]
     print(f"\n== {name} {X.shape}: mclust {info['version'][-1]}, {' '.join(info['version'][:-2])}"
           + (f"; mclust hc on a subset of {subset} rows (set.seed(0))" if subset else ""))
@@ -168,9 +201,11 @@ def compare(name, X, args):
               f"{'mclust L conv':>14} {'ours L conv':>14} {'diff conv':>10} "
               f"{'mclust BIC':>12} {'ours BIC':>12}  start")
     print(header)
-    better = worse = same = na = 0
+    better, worse, same, na, degenerate = [], [], [], 0, 0
     for (k, covariance_type), cell in theirs.items():
-        row, row_refined = table[k, covariance_type], table_refined[k, covariance_type]
+        row, (row_refined, model_refined) = (table[k, covariance_type],
+                                             table_refined[k, covariance_type])
+        ridge = held_by_ridge(model_refined)
         bic_theirs = -cell["bic"]
         diff = row["log_likelihood"] - cell["log_likelihood"]
         conv = cell["log_likelihood_tight"]
@@ -179,28 +214,35 @@ def compare(name, X, args):
             na += 1
         elif not math.isnan(conv):
             if abs(diff_conv) <= 1e-4:
-                same += 1
+                same.append(abs(diff_conv))
             elif diff_conv > 0:
-                better += 1
+                better.append(diff_conv)
+                degenerate += ridge
             else:
-                worse += 1
+                worse.append(-diff_conv)
         print(f"{k:>2} {covariance_type:9} {_fmt(cell['log_likelihood'], '14.6f')} "
               f"{row['log_likelihood']:14.6f} {_fmt(diff, '10.4g')} {_fmt(conv, '14.6f')} "
               f"{row_refined['log_likelihood']:14.6f} {_fmt(diff_conv, '10.4g')} "
               f"{_fmt(bic_theirs, '12.4f')} {row['bic']:12.4f}  {row['start']}"
-              + (" !" if row["starts_disagree"] else "") + (" R" if row["refined"] else ""))
+              + (" !" if row["starts_disagree"] else "") + (" R" if row["refined"] else "")
+              + (" ridge" if ridge else ""))
     best = ours.rows[ours.best_index]
     model, g = info["best"]
     print(f"   picks: mclust {model},{g} (L {info['loglik'][0]}); ours "
           f"{best['covariance_type']}/{best['n_components']} ({TYPES[best['covariance_type']]}) "
           f"L {best['log_likelihood']:.6f}")
     if tight:
-        print(f"   converged cells: same optimum (|diff| <= 1e-4) {same}, ours better {better}, "
-              f"ours worse {worse}; mclust NA {na}")
+        print(f"   converged cells: same optimum (|diff| <= 1e-4) {len(same)} (max |diff| "
+              f"{max(same, default=0):.2g}), ours better {len(better)} (by up to "
+              f"{max(better, default=0):.3g}; {degenerate} of them held by the ridge), "
+              f"ours worse {len(worse)} (by up to "
+              f"{max(worse, default=0):.3g}); mclust NA {na}")
     mclust_seconds = float(info["seconds"][0])
-    print(f"   grid time: mclust {mclust_seconds:.2f} s (inside R), select_model "
+    print(f"   grid time: mclust {mclust_seconds:.2f} s (system.time inside R), select_model "
           f"{seconds:.2f} s: mclust/ours {mclust_seconds / seconds:.1f}x "
-          f"[{cpu_level()}, load {os.getloadavg()[0]:.2f}]")
+          f"[{cpu_level()}, load {os.getloadavg()[0]:.2f}]; the whole Rscript process "
+          f"{float(info['process_seconds'][0]):.1f} s (R's start, CSV, "
+          + ("both grids)" if tight else "one grid)"))
     return theirs, info
 
 
@@ -234,6 +276,8 @@ def main(argv=None):
     parser.add_argument("--mclust-tol", type=float, default=1e-12)
     parser.add_argument("--tight-max-rows", type=int, default=10_000,
                         help="run mclust's converged grid only on data this small")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed runs of each grid (the least is shown; 1 on large data)")
     parser.add_argument("--write-test-data", metavar="CSV",
                         help="write mclust's faithful and iris cells to this file")
     args = parser.parse_args(argv)
