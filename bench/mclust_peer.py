@@ -190,13 +190,14 @@ def compare(name, X, args):
     table = {(r["n_components"], r["covariance_type"]): r for r in ours.rows}
     table_refined = {(r["n_components"], r["covariance_type"]): (r, m)
                      for r, m in zip(refined.rows, refined.models)}
-    n = X.shape[0]
     print(f"\n== {name} {X.shape}: mclust {info['version'][-1]}, {' '.join(info['version'][:-2])}"
           + (f"; mclust hc on a subset of {subset} rows (set.seed(0))" if subset else ""))
     print("   L = log-likelihood. mclust: defaults (tol 1e-5 relative)"
           + (f", and converged (tol {tight:g})" if tight else "")
-          + ". ours: select_model defaults (contenders refined), and every cell refined "
-          "(final_margin=1e300). BIC = -2 L + p log n (lower is better) for both.")
+          + ". ours: select_model defaults (contenders refined)"
+          + (", and every cell refined (final_margin=1e300)" if tight else "")
+          + ". BIC = -2 L + p log n (lower is better) for both. After the start: ! starts "
+          "disagree, R refined, ridge held up by reg_covar.")
     header = (f"{'k':>2} {'type':9} {'mclust L':>14} {'ours L':>14} {'diff':>10} "
               f"{'mclust L conv':>14} {'ours L conv':>14} {'diff conv':>10} "
               f"{'mclust BIC':>12} {'ours BIC':>12}  start")
@@ -205,7 +206,7 @@ def compare(name, X, args):
     for (k, covariance_type), cell in theirs.items():
         row, (row_refined, model_refined) = (table[k, covariance_type],
                                              table_refined[k, covariance_type])
-        ridge = held_by_ridge(model_refined)
+        ridge = model_refined is not None and held_by_ridge(model_refined)
         bic_theirs = -cell["bic"]
         diff = row["log_likelihood"] - cell["log_likelihood"]
         conv = cell["log_likelihood_tight"]
@@ -253,9 +254,10 @@ def write_test_data(path, results, command):
              "Mclust(X, G = 1:9, modelNames = c('VVV','EEE','VVI','VII')) per cell",
              f"# written by: {command}",
              f"# on {time.strftime('%Y-%m-%d', time.gmtime())} (UTC). faithful = "
-             "tests/data/faithful.csv, iris = sklearn.datasets.load_iris().data (equal to R's iris[, 1:4]).",
-             "# bic_mclust: mclust's sign (2 L - p log n, higher is better); log_likelihood: mclust's "
-             "defaults (EM to relative tol 1e-5);",
+             "tests/data/faithful.csv, iris = sklearn.datasets.load_iris().data "
+             "(equal to R's iris[, 1:4]).",
+             "# bic_mclust: mclust's sign (2 L - p log n, higher is better); "
+             "log_likelihood: mclust's defaults (EM to relative tol 1e-5);",
              "# log_likelihood_converged: the same start, EM to relative tol 1e-12. NA: mclust "
              "refused the cell (singular covariance).",
              "data,n_components,covariance_type,mclust_model,bic_mclust,log_likelihood,"
