@@ -175,7 +175,10 @@ def held_by_ridge(model, reg_covar=1e-6):
 
 
 def _fmt(value, spec):
-    return "NA" if math.isnan(value) else format(value, spec)
+    """``format(value, spec)``, or "NA" as wide for NaN (a cell mclust refused)."""
+    if math.isnan(value):
+        return "NA".rjust(int(spec.split(".")[0] or 0))
+    return format(value, spec)
 
 
 def compare(name, X, args):
