@@ -110,6 +110,11 @@ def test_select_prints_table_marks_best_and_saves(tmp_path, data, capsys):
     assert len(best_line) == 1 and " 3  full" in best_line[0]
     assert "best by BIC (lower is better): 3 components, covariance_type='full'" in out
     assert err.count("[") >= 8 and "[8/8]" in err  # progress lines
+    # the progress lines' BICs are at --tol; the contenders' final values are in the table
+    assert "BIC " in err and " at tol=0.001 (" in err
+    refined = err.split("Run on to final_tol after the grid (the table shows their final "
+                        "values): ")[1].splitlines()[0]
+    assert "k=3 full" in refined
     assert load(tmp_path / "best.npz").n_components == 3
 
 

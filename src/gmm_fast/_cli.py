@@ -457,8 +457,9 @@ def command_select(args):
     def progress(done, total, row):
         if args.quiet:
             return
+        # The grid's values are at --tol; the contenders are refined after the grid.
         status = (f"failed: {row['reason']}" if row["failed"]
-                  else f"{args.criterion.upper()} {row[args.criterion]:.4f}")
+                  else f"{args.criterion.upper()} {row[args.criterion]:.4f} at tol={args.tol:g}")
         print(f"[{done}/{total}] k={row['n_components']} {row['covariance_type']}: {status} "
               f"({row['seconds']:.2f} s)", file=sys.stderr)
 
@@ -470,6 +471,11 @@ def command_select(args):
                              tol=args.tol, n_threads=_threads(args),
                              sort_components=_sort(args), callback=progress,
                              missing_values=args.missing)
+    refined = [f"k={row['n_components']} {row['covariance_type']}" for row in selection.rows
+               if row["refined"]]
+    if refined and not args.quiet:
+        print(f"Run on to final_tol after the grid (the table shows their final values): "
+              f"{', '.join(refined)}.", file=sys.stderr)
     print(selection.format())
     if args.save:
         save(selection.best_model, args.save)
