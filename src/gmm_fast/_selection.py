@@ -15,6 +15,7 @@ import numpy as np
 
 from ._base import ConvergenceWarning, _feature_names
 from ._covariances import COVARIANCE_TYPES as _COVARIANCE_HELPERS
+from ._dask import is_dask_collection
 from ._gaussian_mixture import GaussianMixture
 from ._hc import hc_partitions
 from ._kmeans import KMeans
@@ -150,6 +151,136 @@ def _check_grid(n_components, covariance_types, criterion):
     return list(dict.fromkeys(ks)), list(dict.fromkeys(covariance_types))
 
 
+class GridData:
+    """The data every cell of a grid fits: X and its weights, and the rows (and weights)
+    the starts see (the complete or imputed rows with ``missing_values="marginalize"``)."""
+
+    def __init__(self, X, sample_weight, start_X, start_weight):
+        self.X, self.sample_weight = X, sample_weight
+        self.start_X, self.start_weight = start_X, start_weight
+
+
+def prepared_data(X, sample_weight, missing_values, ks):
+    """Checked X and weights as a ``GridData`` (select_model's one validation of X)."""
+    X = check_array(X, min_samples=2, allow_nan=missing_values == "marginalize")
+    sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+    start_X, start_weight = X, sample_weight
+    if missing_values == "marginalize" and np.isnan(X).any():
+        check_missing_rows(X)
+        complete = ~np.isnan(X).any(axis=1)
+        if np.count_nonzero(sample_weight[complete]) >= 10 * max(ks):
+            start_X, start_weight = X[complete], sample_weight[complete]
+        else:
+            start_X = mean_imputed(X)
+    return GridData(X, sample_weight, start_X, start_weight)
+
+
+def kmeans_seeds(random_state, ks, n_init):
+    """``k -> seeds`` of the k-means starts, drawn before the grid runs, so that a
+    start does not depend on the order the cells run in (one after the other here,
+    or at once on a cluster)."""
+    seeds = random_state.randint(np.iinfo(np.int32).max, size=(len(ks), n_init))
+    return {k: [int(seed) for seed in row] for k, row in zip(ks, seeds)}
+
+
+def hc_starts(data, ks, random_state):
+    """``k -> labels`` of the hc start: one hierarchy for the whole grid, cut at each k."""
+    start_X = data.start_X
+    return hc_partitions(start_X, [k for k in ks if k <= start_X.shape[0]],
+                         data.start_weight, random_state)
+
+
+def kmeans_starts(data, k, seeds, n_threads):
+    """``[(name, labels)]``: a k-means start of k clusters per seed."""
+    named = []
+    with warnings.catch_warnings():
+        # Fewer distinct clusters than k (duplicates) is fine for a start.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for i, seed in enumerate(seeds):
+            name = "kmeans" if len(seeds) == 1 else f"k-means {i + 1}/{len(seeds)}"
+            named.append((name, KMeans(k, n_init=1, random_state=seed, n_threads=n_threads).fit(
+                data.start_X, sample_weight=data.start_weight).labels_))
+    return named
+
+
+def cell_starts(hc_labels, kmeans, k):
+    """The named starts of a cell of k components: hc's first, then the k-means ones."""
+    named = [("hc", hc_labels[k])] if hc_labels is not None and k in hc_labels else []
+    return named + list(kmeans or [])
+
+
+def fit_cell(data, k, covariance_type, named_starts, reason, settings):
+    """``(row, model)`` of one grid cell: EM from each start to ``tol``, the start of
+    highest log-likelihood kept (model None and a failed row when every start failed)."""
+    start_time = time.perf_counter()
+    X, sample_weight = data.X, data.sample_weight
+    best, row, reached = None, None, []
+    for name, labels in named_starts:
+        try:
+            weights, means, covariances = _initial_parameters(
+                data.start_X, data.start_weight, labels, k, covariance_type,
+                settings["reg_covar"])
+            model, scores = _fit_scored(
+                X, sample_weight, k, covariance_type, settings["tol"], settings["max_iter"],
+                dict(weights_init=weights, means_init=means, covariances_init=covariances),
+                settings["common"])
+        except _FIT_ERRORS as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            continue
+        if not all(math.isfinite(scores[name_]) for name_ in ("bic", "aic", "icl")):
+            reason = "non-finite log-likelihood (degenerate data or components)."
+            continue
+        reached.append(scores["log_likelihood"])
+        if best is None or scores["log_likelihood"] > row["log_likelihood"]:
+            best = model
+            row = dict(n_components=k, covariance_type=covariance_type,
+                       converged=bool(model.converged_), n_iter=int(model.n_iter_),
+                       start=name, refined=False, failed=False, reason="", **scores)
+    if best is None:
+        row = _failed_row(k, covariance_type, reason or "fit failed.")
+    else:
+        # Starts disagree: their mean log-likelihoods (each at tol) differ by more
+        # than tol per unit weight.
+        with np.errstate(over="ignore"):
+            n_weight = float(sample_weight.sum(dtype=np.float64))
+        row["starts_disagree"] = bool(
+            len(reached) > 1 and (max(reached) - min(reached)) > settings["tol"] * n_weight)
+    row["seconds"] = time.perf_counter() - start_time
+    return row, best
+
+
+def contenders(rows, criterion, final_margin):
+    """Rows whose criterion at ``tol`` is within ``final_margin`` of the least."""
+    valid = [i for i, row in enumerate(rows) if not row["failed"]]
+    if not valid:
+        return []
+    least = min(rows[i][criterion] for i in valid)
+    return [i for i in valid if rows[i][criterion] <= least + final_margin]
+
+
+def refine(data, row, model, settings):
+    """A contender run on from where its best start stopped to ``final_tol``:
+    ``(model, row updates)``, model None when the run failed or did not improve (EM
+    only raises the likelihood, so a refined row can only improve)."""
+    start_time = time.perf_counter()
+    refined, updates = None, {}
+    try:
+        fitted, scores = _fit_scored(
+            data.X, data.sample_weight, row["n_components"], row["covariance_type"],
+            settings["final_tol"], settings["final_max_iter"],
+            dict(weights_init=model.weights_, means_init=model.means_,
+                 covariances_init=model.covariances_), settings["common"])
+    except _FIT_ERRORS:
+        fitted = None  # (the start's own fit stands)
+    if (fitted is not None and all(math.isfinite(v) for v in scores.values())
+            and scores["log_likelihood"] >= row["log_likelihood"]):
+        refined = fitted
+        updates = dict(converged=bool(fitted.converged_), refined=True,
+                       n_iter=row["n_iter"] + int(fitted.n_iter_), **scores)
+    updates["seconds"] = row["seconds"] + time.perf_counter() - start_time
+    return refined, updates
+
+
 class ModelSelection:
     """The result of ``select_model``: the best fitted model and the table of the grid.
 
@@ -240,7 +371,7 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
                  criterion="bic", *, starts=STARTS, n_init=1, random_state=None,
                  sample_weight=None, tol=1e-3, final_tol=1e-8, final_max_iter=1000, final_margin=10.0,
                  reg_covar=1e-6, max_iter=100, n_threads=None, sort_components=None,
-                 callback=None, missing_values="error"):
+                 callback=None, missing_values="error", client=None):
     """Fit Gaussian mixtures over a grid and pick the best by an information criterion.
 
     Parameters
@@ -301,6 +432,10 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
         observed cells (the log-likelihood in the criteria is the observed-data
         one); the k-means starts then run on the complete rows, or on mean-imputed
         rows when fewer than ``10 * max(n_components)`` rows are complete.
+    client : dask.distributed.Client or None, default=None
+        Run the grid's cells in parallel on this cluster, one task per cell (see
+        Notes). A dask array or dask DataFrame X runs on ``client``, else on the
+        active client (``distributed.get_client()``); without one it is an error.
 
     Returns
     -------
@@ -326,6 +461,15 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
 
     Ties go to the earlier row (fewer components).
 
+    On a cluster (``client``, or a dask X) X is sent to the workers once (an in-memory X
+    is scattered, a dask X is joined from its blocks on a worker: it must fit in one
+    worker's memory), the hc and k-means starts and every cell run as tasks, and only
+    rows and fitted models come back; the table and the chosen model are those of
+    the same call without a cluster (the k-means starts are seeded from
+    ``random_state`` before the grid runs, so they do not depend on the order the
+    cells run in). A kernel in a task uses ``n_threads`` if given, else one thread.
+    ``callback`` is then called in the order the cells finish.
+
     The defaults (the hc and one k-means start per cell, the better one, in the
     contending cells, run on to ``final_tol=1e-8``) find mclust's choices and converged log-likelihoods on R's
     ``faithful`` (tied, 3 components, -1126.3159) and on iris (full, 2 components,
@@ -343,11 +487,9 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
     >>> selection.best_params
     {'n_components': 2, 'covariance_type': 'spherical'}
     """
-    names = _feature_names(X)  # (the grid fits plain arrays; the models get the names)
     if missing_values not in MISSING_VALUES:
         raise ValueError(f"missing_values={missing_values!r} should be one of "
                          f"{', '.join(map(repr, MISSING_VALUES))}.")
-    X = check_array(X, min_samples=2, allow_nan=missing_values == "marginalize")
     ks, covariance_types = _check_grid(n_components, covariance_types, criterion)
     n_init = check_positive_int(n_init, "n_init")
     starts = [starts] if isinstance(starts, str) else list(starts)
@@ -357,114 +499,66 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
         check_nonnegative_float(final_tol, "final_tol")
         check_positive_int(final_max_iter, "final_max_iter")
         check_nonnegative_float(final_margin, "final_margin")
-    common = dict(reg_covar=reg_covar, n_threads=n_threads, sort_components=sort_components,
-                  missing_values=missing_values)
-    sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+    settings = dict(tol=tol, max_iter=max_iter, reg_covar=reg_covar, final_tol=final_tol,
+                    final_max_iter=final_max_iter,
+                    common=dict(reg_covar=reg_covar, n_threads=n_threads,
+                                sort_components=sort_components,
+                                missing_values=missing_values))
     random_state = check_random_state(random_state)
-    start_X, start_weight = X, sample_weight  # (the rows the k-means starts see)
-    if missing_values == "marginalize" and np.isnan(X).any():
-        check_missing_rows(X)
-        complete = ~np.isnan(X).any(axis=1)
-        if np.count_nonzero(sample_weight[complete]) >= 10 * max(ks):
-            start_X, start_weight = X[complete], sample_weight[complete]
-        else:
-            start_X = mean_imputed(X)
+    seeds = kmeans_seeds(random_state, ks, n_init) if "kmeans" in starts else None
+    grid = dict(ks=ks, covariance_types=covariance_types, starts=starts, seeds=seeds,
+                random_state=random_state, settings=settings, criterion=criterion,
+                final_margin=final_margin, callback=callback)
+    if client is not None or is_dask_collection(X):
+        from ._selection_dask import select_on_cluster
+        names, (rows, models) = None, select_on_cluster(client, X, sample_weight,
+                                                        missing_values, **grid)
+    else:
+        names = _feature_names(X)  # (the grid fits plain arrays; the models get the names)
+        data = prepared_data(X, sample_weight, missing_values, ks)
+        rows, models = _select_here(data, **grid)
+    valid = [i for i, row in enumerate(rows) if not row["failed"]]
+    if not valid:
+        reasons = sorted({row["reason"] for row in rows})
+        raise ValueError("Every fit of the model-selection grid failed: " + " | ".join(reasons))
+    if names is not None:
+        for model in models:
+            if model is not None:
+                model.feature_names_in_ = names
+    best_index = min(valid, key=lambda i: (rows[i][criterion], i))
+    return ModelSelection(models[best_index], best_index, criterion, rows)
+
+
+def _select_here(data, ks, covariance_types, starts, seeds, random_state, settings, criterion,
+                 final_margin, callback):
+    """The grid's rows and models, cell after cell in this process."""
+    n_samples = data.X.shape[0]
+    n_threads = settings["common"]["n_threads"]
+    # One hierarchy for the whole grid, cut at each k.
+    hc_labels = hc_starts(data, ks, random_state) if "hc" in starts else None
     total = len(ks) * len(covariance_types)
     rows, models = [], []
-    with np.errstate(over="ignore"):  # (inf: such a grid's rows fail, said so)
-        n_weight = float(sample_weight.sum(dtype=np.float64))
-    hc_labels = {}
-    if "hc" in starts and X.shape[0] >= 2:
-        # One hierarchy for the whole grid, cut at each k.
-        hc_labels = hc_partitions(start_X, [k for k in ks if k <= start_X.shape[0]],
-                                  start_weight, random_state)
     # BLAS limited once for the grid: each fit and score would set and restore the
     # limit (~20 us each, 2 x 36 times on the default grid).
     with sequential_blas():
         for k in ks:
-            named_starts, reason = [], ""
-            if k > X.shape[0]:
-                reason = f"n_samples={X.shape[0]} should be >= n_components={k}."
+            named, reason = [], ""
+            if k > n_samples:
+                reason = f"n_samples={n_samples} should be >= n_components={k}."
             else:
-                if "hc" in starts and k in hc_labels:
-                    named_starts.append(("hc", hc_labels[k]))
-                if "kmeans" in starts:
-                    with warnings.catch_warnings():
-                        # Fewer distinct clusters than k (duplicates) is fine for a start.
-                        warnings.simplefilter("ignore", ConvergenceWarning)
-                        for i in range(n_init):
-                            name = "kmeans" if n_init == 1 else f"k-means {i + 1}/{n_init}"
-                            named_starts.append((name, KMeans(
-                                k, n_init=1, random_state=random_state,
-                                n_threads=n_threads).fit(
-                                    start_X, sample_weight=start_weight).labels_))
+                kmeans = (kmeans_starts(data, k, seeds[k], n_threads) if seeds is not None
+                          else None)
+                named = cell_starts(hc_labels, kmeans, k)
             for covariance_type in covariance_types:
-                start_time = time.perf_counter()
-                best, row, reached = None, None, []
-                for name, labels in named_starts:
-                    try:
-                        weights, means, covariances = _initial_parameters(
-                            start_X, start_weight, labels, k, covariance_type, reg_covar)
-                        model, scores = _fit_scored(
-                            X, sample_weight, k, covariance_type, tol, max_iter,
-                            dict(weights_init=weights, means_init=means,
-                                 covariances_init=covariances), common)
-                    except _FIT_ERRORS as exc:
-                        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                        continue
-                    if not all(math.isfinite(scores[name_]) for name_ in ("bic", "aic", "icl")):
-                        reason = "non-finite log-likelihood (degenerate data or components)."
-                        continue
-                    reached.append(scores["log_likelihood"])
-                    if best is None or scores["log_likelihood"] > row["log_likelihood"]:
-                        best = model
-                        row = dict(n_components=k, covariance_type=covariance_type,
-                                   converged=bool(model.converged_), n_iter=int(model.n_iter_),
-                                   start=name, refined=False, failed=False, reason="",
-                                   **scores)
-                if best is None:
-                    row = _failed_row(k, covariance_type, reason or "fit failed.")
-                else:
-                    # Starts disagree: their mean log-likelihoods (each at tol) differ by
-                    # more than tol per unit weight.
-                    row["starts_disagree"] = bool(
-                        len(reached) > 1 and (max(reached) - min(reached)) > tol * n_weight)
-                    if names is not None:
-                        best.feature_names_in_ = names
-                row["seconds"] = time.perf_counter() - start_time
+                row, model = fit_cell(data, k, covariance_type, named, reason, settings)
                 rows.append(row)
-                models.append(best)
+                models.append(model)
                 if callback is not None:
                     callback(len(rows), total, row)
-        valid = [i for i, row in enumerate(rows) if not row["failed"]]
-        if final_tol is not None and valid:
-            # Contenders (criterion at tol within final_margin of the least) run on from
-            # where their best start stopped to final_tol; EM only raises the
-            # likelihood, so a refined row can only improve.
-            least = min(rows[i][criterion] for i in valid)
-            for i in valid:
-                row, best = rows[i], models[i]
-                if row[criterion] > least + final_margin:
-                    continue
-                start_time = time.perf_counter()
-                try:
-                    refined, scores = _fit_scored(
-                        X, sample_weight, row["n_components"], row["covariance_type"],
-                        final_tol, final_max_iter,
-                        dict(weights_init=best.weights_, means_init=best.means_,
-                             covariances_init=best.covariances_), common)
-                except _FIT_ERRORS:
-                    continue  # (the start's own fit stands)
-                if (all(math.isfinite(v) for v in scores.values())
-                        and scores["log_likelihood"] >= row["log_likelihood"]):
-                    if names is not None:
-                        refined.feature_names_in_ = names
+        if settings["final_tol"] is not None:
+            for i in contenders(rows, criterion, final_margin):
+                refined, updates = refine(data, rows[i], models[i], settings)
+                rows[i].update(updates)
+                if refined is not None:
                     models[i] = refined
-                    row.update(converged=bool(refined.converged_), refined=True,
-                               n_iter=row["n_iter"] + int(refined.n_iter_), **scores)
-                row["seconds"] += time.perf_counter() - start_time
-    if not valid:
-        reasons = sorted({row["reason"] for row in rows})
-        raise ValueError("Every fit of the model-selection grid failed: " + " | ".join(reasons))
-    best_index = min(valid, key=lambda i: (rows[i][criterion], i))
-    return ModelSelection(models[best_index], best_index, criterion, rows)
+    return rows, models

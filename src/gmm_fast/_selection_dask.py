@@ -1,0 +1,155 @@
+"""``select_model`` on a ``dask.distributed`` cluster: the grid's cells as tasks.
+
+The grid is embarrassingly parallel, so each cell is one task that fits in a worker,
+in memory, exactly as ``select_model`` does cell after cell, and returns only its row
+and its small fitted model. X goes to the workers once: an in-memory X is scattered
+(a copy per worker), and a dask array (or DataFrame) is assembled from its blocks by a
+task on a worker; the client never receives it. Hence X must fit in one worker's
+memory; a larger X is fitted cell by cell with ``GaussianMixture.fit`` on the dask
+array, each fit spread over the blocks.
+
+The tasks of a grid:
+
+- one hc task (the hierarchy of the whole grid, on at most ``_hc.HC_MAX_SAMPLES``
+  rows, cut at each k) and one k-means task per ``n_components``, their labels left on
+  the workers;
+- one task per cell, (n_components, covariance_type), once its starts exist: EM from
+  each start to ``tol``, the best kept, its criteria computed on the worker;
+- one task per contender, run on to ``final_tol`` once every cell is done.
+
+The k-means starts are seeded before the grid runs (``_selection.kmeans_seeds``) and
+the kernels give the same bits on any number of threads, so the table and the chosen
+model equal those of ``select_model`` without a cluster. A kernel in a task uses
+``n_threads`` if given, else one OpenMP thread (a worker runs one task per thread).
+``callback`` is called as cells finish, in the order they finish.
+"""
+from ._dask import (check_dask_array, check_dask_weights, dataframe_as_array,
+                    is_dask_array, is_dask_dataframe)
+from ._selection import (_failed_row, cell_starts, contenders, fit_cell, hc_starts, kmeans_starts,
+                         prepared_data, refine)
+from ._threads import sequential_blas
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ImportError(f"select_model on a cluster needs dask.distributed ({exc}); "
+                          'install the extra: pip install "gmm_fast[dask]"') from None
+    return distributed
+
+
+def _resolved_client(client, X):
+    """The client given, else (for dask X) the active one; without one, a ValueError."""
+    distributed = _distributed()
+    if client is not None:
+        if not isinstance(client, distributed.Client):
+            raise TypeError(f"client should be a dask.distributed.Client, got "
+                            f"{type(client).__name__}.")
+        return client
+    try:
+        return distributed.get_client()
+    except ValueError:
+        kind = "dask DataFrame" if is_dask_dataframe(X) else "dask array"
+        raise ValueError(f"X is a {kind}: select_model runs its grid on a dask.distributed "
+                         "cluster; start a Client (or pass client=), or select on "
+                         "X.compute() in memory.") from None
+
+
+def _remote_data(X, sample_weight, missing_values, ks):
+    """``prepared_data`` in a worker, on X assembled there from its blocks."""
+    return prepared_data(X, sample_weight, missing_values, ks)
+
+
+def _hc_task(data, ks, random_state):
+    with sequential_blas():
+        return hc_starts(data, ks, random_state)
+
+
+def _kmeans_task(data, k, seeds, n_threads):
+    with sequential_blas():
+        return kmeans_starts(data, k, seeds, n_threads)
+
+
+def _cell_task(data, hc_labels, kmeans, k, covariance_type, settings):
+    with sequential_blas():
+        return fit_cell(data, k, covariance_type, cell_starts(hc_labels, kmeans, k), "",
+                        settings)
+
+
+def _refine_task(data, row, model, settings):
+    with sequential_blas():
+        return refine(data, row, model, settings)
+
+
+def _data_on_cluster(client, X, sample_weight, missing_values, ks):
+    """A future of the ``GridData`` on the workers, and n_samples."""
+    if not (is_dask_array(X) or is_dask_dataframe(X)):
+        data = prepared_data(X, sample_weight, missing_values, ks)  # (checked here)
+        # One copy per worker, sent once: every task of the grid reads it.
+        return client.scatter(data, broadcast=True), data.X.shape[0]
+    if is_dask_dataframe(X):
+        X = dataframe_as_array(X)
+    checked, starts = check_dask_array(X, min_samples=2,
+                                       finite=missing_values != "marginalize")
+    if sample_weight is not None:
+        sample_weight = client.compute(check_dask_weights(sample_weight, checked, starts))
+    # client.compute: the blocks are joined on a worker, and the result stays there.
+    data = client.submit(_remote_data, client.compute(checked), sample_weight,
+                         missing_values, ks, pure=False)
+    return data, checked.shape[0]
+
+
+def select_on_cluster(client, X, sample_weight, missing_values, ks, covariance_types, starts,
+                      seeds, random_state, settings, criterion, final_margin, callback):
+    """The grid's rows and models (``select_model``'s), its cells run as tasks."""
+    distributed = _distributed()
+    client = _resolved_client(client, X)
+    data, n_samples = _data_on_cluster(client, X, sample_weight, missing_values, ks)
+    n_threads = settings["common"]["n_threads"]
+    if n_threads is None:  # one OpenMP thread per task: no oversubscription
+        settings = dict(settings, common=dict(settings["common"], n_threads=1))
+        n_threads = 1
+    hc_labels = (client.submit(_hc_task, data, ks, random_state, pure=False)
+                 if "hc" in starts else None)
+    rows, models, futures, cells = {}, {}, [], {}
+    for k in ks:
+        if k > n_samples:
+            reason = f"n_samples={n_samples} should be >= n_components={k}."
+            for covariance_type in covariance_types:
+                rows[k, covariance_type] = dict(_failed_row(k, covariance_type, reason),
+                                                seconds=0.0)
+            continue
+        kmeans = (client.submit(_kmeans_task, data, k, seeds[k], n_threads, pure=False)
+                  if seeds is not None else None)
+        for covariance_type in covariance_types:
+            futures.append(client.submit(_cell_task, data, hc_labels, kmeans, k,
+                                         covariance_type, settings, pure=False))
+            cells[futures[-1].key] = (k, covariance_type)
+    total = len(ks) * len(covariance_types)
+    done = 0
+    for row in rows.values():  # (cells failed before any fit: k > n_samples)
+        done += 1
+        if callback is not None:
+            callback(done, total, row)
+    # Small results only: a row and a model per cell, gathered in batches as they finish.
+    for batch in distributed.as_completed(futures).batches():
+        for future, (row, model) in zip(batch, client.gather(batch)):
+            cell = cells[future.key]
+            rows[cell], models[cell] = row, model
+            done += 1
+            if callback is not None:
+                callback(done, total, row)
+    order = [(k, covariance_type) for k in ks for covariance_type in covariance_types]
+    rows = [rows[cell] for cell in order]
+    models = [models.get(cell) for cell in order]
+    if settings["final_tol"] is not None:
+        indices = contenders(rows, criterion, final_margin)
+        futures = [client.submit(_refine_task, data, rows[i], models[i], settings, pure=False)
+                   for i in indices]
+        for i, (refined, updates) in zip(indices, client.gather(futures)):
+            rows[i].update(updates)
+            if refined is not None:
+                models[i] = refined
+    return rows, models
+
