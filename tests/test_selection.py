@@ -236,3 +236,17 @@ def test_start_column_names_the_winning_start_and_disagreement():
     assert not only_kmeans.rows[0]["starts_disagree"]
     with pytest.raises(ValueError, match="starts=.* should be a non-empty subset"):
         select_model(X, starts=["ward"])
+
+
+def test_a_cell_does_not_depend_on_the_rest_of_the_grid():
+    """The starts of a cell depend on random_state and its own k only (the k-means
+    seeds are derived per (k, start), the hierarchy is one for any grid): a cell
+    fitted alone equals the same cell in a larger grid, in any order."""
+    X = faithful_like(4)
+    arguments = dict(covariance_types=["full", "spherical"], n_init=2, final_tol=None,
+                     random_state=7)
+    alone = select_model(X, n_components=[3], **arguments).rows
+    grid = select_model(X, n_components=[4, 1, 3, 2], **arguments).rows
+    in_grid = [row for row in grid if row["n_components"] == 3]
+    for a, b in zip(alone, in_grid):
+        assert {**a, "seconds": 0} == {**b, "seconds": 0}

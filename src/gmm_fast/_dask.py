@@ -476,12 +476,23 @@ def _gmm_rows(X, estimator, what):
     return getattr(estimator, what)(X)
 
 
+def unnamed(estimator):
+    """A shallow copy of a fitted estimator without ``feature_names_in_``, for the
+    blocks (plain arrays, whose names were checked on the whole DataFrame)."""
+    if not hasattr(estimator, "feature_names_in_"):
+        return estimator
+    copy = __import__("copy").copy(estimator)
+    del copy.feature_names_in_
+    return copy
+
+
 def gmm_per_sample(estimator, X, what):
     """``score_samples`` / ``predict`` / ``predict_proba`` of dask X, lazily, block by block."""
     estimator._check_fitted("means_")
     X, _ = check_dask_array(X, dtype=estimator.means_.dtype,
                             n_features=estimator.n_features_in_,
                             feature_names=getattr(estimator, "feature_names_in_", None))
+    estimator = unnamed(estimator)
     if what == "predict_proba":
         n_components = estimator.means_.shape[0]
         return X.map_blocks(_gmm_rows, estimator, what, chunks=(X.chunks[0], (n_components,)),

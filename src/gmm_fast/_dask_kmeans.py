@@ -10,7 +10,7 @@ import numpy as np
 
 from ._dask import (_block_reduce, _check_weights_total, _compute, _gmm_rows, _import_dask,
                     _META, _packed, _prepare_fit, _task_threads, check_dask_array,
-                    check_dask_weights, sample_rows, sample_size)
+                    check_dask_weights, sample_rows, sample_size, unnamed)
 
 def _column_sums(X, weight, *, mean=None):
     """Float64 column sums of a block (of squares about ``mean``, when given), in row
@@ -202,7 +202,7 @@ def kmeans_per_sample(estimator, X, what):
                             feature_names=getattr(estimator, "feature_names_in_", None))
     if what == "predict":
         return X.map_blocks(_labels_block, centers, drop_axis=1, meta=np.empty(0, np.int32))
-    return X.map_blocks(_gmm_rows, estimator, "transform",
+    return X.map_blocks(_gmm_rows, unnamed(estimator), "transform",
                         chunks=(X.chunks[0], (len(centers),)),
                         meta=np.empty((0, 0), centers.dtype))
 

@@ -176,11 +176,13 @@ def prepared_data(X, sample_weight, missing_values, ks):
 
 
 def kmeans_seeds(random_state, ks, n_init):
-    """``k -> seeds`` of the k-means starts, drawn before the grid runs, so that a
-    start does not depend on the order the cells run in (one after the other here,
-    or at once on a cluster)."""
-    seeds = random_state.randint(np.iinfo(np.int32).max, size=(len(ks), n_init))
-    return {k: [int(seed) for seed in row] for k, row in zip(ks, seeds)}
+    """``k -> seeds`` of the k-means starts: one number drawn from ``random_state``,
+    then a seed per (k, start) from it, so that a start depends on neither the order
+    the cells run in (one after the other here, or at once on a cluster) nor the other
+    numbers of components in the grid."""
+    base = int(random_state.randint(np.iinfo(np.int32).max))
+    return {k: [int(np.random.SeedSequence([base, k, i]).generate_state(1)[0] >> 1)
+                for i in range(n_init)] for k in ks}
 
 
 def hc_starts(data, ks, random_state):
@@ -396,8 +398,9 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
     n_init : int, default=1
         k-means starts per grid cell.
     random_state : int, RandomState instance or None, default=None
-        Seed of the k-means initialisations (and of hc's sample of rows above
-        ``_hc.HC_MAX_SAMPLES`` = 2000).
+        Seed of the k-means initialisations (one number is drawn from it, and from
+        that a seed per (n_components, start): a cell's starts do not depend on the
+        rest of the grid) and of hc's sample of rows above ``_hc.HC_MAX_SAMPLES`` = 2000.
     sample_weight : array-like of shape (n_samples,), default=None
         Frequency weights: the log-likelihood is ``sum_i w_i log p(x_i)`` and the
         sample size in BIC is ``sum_i w_i``.
