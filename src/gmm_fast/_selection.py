@@ -158,6 +158,8 @@ class GridData:
     def __init__(self, X, sample_weight, start_X, start_weight):
         self.X, self.sample_weight = X, sample_weight
         self.start_X, self.start_weight = start_X, start_weight
+        with np.errstate(over="ignore"):  # (inf: such a grid's rows fail, said so)
+            self.n_weight = float(sample_weight.sum(dtype=np.float64))
 
 
 def prepared_data(X, sample_weight, missing_values, ks):
@@ -211,26 +213,34 @@ def cell_starts(hc_labels, kmeans, k):
     return named + list(kmeans or [])
 
 
-def fit_cell(data, k, covariance_type, named_starts, reason, settings):
-    """``(row, model)`` of one grid cell: EM from each start to ``tol``, the start of
-    highest log-likelihood kept (model None and a failed row when every start failed)."""
+def fit_start(data, k, covariance_type, name, labels, settings):
+    """One start of a cell run by EM to ``tol``: ``(name, model, scores, seconds)``;
+    when the fit fails, model is None and scores the reason."""
     start_time = time.perf_counter()
-    X, sample_weight = data.X, data.sample_weight
+    try:
+        weights, means, covariances = _initial_parameters(
+            data.start_X, data.start_weight, labels, k, covariance_type, settings["reg_covar"])
+        model, scores = _fit_scored(
+            data.X, data.sample_weight, k, covariance_type, settings["tol"],
+            settings["max_iter"],
+            dict(weights_init=weights, means_init=means, covariances_init=covariances),
+            settings["common"])
+    except _FIT_ERRORS as exc:
+        model, scores = None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if model is not None and not all(math.isfinite(scores[criterion])
+                                     for criterion in ("bic", "aic", "icl")):
+        model, scores = None, "non-finite log-likelihood (degenerate data or components)."
+    return name, model, scores, time.perf_counter() - start_time
+
+
+def best_start(k, covariance_type, fitted, reason, tol, n_weight):
+    """``(row, model)`` of a cell from its starts' ``fit_start`` results, in the starts'
+    order: the start of highest log-likelihood (model None and a failed row, with the
+    last failure's reason, when every start failed)."""
     best, row, reached = None, None, []
-    for name, labels in named_starts:
-        try:
-            weights, means, covariances = _initial_parameters(
-                data.start_X, data.start_weight, labels, k, covariance_type,
-                settings["reg_covar"])
-            model, scores = _fit_scored(
-                X, sample_weight, k, covariance_type, settings["tol"], settings["max_iter"],
-                dict(weights_init=weights, means_init=means, covariances_init=covariances),
-                settings["common"])
-        except _FIT_ERRORS as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            continue
-        if not all(math.isfinite(scores[name_]) for name_ in ("bic", "aic", "icl")):
-            reason = "non-finite log-likelihood (degenerate data or components)."
+    for name, model, scores, _ in fitted:
+        if model is None:
+            reason = scores
             continue
         reached.append(scores["log_likelihood"])
         if best is None or scores["log_likelihood"] > row["log_likelihood"]:
@@ -243,11 +253,9 @@ def fit_cell(data, k, covariance_type, named_starts, reason, settings):
     else:
         # Starts disagree: their mean log-likelihoods (each at tol) differ by more
         # than tol per unit weight.
-        with np.errstate(over="ignore"):
-            n_weight = float(sample_weight.sum(dtype=np.float64))
         row["starts_disagree"] = bool(
-            len(reached) > 1 and (max(reached) - min(reached)) > settings["tol"] * n_weight)
-    row["seconds"] = time.perf_counter() - start_time
+            len(reached) > 1 and (max(reached) - min(reached)) > tol * n_weight)
+    row["seconds"] = float(sum(result[3] for result in fitted))
     return row, best
 
 
@@ -553,7 +561,10 @@ def _select_here(data, ks, covariance_types, starts, seeds, random_state, settin
                           else None)
                 named = cell_starts(hc_labels, kmeans, k)
             for covariance_type in covariance_types:
-                row, model = fit_cell(data, k, covariance_type, named, reason, settings)
+                fitted = [fit_start(data, k, covariance_type, name, labels, settings)
+                          for name, labels in named]
+                row, model = best_start(k, covariance_type, fitted, reason, settings["tol"],
+                                        data.n_weight)
                 rows.append(row)
                 models.append(model)
                 if callback is not None:
