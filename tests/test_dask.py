@@ -638,3 +638,24 @@ def test_select_model_cluster_errors(monkeypatch):
         select_model(da.from_array(X, chunks=500), [1, 2])
     with pytest.raises(TypeError, match="client should be a dask.distributed.Client, got str"):
         select_model(X, [1, 2], client="tcp://127.0.0.1:8786")
+
+
+def test_local_cluster_select_model_dataframe_and_missing_values(client, tmp_path):
+    """A Parquet table through dask.dataframe (its names reach the models), and rows
+    with NaN cells fitted by their observed cells: as in memory."""
+    from gmm_fast import select_model
+
+    pd = pytest.importorskip("pandas")
+    X, _ = _blobs()
+    frame = _parquet_frame(tmp_path, X, columns=["a", "b", "c"])
+    arguments = dict(n_components=[1, 2, 3], covariance_types=["full", "spherical"],
+                     random_state=1)
+    serial = select_model(pd.DataFrame(X, columns=["a", "b", "c"]), **arguments)
+    parallel = select_model(frame, **arguments)
+    _same_selection(serial, parallel)
+    assert list(parallel.best_model.feature_names_in_) == ["a", "b", "c"]
+    holes = X.copy()
+    holes[np.random.default_rng(0).random(X.shape) < 0.05] = np.nan
+    serial = select_model(holes, missing_values="marginalize", **arguments)
+    _same_selection(serial, select_model(da.from_array(holes, chunks=500),
+                                         missing_values="marginalize", **arguments))

@@ -15,7 +15,7 @@ import numpy as np
 
 from ._base import ConvergenceWarning, _feature_names
 from ._covariances import COVARIANCE_TYPES as _COVARIANCE_HELPERS
-from ._dask import is_dask_collection
+from ._dask import dataframe_names, is_dask_collection
 from ._gaussian_mixture import GaussianMixture
 from ._hc import hc_partitions
 from ._kmeans import KMeans
@@ -520,12 +520,12 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
     grid = dict(ks=ks, covariance_types=covariance_types, starts=starts, seeds=seeds,
                 random_state=random_state, settings=settings, criterion=criterion,
                 final_margin=final_margin, callback=callback)
+    # (the grid fits plain arrays; the models get the names)
+    names = dataframe_names(X) if is_dask_collection(X) else _feature_names(X)
     if client is not None or is_dask_collection(X):
         from ._selection_dask import select_on_cluster
-        names, (rows, models) = None, select_on_cluster(client, X, sample_weight,
-                                                        missing_values, **grid)
+        rows, models = select_on_cluster(client, X, sample_weight, missing_values, **grid)
     else:
-        names = _feature_names(X)  # (the grid fits plain arrays; the models get the names)
         data = prepared_data(X, sample_weight, missing_values, ks)
         rows, models = _select_here(data, **grid)
     valid = [i for i, row in enumerate(rows) if not row["failed"]]
