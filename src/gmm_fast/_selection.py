@@ -183,6 +183,7 @@ def kmeans_seeds(random_state, ks, n_init):
     the cells run in (one after the other here, or at once on a cluster) nor the other
     numbers of components in the grid."""
     base = int(random_state.randint(np.iinfo(np.int32).max))
+    # (>> 1: a non-negative int32, as a seed from randint would be)
     return {k: [int(np.random.SeedSequence([base, k, i]).generate_state(1)[0] >> 1)
                 for i in range(n_init)] for k in ks}
 

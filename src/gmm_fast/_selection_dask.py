@@ -57,11 +57,6 @@ def _resolved_client(client, X):
                          "X.compute() in memory.") from None
 
 
-def _remote_data(X, sample_weight, missing_values, ks):
-    """``prepared_data`` in a worker, on X assembled there from its blocks."""
-    return prepared_data(X, sample_weight, missing_values, ks)
-
-
 def _hc_task(data, ks, random_state):
     with sequential_blas():
         return hc_starts(data, ks, random_state)
@@ -98,7 +93,8 @@ def _data_on_cluster(client, X, sample_weight, missing_values, ks):
     """A future of the ``GridData`` on the workers, and n_samples."""
     if not (is_dask_array(X) or is_dask_dataframe(X)):
         data = prepared_data(X, sample_weight, missing_values, ks)  # (checked here)
-        # One copy per worker, sent once: every task of the grid reads it.
+        # A copy per worker to begin with: every task of the grid reads it (dask's
+        # memory manager may drop a replica it finds idle; a worker then fetches it).
         return client.scatter(data, broadcast=True), data.X.shape[0]
     if is_dask_dataframe(X):
         X = dataframe_as_array(X)
@@ -106,8 +102,9 @@ def _data_on_cluster(client, X, sample_weight, missing_values, ks):
                                        finite=missing_values != "marginalize")
     if sample_weight is not None:
         sample_weight = client.compute(check_dask_weights(sample_weight, checked, starts))
-    # client.compute: the blocks are joined on a worker, and the result stays there.
-    data = client.submit(_remote_data, client.compute(checked), sample_weight,
+    # client.compute: the blocks are joined on a worker, and the result stays there;
+    # prepared_data then checks it there.
+    data = client.submit(prepared_data, client.compute(checked), sample_weight,
                          missing_values, ks, pure=False)
     return data, checked.shape[0]
 
