@@ -256,6 +256,62 @@ def test_kmeans_sort_components(sort_components):
     _assert_same_kmeans(expected, fitted, X)
 
 
+# -- dask DataFrames (a Parquet table) ---------------------------------------------------
+
+def _parquet_frame(tmp_path, X, columns=None):
+    """X written by pandas to a Parquet file of three row groups, read back lazily by
+    dask.dataframe (partitions of unknown length until counted)."""
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    columns = columns or [f"x{j}" for j in range(X.shape[1])]
+    path = tmp_path / "X.parquet"
+    pd.DataFrame(X, columns=columns).to_parquet(path, row_group_size=600)
+    frame = dd.read_parquet(path, split_row_groups=True)
+    assert frame.npartitions == 3
+    return frame
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "spherical"])
+def test_parquet_dataframe_equals_in_memory(tmp_path, covariance_type, dtype):
+    X, _ = _blobs(dtype)
+    frame = _parquet_frame(tmp_path, X)
+    start = _gmm_start(X, covariance_type)
+    expected = GaussianMixture(**start).fit(X)
+    with dask.config.set(scheduler="sync"):
+        fitted = GaussianMixture(**start).fit(frame)
+        _assert_same_gmm(expected, fitted, X, frame)
+        assert list(fitted.feature_names_in_) == ["x0", "x1", "x2"]
+        # In memory, score is numpy's float32 mean in float32 (as scikit-learn's); the
+        # blocks' sum is float64: they agree to float32's rounding of the mean.
+        np.testing.assert_allclose(fitted.score(frame), expected.score(X),
+                                   rtol=1e-12 if dtype == np.float64 else 1e-6)
+        np.testing.assert_allclose(fitted.predict_proba(frame).compute(),
+                                   expected.predict_proba(X), rtol=1e-10, atol=1e-300)
+        init = X[[0, 1, 2, 800, 1300]]
+        km = KMeans(5, init=init, n_init=1).fit(frame)
+        _assert_same_kmeans(KMeans(5, init=init, n_init=1).fit(X), km, X)
+        np.testing.assert_array_equal(km.predict(frame).compute(), km.labels_.compute())
+
+
+def test_dataframe_bad_columns(tmp_path):
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    X, _ = _blobs()
+    frame = dd.from_pandas(pd.DataFrame(X, columns=["a", "b", "c"]).assign(
+        name="x", when=pd.Timestamp("2026-01-01")), npartitions=3)
+    with pytest.raises(ValueError, match=r"dask DataFrame with non-numeric column\(s\) "
+                                         r"'name' \(.*\), 'when' \(datetime64"):
+        GaussianMixture(2).fit(frame)
+    with pytest.raises(ValueError, match=r"non-numeric column\(s\) 'name'"):
+        KMeans(2).fit(frame)
+    numeric = frame[["a", "b", "c"]]
+    with dask.config.set(scheduler="sync"):
+        model = KMeans(2, random_state=0).fit(numeric)
+        with pytest.raises(ValueError, match=r"feature names should match.*\n.*\['a', 'b', "
+                                             r"'c'\]\nGot: \['a', 'c', 'b'\]"):
+            model.predict(numeric[["a", "c", "b"]])
+
+
 # -- bad input --------------------------------------------------------------------------
 
 def test_unknown_chunk_sizes():
@@ -478,3 +534,128 @@ def test_local_cluster_worker_killed_mid_fit_same_answer(client, tmp_path):
     fitted = GaussianMixture(**start).fit(fragile, sample_weight=wd)
     assert (tmp_path / "killed").exists()  # a worker did die
     _assert_same_gmm(expected, fitted, X, fragile)
+
+
+
+# -- select_model on the cluster ---------------------------------------------------------
+
+def _same_selection(a, b):
+    """Equal tables (every column but the timings) and the same chosen model."""
+    assert len(a.rows) == len(b.rows)
+    for row_a, row_b in zip(a.rows, b.rows):
+        assert set(row_a) == set(row_b)
+        for name in row_a:
+            if name != "seconds":
+                assert row_a[name] == row_b[name] or (
+                    isinstance(row_a[name], float) and np.isnan(row_a[name])
+                    and np.isnan(row_b[name])), (row_a, name)
+    assert a.best_index == b.best_index
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        np.testing.assert_array_equal(getattr(b.best_model, name), getattr(a.best_model, name))
+
+
+def _select_arguments():
+    """The defaults' starts (hc + k-means) on a grid with a failing cell, two k-means
+    starts per k and a refinement of the contenders; hc on a 300-row sample of 1500."""
+    return dict(n_components=[1, 2, 3, 4, 1600], covariance_types=["full", "diag", "tied"],
+                n_init=2, random_state=0)
+
+
+def test_local_cluster_select_model_equals_serial(client, monkeypatch):
+    from gmm_fast import _hc, select_model
+
+    monkeypatch.setattr(_hc, "HC_MAX_SAMPLES", 300)  # (the hc start draws a sample)
+    X, weights = _blobs()
+    arguments = _select_arguments()
+    serial = select_model(X, sample_weight=weights, **arguments)
+    assert any(row["refined"] for row in serial.rows)
+    assert {row["start"] for row in serial.rows} >= {"hc", "k-means 1/2"}
+    assert [row["failed"] for row in serial.rows].count(True) == 3  # (k=1600)
+    progress = []
+    parallel = select_model(X, sample_weight=weights, client=client,
+                            callback=lambda done, total, row: progress.append(done), **arguments)
+    _same_selection(serial, parallel)
+    assert progress == list(range(1, 16))
+    # A dask array runs on the active client; weights as a dask array too.
+    Xd, wd = _dask_pair(X, weights)
+    _same_selection(serial, select_model(Xd, sample_weight=wd, **arguments))
+    # A kernel thread count set by the user changes nothing.
+    _same_selection(serial, select_model(X, sample_weight=weights, client=client,
+                                         n_threads=2, **arguments))
+
+
+def _largest_array(value, seen=None):
+    """The longest first axis of any ndarray inside a gathered result."""
+    if isinstance(value, np.ndarray):
+        return value.shape[0] if value.ndim else 0
+    if isinstance(value, (list, tuple)):
+        return max([_largest_array(item) for item in value], default=0)
+    if isinstance(value, dict):
+        return _largest_array(list(value.values()))
+    if hasattr(value, "__dict__"):
+        return _largest_array(vars(value))
+    return 0
+
+
+def test_local_cluster_select_model_never_gathers_x(client, monkeypatch):
+    """What comes back to the client is scores and fitted models: no array of X's
+    length (nor the labels of the starts, which stay on the workers)."""
+    import distributed
+
+    from gmm_fast import select_model
+
+    monkeypatch.setattr(da.Array, "__array__", lambda *a, **k: pytest.fail("X to numpy"))
+    largest = []
+    gather = distributed.Client.gather
+
+    def watched(self, futures, *args, **kwargs):
+        result = gather(self, futures, *args, **kwargs)
+        largest.append(_largest_array(result))
+        return result
+
+    monkeypatch.setattr(distributed.Client, "gather", watched)
+    X, weights = _blobs()
+    Xd, wd = _dask_pair(X, weights)
+    selection = select_model(Xd, [1, 2, 3], ["diag", "full"], sample_weight=wd,
+                             random_state=0)
+    assert selection.best_params["n_components"] == 3
+    assert largest and max(largest) < 100  # (models and scores; X has 1500 rows)
+
+
+def test_select_model_cluster_errors(monkeypatch):
+    import distributed
+
+    from gmm_fast import select_model
+
+    X, _ = _blobs()
+
+    def no_client():
+        raise ValueError("No clients found")
+
+    monkeypatch.setattr(distributed, "get_client", no_client)
+    with pytest.raises(ValueError, match=r"X is a dask array: select_model runs its grid on "
+                                         r"a dask.distributed cluster; start a Client"):
+        select_model(da.from_array(X, chunks=500), [1, 2])
+    with pytest.raises(TypeError, match="client should be a dask.distributed.Client, got str"):
+        select_model(X, [1, 2], client="tcp://127.0.0.1:8786")
+
+
+def test_local_cluster_select_model_dataframe_and_missing_values(client, tmp_path):
+    """A Parquet table through dask.dataframe (its names reach the models), and rows
+    with NaN cells fitted by their observed cells: as in memory."""
+    from gmm_fast import select_model
+
+    pd = pytest.importorskip("pandas")
+    X, _ = _blobs()
+    frame = _parquet_frame(tmp_path, X, columns=["a", "b", "c"])
+    arguments = dict(n_components=[1, 2, 3], covariance_types=["full", "spherical"],
+                     random_state=1)
+    serial = select_model(pd.DataFrame(X, columns=["a", "b", "c"]), **arguments)
+    parallel = select_model(frame, **arguments)
+    _same_selection(serial, parallel)
+    assert list(parallel.best_model.feature_names_in_) == ["a", "b", "c"]
+    holes = X.copy()
+    holes[np.random.default_rng(0).random(X.shape) < 0.05] = np.nan
+    serial = select_model(holes, missing_values="marginalize", **arguments)
+    _same_selection(serial, select_model(da.from_array(holes, chunks=500),
+                                         missing_values="marginalize", **arguments))

@@ -48,6 +48,48 @@ def is_dask_array(X):
         X, "__dask_graph__")
 
 
+def is_dask_dataframe(X):
+    """Whether ``X`` looks like a ``dask.dataframe.DataFrame`` (without importing dask)."""
+    return type(X).__module__.startswith("dask") and hasattr(X, "columns") and hasattr(
+        X, "__dask_graph__")
+
+
+def is_dask_collection(X):
+    """Whether ``X`` is a dask array or a dask DataFrame: the inputs this module takes."""
+    return is_dask_array(X) or is_dask_dataframe(X)
+
+
+def dataframe_names(X):
+    """The column names of a dask DataFrame whose columns are all strings, else None."""
+    if not is_dask_dataframe(X):
+        return None
+    names = np.asarray(list(X.columns), dtype=object)
+    if len(names) and all(isinstance(name, str) for name in names):
+        return names
+    return None
+
+
+def dataframe_as_array(X, name="X", feature_names=None):
+    """A dask DataFrame of numeric columns as a dask array with known row chunks.
+
+    The partitions' lengths are computed (``to_dask_array(lengths=True)``: a pass
+    over the data, one small integer per partition comes back); ``feature_names``
+    (a fitted model's) must match the columns when both are names."""
+    dtypes = X.dtypes
+    bad = [f"{column!r} ({dtype})" for column, dtype in dtypes.items()
+           if not (isinstance(dtype, np.dtype) and dtype.kind in "biuf")]
+    if bad:
+        raise ValueError(f"{name} is a dask DataFrame with non-numeric column(s) "
+                         f"{', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}: select the "
+                         "numeric columns or encode the others first.")
+    names = dataframe_names(X)
+    if feature_names is not None and names is not None and not np.array_equal(
+            names, feature_names):
+        raise ValueError("The feature names should match those that were passed during fit.\n"
+                         f"Fitted with: {list(feature_names)}\nGot: {list(names)}")
+    return X.to_dask_array(lengths=True)
+
+
 def _import_dask():
     try:
         import dask
@@ -115,11 +157,15 @@ def _converted_block(block, dtype):
     return np.ascontiguousarray(block, dtype=dtype)
 
 
-def check_dask_array(X, name="X", dtype=None, min_samples=1, n_features=None, finite=True):
+def check_dask_array(X, name="X", dtype=None, min_samples=1, n_features=None, finite=True,
+                     feature_names=None):
     """X as a lazily checked dask array: 2-D, known chunk sizes, one column chunk,
     float32/float64 (``check_dtype``, or ``dtype``), finite (checked per block, when
-    the blocks are computed; ``finite=False`` only converts). Returns ``(X, row_starts)``."""
+    the blocks are computed; ``finite=False`` only converts). A dask DataFrame is taken
+    as its numeric columns (``dataframe_as_array``). Returns ``(X, row_starts)``."""
     _, da = _import_dask()
+    if is_dask_dataframe(X):
+        X = dataframe_as_array(X, name, feature_names)
     if X.ndim != 2:
         raise ValueError(f"Expected a 2D dask array for {name}, got {X.ndim}D array instead "
                          f"(shape={X.shape}).")
@@ -332,9 +378,14 @@ def _prepare_fit(estimator, X, sample_weight, min_samples):
     """Checked X (persisted on a distributed cluster), its checked weights (float64,
     or None) and the row starts; X's data checks run here, in one pass."""
     dask, da = _import_dask()
+    names = dataframe_names(X)
+    if is_dask_dataframe(X):  # (converted once: the row counts cost a pass)
+        X = dataframe_as_array(X)
     checked, starts = check_dask_array(X, min_samples=min_samples)
     estimator.n_features_in_ = checked.shape[1]
     estimator.__dict__.pop("feature_names_in_", None)
+    if names is not None:
+        estimator.feature_names_in_ = names
     if sample_weight is not None:
         sample_weight = check_dask_weights(sample_weight, checked, starts)
     if _distributed_client() is not None:
@@ -425,11 +476,23 @@ def _gmm_rows(X, estimator, what):
     return getattr(estimator, what)(X)
 
 
+def unnamed(estimator):
+    """A shallow copy of a fitted estimator without ``feature_names_in_``, for the
+    blocks (plain arrays, whose names were checked on the whole DataFrame)."""
+    if not hasattr(estimator, "feature_names_in_"):
+        return estimator
+    copy = __import__("copy").copy(estimator)
+    del copy.feature_names_in_
+    return copy
+
+
 def gmm_per_sample(estimator, X, what):
     """``score_samples`` / ``predict`` / ``predict_proba`` of dask X, lazily, block by block."""
     estimator._check_fitted("means_")
     X, _ = check_dask_array(X, dtype=estimator.means_.dtype,
-                            n_features=estimator.n_features_in_)
+                            n_features=estimator.n_features_in_,
+                            feature_names=getattr(estimator, "feature_names_in_", None))
+    estimator = unnamed(estimator)
     if what == "predict_proba":
         n_components = estimator.means_.shape[0]
         return X.map_blocks(_gmm_rows, estimator, what, chunks=(X.chunks[0], (n_components,)),
@@ -441,6 +504,8 @@ def gmm_per_sample(estimator, X, what):
 def gmm_total_log_likelihood(estimator, X, sample_weight=None):
     """``(sum_i w_i log p(x_i), sum_i w_i, n_samples)`` of dask X, by a tree sum."""
     _, da = _import_dask()
+    if is_dask_dataframe(X):  # (converted once: the row counts cost a pass)
+        X = dataframe_as_array(X, feature_names=getattr(estimator, "feature_names_in_", None))
     log_norm = gmm_per_sample(estimator, X, "score_samples").astype(np.float64)
     if sample_weight is None:
         total, = _compute(log_norm.sum(split_every=SPLIT_EVERY))

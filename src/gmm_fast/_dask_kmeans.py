@@ -10,7 +10,7 @@ import numpy as np
 
 from ._dask import (_block_reduce, _check_weights_total, _compute, _gmm_rows, _import_dask,
                     _META, _packed, _prepare_fit, _task_threads, check_dask_array,
-                    check_dask_weights, sample_rows, sample_size)
+                    check_dask_weights, sample_rows, sample_size, unnamed)
 
 def _column_sums(X, weight, *, mean=None):
     """Float64 column sums of a block (of squares about ``mean``, when given), in row
@@ -198,10 +198,11 @@ def kmeans_per_sample(estimator, X, what):
     """``predict`` / ``transform`` of dask X, lazily, block by block."""
     estimator._check_fitted("cluster_centers_")
     centers = estimator.cluster_centers_
-    X, _ = check_dask_array(X, dtype=centers.dtype, n_features=estimator.n_features_in_)
+    X, _ = check_dask_array(X, dtype=centers.dtype, n_features=estimator.n_features_in_,
+                            feature_names=getattr(estimator, "feature_names_in_", None))
     if what == "predict":
         return X.map_blocks(_labels_block, centers, drop_axis=1, meta=np.empty(0, np.int32))
-    return X.map_blocks(_gmm_rows, estimator, "transform",
+    return X.map_blocks(_gmm_rows, unnamed(estimator), "transform",
                         chunks=(X.chunks[0], (len(centers),)),
                         meta=np.empty((0, 0), centers.dtype))
 
@@ -211,7 +212,8 @@ def kmeans_score(estimator, X, sample_weight=None):
     _, da = _import_dask()
     estimator._check_fitted("cluster_centers_")
     centers = estimator.cluster_centers_
-    X, starts = check_dask_array(X, dtype=centers.dtype, n_features=estimator.n_features_in_)
+    X, starts = check_dask_array(X, dtype=centers.dtype, n_features=estimator.n_features_in_,
+                                 feature_names=getattr(estimator, "feature_names_in_", None))
     if sample_weight is not None:
         sample_weight = check_dask_weights(sample_weight, X, starts).astype(X.dtype)
     return -float(_block_reduce(da, _nearest_block, X, sample_weight, 1 + len(centers),

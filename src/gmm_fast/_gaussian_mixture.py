@@ -12,7 +12,7 @@ import numpy as np
 
 from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
 from ._covariances import COVARIANCE_TYPES
-from ._dask import is_dask_array
+from ._dask import is_dask_collection
 from ._em import (_NK_FLOOR, _covariance_helpers, _KernelParameters, data_statistics,
                   em_step, estep_threads, mstep, score_threads)
 from ._estep import score_chunks
@@ -531,7 +531,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         self : GaussianMixture
             The fitted estimator.
         """
-        if is_dask_array(X):  # the same EM over the blocks (gmm_fast._dask)
+        if is_dask_collection(X):  # the same EM over the blocks (gmm_fast._dask)
             from ._dask import fit_gaussian_mixture
             return fit_gaussian_mixture(self, X, sample_weight)
         self._fit(X, sample_weight)
@@ -554,7 +554,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         labels : ndarray of shape (n_samples,)
             Equal to ``fit(X).predict(X)``.
         """
-        if is_dask_array(X):
+        if is_dask_collection(X):
             return self.fit(X, sample_weight=sample_weight).predict(X)
         X = self._fit(X, sample_weight)
         return self._score(X, labels=True, log_norm=False)[2]
@@ -746,7 +746,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         log_prob : ndarray of shape (n_samples,)
             ``log sum_k pi_k N(x_i | k)``, in the model's dtype.
         """
-        if is_dask_array(X):  # a dask array, computed lazily block by block
+        if is_dask_collection(X):  # a dask array, computed lazily block by block
             from ._dask import gmm_per_sample
             return gmm_per_sample(self, X, "score_samples")
         return self._score(self._validated(X))[0]
@@ -767,7 +767,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         log_likelihood : float
             ``sum_i w_i log p(x_i) / sum_i w_i``.
         """
-        if is_dask_array(X):
+        if is_dask_collection(X):
             from ._dask import gmm_total_log_likelihood
             total, weight, _ = gmm_total_log_likelihood(self, X, sample_weight)
             return total / weight
@@ -792,7 +792,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        if is_dask_array(X):  # a dask array, computed lazily block by block
+        if is_dask_collection(X):  # a dask array, computed lazily block by block
             from ._dask import gmm_per_sample
             return gmm_per_sample(self, X, "predict")
         return self._score(self._validated(X), labels=True, log_norm=False)[2]
@@ -809,7 +809,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         resp : ndarray of shape (n_samples, n_components)
             Rows sum to 1.
         """
-        if is_dask_array(X):  # a dask array, computed lazily block by block
+        if is_dask_collection(X):  # a dask array, computed lazily block by block
             from ._dask import gmm_per_sample
             return gmm_per_sample(self, X, "predict_proba")
         return self._score(self._validated(X), resp=True, log_norm=False)[1]
@@ -832,7 +832,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         bic : float
             ``-2 * sum_i log p(x_i) + n_parameters * log(n_samples)``.
         """
-        if is_dask_array(X):
+        if is_dask_collection(X):
             from ._dask import gmm_total_log_likelihood
             total, _, n_samples = gmm_total_log_likelihood(self, X)
             return -2 * total + self._n_parameters() * math.log(n_samples)
@@ -852,7 +852,7 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
         aic : float
             ``-2 * sum_i log p(x_i) + 2 * n_parameters``.
         """
-        if is_dask_array(X):
+        if is_dask_collection(X):
             from ._dask import gmm_total_log_likelihood
             return -2 * gmm_total_log_likelihood(self, X)[0] + 2 * self._n_parameters()
         X = self._validated(X)

@@ -6,7 +6,7 @@ import numpy as np
 from . import _draws as draws
 from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
 from . import _sparse
-from ._dask import is_dask_array
+from ._dask import is_dask_collection
 from ._lloyd import lloyd_step
 from ._online import minibatch_centers
 from ._sparse import SparseRows, candidate_potentials, check_data, min_sq_distances
@@ -546,7 +546,7 @@ class KMeans(EstimatorBase):
         self : KMeans
             The fitted estimator.
         """
-        if is_dask_array(X):  # the same Lloyd steps over the blocks (gmm_fast._dask)
+        if is_dask_collection(X):  # the same Lloyd steps over the blocks (gmm_fast._dask)
             from ._dask_kmeans import fit_kmeans
             return fit_kmeans(self, X, sample_weight)
         X = self._check_fit_data(X)
@@ -696,7 +696,7 @@ class KMeans(EstimatorBase):
         labels : ndarray of shape (n_samples,)
             Index of the cluster each sample belongs to.
         """
-        if is_dask_array(X):  # a dask array, computed lazily block by block
+        if is_dask_collection(X):  # a dask array, computed lazily block by block
             from ._dask_kmeans import kmeans_per_sample
             return kmeans_per_sample(self, X, "predict")
         self._check_fitted("cluster_centers_")
@@ -735,7 +735,7 @@ class KMeans(EstimatorBase):
         distances : ndarray of shape (n_samples, n_clusters)
             In the dtype of the centres.
         """
-        if is_dask_array(X):
+        if is_dask_collection(X):
             from ._dask_kmeans import kmeans_per_sample
             return kmeans_per_sample(self, X, "transform")
         self._check_fitted("cluster_centers_")
@@ -796,7 +796,7 @@ class KMeans(EstimatorBase):
             Distance of each sample to each centre.
         """
         self.fit(X, sample_weight=sample_weight)
-        if is_dask_array(X):
+        if is_dask_collection(X):
             return self.transform(X)
         return self._distances(check_data(X, dtype=self.cluster_centers_.dtype))
 
@@ -817,7 +817,7 @@ class KMeans(EstimatorBase):
         score : float
             ``-sum_i w_i min_j |x_i - c_j|^2``: larger is better.
         """
-        if is_dask_array(X):
+        if is_dask_collection(X):
             from ._dask_kmeans import kmeans_score
             return kmeans_score(self, X, sample_weight)
         self._check_fitted("cluster_centers_")

@@ -10,11 +10,13 @@ import math
 import numbers
 import time
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
 from ._base import ConvergenceWarning, _feature_names
 from ._covariances import COVARIANCE_TYPES as _COVARIANCE_HELPERS
+from ._dask import dataframe_names, is_dask_collection
 from ._gaussian_mixture import GaussianMixture
 from ._hc import hc_partitions
 from ._kmeans import KMeans
@@ -113,38 +115,6 @@ def _fit_scored(X, sample_weight, n_components, covariance_type, tol, max_iter, 
     return model, _criteria(model, X, sample_weight)
 
 
-def _cell_row(n_components, covariance_type, fits, disagree):
-    """A cell's row from its starts' fits ``(name, model, scores, n_iter)``; the best model.
-
-    The best start is the one of highest log-likelihood; the starts disagree when
-    their log-likelihoods span more than ``disagree``.
-    """
-    name, model, scores, n_iter = max(fits, key=lambda fit: fit[2]["log_likelihood"])
-    reached = [fit[2]["log_likelihood"] for fit in fits]
-    row = dict(n_components=n_components, covariance_type=covariance_type,
-               converged=bool(model.converged_), n_iter=n_iter, start=name,
-               starts_disagree=bool(max(reached) - min(reached) > disagree), refined=False,
-               failed=False, reason="", **scores)
-    return row, model
-
-
-def _refined(X, sample_weight, fit, final_tol, final_max_iter, common):
-    """A start's fit run on to ``final_tol`` (kept as it was if that fails)."""
-    name, model, scores, n_iter = fit
-    try:
-        refined, refined_scores = _fit_scored(
-            X, sample_weight, model.n_components, model.covariance_type, final_tol,
-            final_max_iter, dict(weights_init=model.weights_, means_init=model.means_,
-                                 covariances_init=model.covariances_), common)
-    except _FIT_ERRORS:
-        return fit
-    if not (all(math.isfinite(v) for v in refined_scores.values())
-            and refined_scores["log_likelihood"] >= scores["log_likelihood"]):
-        return fit
-    # (n_iter: the start's iterations and the refinement's)
-    return name, refined, refined_scores, n_iter + int(refined.n_iter_)
-
-
 def _failed_row(n_components, covariance_type, reason):
     row = {name: math.nan for name in COLUMNS}
     row.update(n_components=n_components, covariance_type=covariance_type, n_parameters=-1,
@@ -182,6 +152,166 @@ def _check_grid(n_components, covariance_types, criterion):
     return list(dict.fromkeys(ks)), list(dict.fromkeys(covariance_types))
 
 
+class GridData:
+    """The data every cell of a grid fits: X and its weights, and the rows (and weights)
+    the starts see (the complete or imputed rows with ``missing_values="marginalize"``)."""
+
+    def __init__(self, X, sample_weight, start_X, start_weight):
+        self.X, self.sample_weight = X, sample_weight
+        self.start_X, self.start_weight = start_X, start_weight
+        with np.errstate(over="ignore"):  # (inf: such a grid's rows fail, said so)
+            self.n_weight = float(sample_weight.sum(dtype=np.float64))
+
+
+def prepared_data(X, sample_weight, missing_values, ks):
+    """Checked X and weights as a ``GridData`` (select_model's one validation of X)."""
+    X = check_array(X, min_samples=2, allow_nan=missing_values == "marginalize")
+    sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+    start_X, start_weight = X, sample_weight
+    if missing_values == "marginalize" and np.isnan(X).any():
+        check_missing_rows(X)
+        complete = ~np.isnan(X).any(axis=1)
+        if np.count_nonzero(sample_weight[complete]) >= 10 * max(ks):
+            start_X, start_weight = X[complete], sample_weight[complete]
+        else:
+            start_X = mean_imputed(X)
+    return GridData(X, sample_weight, start_X, start_weight)
+
+
+def kmeans_seeds(random_state, ks, n_init):
+    """``k -> seeds`` of the k-means starts: one number drawn from ``random_state``,
+    then a seed per (k, start) from it, so that a start depends on neither the order
+    the cells run in (one after the other here, or at once on a cluster) nor the other
+    numbers of components in the grid."""
+    base = int(random_state.randint(np.iinfo(np.int32).max))
+    # (>> 1: a non-negative int32, as a seed from randint would be)
+    return {k: [int(np.random.SeedSequence([base, k, i]).generate_state(1)[0] >> 1)
+                for i in range(n_init)] for k in ks}
+
+
+def hc_starts(data, ks, random_state):
+    """``k -> labels`` of the hc start: one hierarchy for the whole grid, cut at each k."""
+    start_X = data.start_X
+    return hc_partitions(start_X, [k for k in ks if k <= start_X.shape[0]],
+                         data.start_weight, random_state)
+
+
+def kmeans_starts(data, k, seeds, n_threads):
+    """``[(name, labels)]``: a k-means start of k clusters per seed."""
+    named = []
+    with warnings.catch_warnings():
+        # Fewer distinct clusters than k (duplicates) is fine for a start.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for i, seed in enumerate(seeds):
+            name = "kmeans" if len(seeds) == 1 else f"k-means {i + 1}/{len(seeds)}"
+            named.append((name, KMeans(k, n_init=1, random_state=seed, n_threads=n_threads).fit(
+                data.start_X, sample_weight=data.start_weight).labels_))
+    return named
+
+
+def cell_starts(hc_labels, kmeans, k):
+    """The named starts of a cell of k components: hc's first, then the k-means ones."""
+    named = [("hc", hc_labels[k])] if hc_labels is not None and k in hc_labels else []
+    return named + list(kmeans or [])
+
+
+class StartFit(NamedTuple):
+    """One start of a cell, run by EM: its ``model`` and ``scores`` (``_criteria``), or
+    None and the reason when the fit failed; EM iterations and seconds so far."""
+
+    name: str
+    model: object
+    scores: object
+    n_iter: int
+    seconds: float
+
+
+def fit_start(data, k, covariance_type, name, labels, settings):
+    """One start of a cell run by EM to ``tol``: a ``StartFit``."""
+    start_time = time.perf_counter()
+    try:
+        weights, means, covariances = _initial_parameters(
+            data.start_X, data.start_weight, labels, k, covariance_type, settings["reg_covar"])
+        model, scores = _fit_scored(
+            data.X, data.sample_weight, k, covariance_type, settings["tol"],
+            settings["max_iter"],
+            dict(weights_init=weights, means_init=means, covariances_init=covariances),
+            settings["common"])
+    except _FIT_ERRORS as exc:
+        model, scores = None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if model is not None and not all(math.isfinite(scores[criterion])
+                                     for criterion in ("bic", "aic", "icl")):
+        model, scores = None, "non-finite log-likelihood (degenerate data or components)."
+    n_iter = 0 if model is None else int(model.n_iter_)
+    return StartFit(name, model, scores, n_iter, time.perf_counter() - start_time)
+
+
+def best_start(k, covariance_type, fitted, reason, tol, n_weight):
+    """``(row, model)`` of a cell from its starts' ``StartFit``s, in the starts' order:
+    the start of highest log-likelihood (model None and a failed row, with the last
+    failure's reason, when every start failed). The starts disagree when their mean
+    log-likelihoods differ by more than ``tol`` per unit weight."""
+    succeeded = [fit for fit in fitted if fit.model is not None]
+    for fit in fitted:
+        if fit.model is None:
+            reason = fit.scores
+    if not succeeded:
+        row, model = _failed_row(k, covariance_type, reason or "fit failed."), None
+    else:
+        best = max(succeeded, key=lambda fit: fit.scores["log_likelihood"])  # (the first)
+        reached = [fit.scores["log_likelihood"] for fit in succeeded]
+        model = best.model
+        row = dict(n_components=k, covariance_type=covariance_type,
+                   converged=bool(model.converged_), n_iter=best.n_iter, start=best.name,
+                   starts_disagree=bool(max(reached) - min(reached) > tol * n_weight),
+                   refined=False, failed=False, reason="", **best.scores)
+    row["seconds"] = float(sum(fit.seconds for fit in fitted))
+    return row, model
+
+
+def contenders(rows, criterion, final_margin):
+    """Rows whose criterion at ``tol`` is within ``final_margin`` of the least."""
+    valid = [i for i, row in enumerate(rows) if not row["failed"]]
+    if not valid:
+        return []
+    least = min(rows[i][criterion] for i in valid)
+    return [i for i in valid if rows[i][criterion] <= least + final_margin]
+
+
+def refine_start(data, fit, settings):
+    """A start's fit run on from where it stopped to ``final_tol``: a ``StartFit``, the
+    start's own when the run fails or ends lower (EM only raises the likelihood)."""
+    if fit.model is None:
+        return fit
+    start_time = time.perf_counter()
+    model, scores = fit.model, fit.scores
+    try:
+        refined, refined_scores = _fit_scored(
+            data.X, data.sample_weight, model.n_components, model.covariance_type,
+            settings["final_tol"], settings["final_max_iter"],
+            dict(weights_init=model.weights_, means_init=model.means_,
+                 covariances_init=model.covariances_), settings["common"])
+    except _FIT_ERRORS:
+        refined = None
+    seconds = fit.seconds + time.perf_counter() - start_time
+    if (refined is None or not all(math.isfinite(v) for v in refined_scores.values())
+            or refined_scores["log_likelihood"] < scores["log_likelihood"]):
+        return fit._replace(seconds=seconds)
+    return StartFit(fit.name, refined, refined_scores, fit.n_iter + int(refined.n_iter_),
+                    seconds)
+
+
+def refined_row(row, refined, tol, n_weight):
+    """A contender's ``(row, model)`` once every start ran on to ``final_tol``: the best
+    converged start (the start ahead at ``tol`` is not always ahead when converged: 7
+    of 36 cells on faithful), its ``starts_disagree`` decided on the converged values
+    (faithful's tied/3 starts are 0.56 apart at ``tol``, 1e-6 converged)."""
+    new, model = best_start(row["n_components"], row["covariance_type"], refined,
+                            row["reason"], tol, n_weight)
+    new["refined"] = True
+    return new, model
+
+
 class ModelSelection:
     """The result of ``select_model``: the best fitted model and the table of the grid.
 
@@ -199,9 +329,9 @@ class ModelSelection:
         ``start`` (which start won: "hc", "kmeans" or "k-means i/n"),
         ``starts_disagree`` (the starts' log-likelihoods differ by more than ``tol``
         per unit weight, converged ones in refined rows: more starts may matter),
-        ``refined`` (run on to
-        ``final_tol``), ``failed``, ``reason`` (why a fit failed, else "") and ``seconds`` (the
-        cell's fit time). Failed rows have NaN criteria.
+        ``refined`` (run on to ``final_tol``), ``failed``, ``reason`` (why a fit
+        failed, else "") and ``seconds`` (the cell's fit time). Failed rows have NaN
+        criteria.
     models : list of GaussianMixture or None
         The fitted model of every row (None for failed rows), e.g. to inspect a cell
         that was not chosen.
@@ -277,7 +407,7 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
                  criterion="bic", *, starts=STARTS, n_init=1, random_state=None,
                  sample_weight=None, tol=1e-3, final_tol=1e-8, final_max_iter=1000, final_margin=10.0,
                  reg_covar=1e-6, max_iter=100, n_threads=None, sort_components=None,
-                 callback=None, missing_values="error"):
+                 callback=None, missing_values="error", client=None):
     """Fit Gaussian mixtures over a grid and pick the best by an information criterion.
 
     Parameters
@@ -296,14 +426,15 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
         "hc" the partition of model-based hierarchical clustering (Fraley 1998, as
         ``init_params="hc"``; one hierarchy for the whole grid, cut at each k),
         "kmeans" ``n_init`` k-means runs per ``n_components``. Each start runs EM to
-        ``tol``; the one of highest log-likelihood is kept and goes on to
-        ``final_tol``. The table's ``start`` column names it ("hc", "kmeans", or
+        ``tol``; the one of highest log-likelihood is kept (in a contending cell,
+        after every start ran on to ``final_tol``). The table's ``start`` column names it ("hc", "kmeans", or
         "k-means i/n" when ``n_init > 1``).
     n_init : int, default=1
         k-means starts per grid cell.
     random_state : int, RandomState instance or None, default=None
-        Seed of the k-means initialisations (and of hc's sample of rows above
-        ``_hc.HC_MAX_SAMPLES`` = 2000).
+        Seed of the k-means initialisations (one number is drawn from it, and from
+        that a seed per (n_components, start): a cell's starts do not depend on the
+        rest of the grid) and of hc's sample of rows above ``_hc.HC_MAX_SAMPLES`` = 2000.
     sample_weight : array-like of shape (n_samples,), default=None
         Frequency weights: the log-likelihood is ``sum_i w_i log p(x_i)`` and the
         sample size in BIC is ``sum_i w_i``.
@@ -339,6 +470,10 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
         observed cells (the log-likelihood in the criteria is the observed-data
         one); the k-means starts then run on the complete rows, or on mean-imputed
         rows when fewer than ``10 * max(n_components)`` rows are complete.
+    client : dask.distributed.Client or None, default=None
+        Run the grid's cells in parallel on this cluster, one task per start of
+        each cell (see Notes). A dask array or dask DataFrame X runs on ``client``, else on the
+        active client (``distributed.get_client()``); without one it is an error.
 
     Returns
     -------
@@ -365,6 +500,15 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
 
     Ties go to the earlier row (fewer components).
 
+    On a cluster (``client``, or a dask X) X is sent to the workers once (an in-memory X
+    is scattered, a dask X is joined from its blocks on a worker: it must fit in one
+    worker's memory), the hc and k-means starts and every cell run as tasks, and only
+    rows and fitted models come back; the table and the chosen model are those of
+    the same call without a cluster (the k-means starts are seeded from
+    ``random_state`` before the grid runs, so they do not depend on the order the
+    cells run in). A kernel in a task uses ``n_threads`` if given, else one thread.
+    ``callback`` is then called in the order the cells finish.
+
     The defaults (the hc and one k-means start per cell, both run on to
     ``final_tol=1e-8`` in the contending cells) find mclust's choices and converged
     log-likelihoods on R's ``faithful`` (tied, 3 components, -1126.3159) and on iris
@@ -382,11 +526,9 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
     >>> selection.best_params
     {'n_components': 2, 'covariance_type': 'spherical'}
     """
-    names = _feature_names(X)  # (the grid fits plain arrays; the models get the names)
     if missing_values not in MISSING_VALUES:
         raise ValueError(f"missing_values={missing_values!r} should be one of "
                          f"{', '.join(map(repr, MISSING_VALUES))}.")
-    X = check_array(X, min_samples=2, allow_nan=missing_values == "marginalize")
     ks, covariance_types = _check_grid(n_components, covariance_types, criterion)
     n_init = check_positive_int(n_init, "n_init")
     starts = [starts] if isinstance(starts, str) else list(starts)
@@ -396,103 +538,69 @@ def select_model(X, n_components=range(1, 10), covariance_types=COVARIANCE_TYPES
         check_nonnegative_float(final_tol, "final_tol")
         check_positive_int(final_max_iter, "final_max_iter")
         check_nonnegative_float(final_margin, "final_margin")
-    common = dict(reg_covar=reg_covar, n_threads=n_threads, sort_components=sort_components,
-                  missing_values=missing_values)
-    sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+    settings = dict(tol=tol, max_iter=max_iter, reg_covar=reg_covar, final_tol=final_tol,
+                    final_max_iter=final_max_iter,
+                    common=dict(reg_covar=reg_covar, n_threads=n_threads,
+                                sort_components=sort_components,
+                                missing_values=missing_values))
     random_state = check_random_state(random_state)
-    start_X, start_weight = X, sample_weight  # (the rows the k-means starts see)
-    if missing_values == "marginalize" and np.isnan(X).any():
-        check_missing_rows(X)
-        complete = ~np.isnan(X).any(axis=1)
-        if np.count_nonzero(sample_weight[complete]) >= 10 * max(ks):
-            start_X, start_weight = X[complete], sample_weight[complete]
-        else:
-            start_X = mean_imputed(X)
+    seeds = kmeans_seeds(random_state, ks, n_init) if "kmeans" in starts else None
+    grid = dict(ks=ks, covariance_types=covariance_types, starts=starts, seeds=seeds,
+                random_state=random_state, settings=settings, criterion=criterion,
+                final_margin=final_margin, callback=callback)
+    # (the grid fits plain arrays; the models get the names)
+    names = dataframe_names(X) if is_dask_collection(X) else _feature_names(X)
+    if client is not None or is_dask_collection(X):
+        from ._selection_dask import select_on_cluster
+        rows, models = select_on_cluster(client, X, sample_weight, missing_values, **grid)
+    else:
+        data = prepared_data(X, sample_weight, missing_values, ks)
+        rows, models = _select_here(data, **grid)
+    valid = [i for i, row in enumerate(rows) if not row["failed"]]
+    if not valid:
+        reasons = sorted({row["reason"] for row in rows})
+        raise ValueError("Every fit of the model-selection grid failed: " + " | ".join(reasons))
+    if names is not None:
+        for model in models:
+            if model is not None:
+                model.feature_names_in_ = names
+    best_index = min(valid, key=lambda i: (rows[i][criterion], i))
+    return ModelSelection(models[best_index], best_index, criterion, rows, models)
+
+
+def _select_here(data, ks, covariance_types, starts, seeds, random_state, settings, criterion,
+                 final_margin, callback):
+    """The grid's rows and models, cell after cell in this process."""
+    n_samples = data.X.shape[0]
+    n_threads = settings["common"]["n_threads"]
+    # One hierarchy for the whole grid, cut at each k.
+    hc_labels = hc_starts(data, ks, random_state) if "hc" in starts else None
     total = len(ks) * len(covariance_types)
-    rows, models = [], []
-    with np.errstate(over="ignore"):  # (inf: such a grid's rows fail, said so)
-        n_weight = float(sample_weight.sum(dtype=np.float64))
-    hc_labels, cell_fits = {}, []
-    if "hc" in starts and X.shape[0] >= 2:
-        # One hierarchy for the whole grid, cut at each k.
-        hc_labels = hc_partitions(start_X, [k for k in ks if k <= start_X.shape[0]],
-                                  start_weight, random_state)
+    rows, models, cell_fits = [], [], []
     # BLAS limited once for the grid: each fit and score would set and restore the
     # limit (~20 us each, 2 x 36 times on the default grid).
     with sequential_blas():
         for k in ks:
-            named_starts, reason = [], ""
-            if k > X.shape[0]:
-                reason = f"n_samples={X.shape[0]} should be >= n_components={k}."
+            named, reason = [], ""
+            if k > n_samples:
+                reason = f"n_samples={n_samples} should be >= n_components={k}."
             else:
-                if "hc" in starts and k in hc_labels:
-                    named_starts.append(("hc", hc_labels[k]))
-                if "kmeans" in starts:
-                    with warnings.catch_warnings():
-                        # Fewer distinct clusters than k (duplicates) is fine for a start.
-                        warnings.simplefilter("ignore", ConvergenceWarning)
-                        for i in range(n_init):
-                            name = "kmeans" if n_init == 1 else f"k-means {i + 1}/{n_init}"
-                            named_starts.append((name, KMeans(
-                                k, n_init=1, random_state=random_state,
-                                n_threads=n_threads).fit(
-                                    start_X, sample_weight=start_weight).labels_))
+                kmeans = (kmeans_starts(data, k, seeds[k], n_threads) if seeds is not None
+                          else None)
+                named = cell_starts(hc_labels, kmeans, k)
             for covariance_type in covariance_types:
-                start_time = time.perf_counter()
-                fits, cell_reason = [], reason
-                for name, labels in named_starts:
-                    try:
-                        weights, means, covariances = _initial_parameters(
-                            start_X, start_weight, labels, k, covariance_type, reg_covar)
-                        model, scores = _fit_scored(
-                            X, sample_weight, k, covariance_type, tol, max_iter,
-                            dict(weights_init=weights, means_init=means,
-                                 covariances_init=covariances), common)
-                    except _FIT_ERRORS as exc:
-                        cell_reason = (str(exc).splitlines()[0] if str(exc)
-                                       else type(exc).__name__)
-                        continue
-                    if not all(math.isfinite(scores[name_]) for name_ in ("bic", "aic", "icl")):
-                        cell_reason = "non-finite log-likelihood (degenerate data or components)."
-                        continue
-                    fits.append((name, model, scores, int(model.n_iter_)))
-                if fits:
-                    row, best = _cell_row(k, covariance_type, fits, tol * n_weight)
-                    if names is not None:
-                        best.feature_names_in_ = names
-                else:
-                    row, best = _failed_row(k, covariance_type, cell_reason or "fit failed."), None
-                row["seconds"] = time.perf_counter() - start_time
+                fitted = [fit_start(data, k, covariance_type, name, labels, settings)
+                          for name, labels in named]
+                row, model = best_start(k, covariance_type, fitted, reason, settings["tol"],
+                                        data.n_weight)
                 rows.append(row)
-                models.append(best)
-                cell_fits.append(fits)
+                models.append(model)
+                cell_fits.append(fitted)
                 if callback is not None:
                     callback(len(rows), total, row)
-        valid = [i for i, row in enumerate(rows) if not row["failed"]]
-        if final_tol is not None and valid:
-            # Contenders (criterion at tol within final_margin of the least): every
-            # start runs on from where it stopped to final_tol and the best converged
-            # one is kept. The start ahead at tol is not always ahead when converged
-            # (7 of 36 cells on faithful), and starts apart at tol often meet (those of
-            # faithful's tied/3 differ by 0.56 at tol, by 1e-6 converged).
-            least = min(rows[i][criterion] for i in valid)
-            for i in valid:
-                if rows[i][criterion] > least + final_margin:
-                    continue
-                start_time = time.perf_counter()
-                refined = [_refined(X, sample_weight, fit, final_tol, final_max_iter, common)
-                           for fit in cell_fits[i]]
-                row, best = _cell_row(rows[i]["n_components"], rows[i]["covariance_type"],
-                                      refined, tol * n_weight)
-                # EM only raises the likelihood: the refined row can only be better.
-                if row["log_likelihood"] >= rows[i]["log_likelihood"]:
-                    row.update(refined=True, seconds=rows[i]["seconds"])
-                    if names is not None:
-                        best.feature_names_in_ = names
-                    rows[i], models[i] = row, best
-                rows[i]["seconds"] += time.perf_counter() - start_time
-    if not valid:
-        reasons = sorted({row["reason"] for row in rows})
-        raise ValueError("Every fit of the model-selection grid failed: " + " | ".join(reasons))
-    best_index = min(valid, key=lambda i: (rows[i][criterion], i))
-    return ModelSelection(models[best_index], best_index, criterion, rows, models)
+        if settings["final_tol"] is not None:
+            for i in contenders(rows, criterion, final_margin):
+                refined = [refine_start(data, fit, settings) for fit in cell_fits[i]]
+                rows[i], models[i] = refined_row(rows[i], refined, settings["tol"],
+                                                 data.n_weight)
+    return rows, models
