@@ -356,6 +356,64 @@ def test_non_finite_value_in_a_late_block(value):
             KMeans(3).fit(Xd)
 
 
+def _holed(X, fraction=0.1, seed=3):
+    """X with ``fraction`` of its cells NaN, completely at random (no row left empty)."""
+    holes = np.random.default_rng(seed).random(X.shape) < fraction
+    holes[holes.all(axis=1), 0] = False
+    return np.where(holes, np.nan, X).astype(X.dtype)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_missing_values_equal_in_memory(covariance_type, weighted, dtype):
+    """missing_values="marginalize": each block's rows with NaN cells go through the
+    same statistics as in memory (``_em.data_statistics``), summed over the blocks."""
+    X, weights = _blobs(dtype)
+    X = _holed(X)
+    weights = weights if weighted else None
+    start = dict(_gmm_start(np.nan_to_num(X), covariance_type), missing_values="marginalize")
+    expected = GaussianMixture(**start).fit(X, sample_weight=weights)
+    Xd, wd = _dask_pair(X, weights)
+    with dask.config.set(scheduler="sync"):
+        fitted = GaussianMixture(**start).fit(Xd, sample_weight=wd)
+        _assert_same_gmm(expected, fitted, X, Xd)
+        np.testing.assert_allclose(fitted.score_samples(Xd).compute(),
+                                   expected.score_samples(X), rtol=1e-10)
+        # (in memory, a float32 model's score is rounded to float32)
+        assert fitted.score(Xd) == pytest.approx(expected.score(X),
+                                                 rel=1e-10 if dtype == np.float64 else 1e-7)
+
+
+def test_missing_values_sampled_start():
+    """Without a given start the k-means start runs on the sample's complete rows; the
+    fit reaches the in-memory fit's optimum on well-separated groups."""
+    X = _holed(_blobs()[0], fraction=0.2)
+    Xd = da.from_array(X, chunks=(CHUNKS, 3))
+    with dask.config.set(scheduler="threads"):
+        fitted = GaussianMixture(3, missing_values="marginalize", random_state=0).fit(Xd)
+    expected = GaussianMixture(3, missing_values="marginalize", random_state=0).fit(X)
+    assert fitted.converged_
+    assert fitted.score(X) == pytest.approx(expected.score(X), rel=1e-6)
+
+
+def test_missing_values_bad_input():
+    X = _holed(_blobs()[0])
+    start = dict(_gmm_start(np.nan_to_num(X), "diag"), missing_values="marginalize")
+    with dask.config.set(scheduler="sync"):
+        for value, message in [(np.inf, r"infinity in block 2, first at row 1234"),
+                               (np.nan, r"every feature missing in block 2, at row 1234")]:
+            bad = X.copy()
+            bad[1234] = value
+            with pytest.raises(ValueError, match=message):
+                GaussianMixture(**start).fit(da.from_array(bad, chunks=500))
+        bad = _blobs()[0]
+        bad[:, 1] = np.nan
+        with pytest.raises(ValueError, match=r"Feature\(s\) \[1\] are missing in every row"):
+            GaussianMixture(**start).fit(da.from_array(bad, chunks=500))
+        with pytest.raises(ValueError, match="missing_values='marginalize'"):
+            GaussianMixture(3).fit(da.from_array(X, chunks=500))
+
+
 def test_blocks_inconsistent_with_their_chunks():
     X, _ = _blobs()
     Xd = da.from_array(X, chunks=500)
@@ -468,6 +526,16 @@ def test_local_cluster_gaussian_mixture(client):
     Xd, wd = _dask_pair(X, weights)
     fitted = GaussianMixture(**start).fit(Xd, sample_weight=wd)
     _assert_same_gmm(expected, fitted, X, Xd)
+    # NaN cells: checked and marginalised on the workers
+    holed = _holed(X)
+    start = dict(start, missing_values="marginalize")
+    expected = GaussianMixture(**start).fit(holed, sample_weight=weights)
+    Xd, wd = _dask_pair(holed, weights)
+    _assert_same_gmm(expected, GaussianMixture(**start).fit(Xd, sample_weight=wd), holed, Xd)
+    bad = X.copy()
+    bad[:, 2] = np.nan
+    with pytest.raises(ValueError, match=r"Feature\(s\) \[2\] are missing in every row"):
+        GaussianMixture(**start).fit(_dask_pair(bad, None)[0])
 
 
 def test_local_cluster_kmeans(client):

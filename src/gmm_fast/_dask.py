@@ -113,10 +113,11 @@ def _distributed_client():
 
 # -- input checks -------------------------------------------------------------------
 
-def _checked_block(block, dtype, starts, shape, name, block_id=None):
-    """A block of X as a C-contiguous ``dtype`` array; NaN or inf is a ValueError
-    naming the block and the row (in X) where it is, and so is a block whose shape is
-    not the one its chunks declare."""
+def _checked_block(block, dtype, starts, shape, name, allow_nan=False, block_id=None):
+    """A block of X as a C-contiguous ``dtype`` array; NaN (unless ``allow_nan``) or inf
+    is a ValueError naming the block and the row (in X) where it is, and so is a block
+    whose shape is not the one its chunks declare, and with ``allow_nan`` a row with
+    every cell NaN."""
     out = np.ascontiguousarray(block, dtype=dtype)
     index = block_id[0]
     stop = starts[index + 1] if index + 1 < len(starts) else shape[0]
@@ -128,13 +129,30 @@ def _checked_block(block, dtype, starts, shape, name, block_id=None):
     with np.errstate(over="ignore"):
         total = np.sum(out, dtype=np.float64)
     if not np.isfinite(total):
-        bad = ~np.isfinite(out).all(axis=1)
+        first = int(starts[index])
+        nan = np.isnan(out) if allow_nan else False
+        if allow_nan:
+            empty = nan.all(axis=1)
+            if empty.any():
+                row = int(np.flatnonzero(empty)[0])
+                raise ValueError(
+                    f"{name} has a row with every feature missing in block {index}, at row "
+                    f"{first + row} of {name} (row {row} of the block): such a row carries "
+                    "no information; drop it.")
+            with np.errstate(over="ignore"):
+                total = np.sum(np.where(nan, 0, out), dtype=np.float64)
+            if np.isfinite(total):
+                return out
+        bad = ~(np.isfinite(out) | nan).all(axis=1)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
+            what = "infinity" if allow_nan else "NaN or infinity"
+            advice = ("drop or clip those rows first" if allow_nan else
+                      "drop or impute those rows first, or fit with "
+                      "missing_values='marginalize' (EM on the observed cells)")
             raise ValueError(
-                f"Input {name} contains NaN or infinity in block {index}, first at row "
-                f"{int(starts[index]) + row} of {name} (row {row} of the block); drop or "
-                "impute those rows first.")
+                f"Input {name} contains {what} in block {index}, first at row "
+                f"{first + row} of {name} (row {row} of the block); {advice}.")
         raise ValueError(f"Input {name} contains values too large for {out.dtype} in block "
                          f"{index}: their sum overflows; rescale the data.")
     return out
@@ -158,11 +176,12 @@ def _converted_block(block, dtype):
 
 
 def check_dask_array(X, name="X", dtype=None, min_samples=1, n_features=None, finite=True,
-                     feature_names=None):
+                     feature_names=None, allow_nan=False):
     """X as a lazily checked dask array: 2-D, known chunk sizes, one column chunk,
     float32/float64 (``check_dtype``, or ``dtype``), finite (checked per block, when
-    the blocks are computed; ``finite=False`` only converts). A dask DataFrame is taken
-    as its numeric columns (``dataframe_as_array``). Returns ``(X, row_starts)``."""
+    the blocks are computed; ``finite=False`` only converts; ``allow_nan``: NaN cells
+    pass, but not inf or a row of NaN). A dask DataFrame is taken as its numeric
+    columns (``dataframe_as_array``). Returns ``(X, row_starts)``."""
     _, da = _import_dask()
     if is_dask_dataframe(X):
         X = dataframe_as_array(X, name, feature_names)
@@ -190,7 +209,7 @@ def check_dask_array(X, name="X", dtype=None, min_samples=1, n_features=None, fi
         X = X.rechunk({1: -1})  # the kernels take whole rows
     starts = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]]).astype(np.int64)
     if finite:
-        X = X.map_blocks(_checked_block, target, starts, X.shape, name,
+        X = X.map_blocks(_checked_block, target, starts, X.shape, name, allow_nan,
                          meta=np.empty((0, 0), target))
     else:
         X = X.map_blocks(_converted_block, target, meta=np.empty((0, 0), target))
@@ -319,23 +338,30 @@ def _pack_statistics(stats):
                            stats.sums.ravel(), np.ravel(stats.second)])
 
 
-def _gmm_block(X, weight, *, n_threads, parameters, covariance_type, centres=None,
-               apart=None):
-    """Packed ``estep_statistics`` of one block (the in-memory fit's primitive)."""
-    from ._em import estep_statistics, estep_threads
+def _gmm_block(X, weight, *, n_threads, parameters, covariance_type, marginalize=False,
+               centres=None, apart=None):
+    """Packed statistics of one block, by the in-memory fit's primitive
+    (``_em.data_statistics``; rows with NaN cells through ``_missing`` when
+    ``marginalize``)."""
+    from ._em import data_statistics, estep_threads
+    from ._missing import MissingRows
 
-    weights, means, covariances, precisions_cholesky = parameters
     if weight is not None:
         weight = np.ascontiguousarray(weight, dtype=X.dtype)
+    missing = None
+    if marginalize and np.isnan(X).any():
+        missing = MissingRows(X, weight)
+        X = X[missing.complete]
+        weight = None if weight is None else weight[missing.complete]
     threads = 1 if n_threads is None else estep_threads(
-        n_threads, len(X), X.shape[1], len(weights), covariance_type)
-    stats = estep_statistics(X, weight, weights, means, precisions_cholesky, covariance_type,
-                             threads, covariances, centres, apart)
+        n_threads, len(X), X.shape[1], len(parameters[0]), covariance_type)
+    stats = data_statistics(X, weight, parameters, covariance_type, threads, missing,
+                            centres=centres, apart=apart)
     return _pack_statistics(stats)
 
 
-def gmm_statistics(X, sample_weight, parameters, covariance_type, n_threads, centres=None,
-                   apart=None):
+def gmm_statistics(X, sample_weight, parameters, covariance_type, n_threads, marginalize=False,
+                   centres=None, apart=None):
     """The summed ``SufficientStatistics`` of dask X under ``parameters``."""
     from ._em import SufficientStatistics, estep_statistics
     _, da = _import_dask()
@@ -348,7 +374,7 @@ def gmm_statistics(X, sample_weight, parameters, covariance_type, n_threads, cen
     packed = _pack_statistics(empty)
     total = _block_reduce(da, _gmm_block, X, sample_weight, len(packed), n_threads=n_threads,
                           parameters=parameters, covariance_type=covariance_type,
-                          centres=centres, apart=apart)
+                          marginalize=marginalize, centres=centres, apart=apart)
     n_components = len(weights)
     nk_end = 2 + n_components
     sums_end = nk_end + empty.sums.size
@@ -358,30 +384,33 @@ def gmm_statistics(X, sample_weight, parameters, covariance_type, n_threads, cen
         total[sums_end:].reshape(np.shape(empty.second)), empty.shift)
 
 
-def gmm_em_step(X, sample_weight, parameters, covariance_type, reg_covar, n_threads):
+def gmm_em_step(X, sample_weight, parameters, covariance_type, reg_covar, n_threads,
+                marginalize=False):
     """``_em.em_step`` over dask X: the statistics, the M-step, and the redo of
     components that moved far (a second pass)."""
     from ._em import moved_far, mstep
-    stats = gmm_statistics(X, sample_weight, parameters, covariance_type, n_threads)
+    stats = gmm_statistics(X, sample_weight, parameters, covariance_type, n_threads,
+                           marginalize)
     new = mstep(stats, covariance_type, reg_covar)
     moved = moved_far(stats, new[2], covariance_type)
     if moved.size:
         stats = gmm_statistics(X, sample_weight, parameters, covariance_type, n_threads,
-                               centres=new[1], apart=moved)
+                               marginalize, centres=new[1], apart=moved)
         new = mstep(stats, covariance_type, reg_covar)
     return stats, new
 
 
 # -- shared by the two fits ----------------------------------------------------------
 
-def _prepare_fit(estimator, X, sample_weight, min_samples):
+def _prepare_fit(estimator, X, sample_weight, min_samples, allow_nan=False):
     """Checked X (persisted on a distributed cluster), its checked weights (float64,
-    or None) and the row starts; X's data checks run here, in one pass."""
+    or None) and the row starts; X's data checks run here, in one pass (with
+    ``allow_nan``, NaN cells pass, and a feature missing in every row is an error)."""
     dask, da = _import_dask()
     names = dataframe_names(X)
     if is_dask_dataframe(X):  # (converted once: the row counts cost a pass)
         X = dataframe_as_array(X)
-    checked, starts = check_dask_array(X, min_samples=min_samples)
+    checked, starts = check_dask_array(X, min_samples=min_samples, allow_nan=allow_nan)
     estimator.n_features_in_ = checked.shape[1]
     estimator.__dict__.pop("feature_names_in_", None)
     if names is not None:
@@ -391,16 +420,34 @@ def _prepare_fit(estimator, X, sample_weight, min_samples):
     if _distributed_client() is not None:
         # On a cluster the checked blocks stay on the workers for the whole fit.
         checked, sample_weight = dask.persist(checked, sample_weight)
+        if allow_nan:
+            _check_observed_features(da, checked)
         return checked, sample_weight, starts
     # Local schedulers read the blocks again at every iteration (out-of-core): check
     # them once, in a pass of their own, then only convert them (a check per
     # iteration cost a pass: KMeans (1e7, 16, 64) float32 1.7x the in-memory time).
-    _block_reduce(da, _no_statistics, checked, None, 1)
+    if allow_nan:
+        _check_observed_features(da, checked)
+    else:
+        _block_reduce(da, _no_statistics, checked, None, 1)
     return check_dask_array(X, finite=False)[0], sample_weight, starts
 
 
 def _no_statistics(X, weight):
     return np.zeros(1)
+
+
+def _observed_cells(X, weight):
+    return (~np.isnan(X)).sum(axis=0).astype(np.float64)
+
+
+def _check_observed_features(da, X):
+    """A pass over X: a feature missing in every row is a ValueError (as in memory)."""
+    unobserved = np.flatnonzero(_block_reduce(da, _observed_cells, X, None, X.shape[1]) == 0)
+    if unobserved.size:
+        raise ValueError(
+            f"Feature(s) {unobserved.tolist()} are missing in every row: the mixture cannot "
+            "be estimated along them; drop those columns.")
 
 
 def _check_weights_total(sample_weight, n_components, what):
@@ -436,10 +483,9 @@ def fit_gaussian_mixture(estimator, X, sample_weight):
     if estimator.contamination is not None:
         raise ValueError("contamination is not supported on dask arrays yet (its threshold "
                          "is a weighted quantile of the training scores); fit without it.")
-    if estimator.missing_values != "error":
-        raise ValueError("missing_values='marginalize' is not supported on dask arrays yet; "
-                         "fit in memory, or without NaN cells.")
-    X, sample_weight, _ = _prepare_fit(estimator, X, sample_weight, min_samples=2)
+    marginalize = estimator._nan_options().get("allow_nan", False)
+    X, sample_weight, _ = _prepare_fit(estimator, X, sample_weight, min_samples=2,
+                                       allow_nan=marginalize)
     n_samples, n_features = X.shape
     n_components, helpers, init = estimator._check_params(n_samples, n_features)
     if sample_weight is not None:
@@ -458,17 +504,35 @@ def fit_gaussian_mixture(estimator, X, sample_weight):
                                             random_state)
             if rows_weight is not None:
                 rows_weight = (rows_weight / rows_weight.mean()).astype(X.dtype)
+            if marginalize:
+                rows, rows_weight = _start_rows(rows, rows_weight, n_components)
         return estimator._initial_parameters(rows, rows_weight, n_components, helpers, init,
                                              random_state, 1 if n_threads is None else n_threads)
 
     def step(params):
-        return gmm_em_step(X, sample_weight, params, covariance_type, reg_covar, n_threads)
+        return gmm_em_step(X, sample_weight, params, covariance_type, reg_covar, n_threads,
+                           marginalize)
 
     estimator._run_em(start, step, n_components, n_features, X.dtype, stacklevel=5)
     estimator.n_samples_seen_ = float(n_samples) if sample_weight is None else (
         float(mean) * n_samples)
     finish_fit(estimator, None, None)  # (no contamination: only the components' order)
     return estimator
+
+
+def _start_rows(rows, weight, n_components):
+    """The sampled rows a start sees with NaN cells, by the in-memory fit's rule: the
+    complete ones when there are 10 per component, else all of them mean-imputed (the
+    sample's column means)."""
+    from ._missing import mean_imputed
+    complete = ~np.isnan(rows).any(axis=1)
+    if complete.all():
+        return rows, weight
+    n_complete = (complete.sum() if weight is None
+                  else np.count_nonzero(weight[complete]))
+    if n_complete >= 10 * n_components:
+        return rows[complete], None if weight is None else weight[complete]
+    return mean_imputed(rows), weight
 
 
 def _gmm_rows(X, estimator, what):
@@ -489,9 +553,12 @@ def unnamed(estimator):
 def gmm_per_sample(estimator, X, what):
     """``score_samples`` / ``predict`` / ``predict_proba`` of dask X, lazily, block by block."""
     estimator._check_fitted("means_")
+    # (with missing_values="marginalize" each block's cells are checked by the model's
+    # own methods, which take NaN cells)
     X, _ = check_dask_array(X, dtype=estimator.means_.dtype,
                             n_features=estimator.n_features_in_,
-                            feature_names=getattr(estimator, "feature_names_in_", None))
+                            feature_names=getattr(estimator, "feature_names_in_", None),
+                            finite=estimator.missing_values != "marginalize")
     estimator = unnamed(estimator)
     if what == "predict_proba":
         n_components = estimator.means_.shape[0]
