@@ -4,10 +4,22 @@ One EM iteration (``_em.em_step``: complete rows through the kernels, rows with 
 cells through ``_missing``) with 0%, 5% and 30% of cells missing completely at random,
 against the complete-data iteration on the same rows, in one run (ratios: the machine
 is shared). Prints the number of distinct missingness patterns and the extra
-cost per row with NaN cells (``_missing_kernel`` factors each row's q x q block, not
-one per pattern: its cost grows with the rows and q, not with the patterns). Run: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/missing_values.py``.
+cost per row with NaN cells.
+
+``--patterns`` measures the cost of distinct missingness patterns instead: every row
+misses exactly q of its d cells (a quarter), the rows share ``P`` distinct patterns
+(each used by n / P rows; P from 1 to every row its own), so the rows' own work is the
+same along the curve and only the pattern count changes. ``_missing_kernel`` factors
+the q x q block of each component's precision once per run of rows sharing a pattern
+(rows are sorted by pattern; a chunk of at most 64 rows starts a new run), so time
+grows with P; the fitted slope is the cost of one distinct pattern.
+
+Run: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/missing_values.py``
+(``--patterns`` for the curve).
 """
 import argparse
+import math
+import os
 import time
 import warnings
 
@@ -29,24 +41,90 @@ def _iteration_seconds(step, repeats):
     return best
 
 
+def _blobs(n, d, k, rng):
+    """Overlapping blobs around k random centres."""
+    centres = 3.0 * rng.standard_normal((k, d))
+    return centres[rng.integers(k, size=n)] + rng.standard_normal((n, d))
+
+
+def _start(X, k, covariance_type):
+    """Parameters after 3 EM iterations on 20,000 rows (the point every timing starts from)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm = GaussianMixture(k, covariance_type=covariance_type, max_iter=3,
+                             random_state=0).fit(X[:20_000])
+    return gm.weights_, gm.means_, gm.covariances_, gm.precisions_cholesky_
+
+
+def with_patterns(X, n_missing, n_patterns, rng):
+    """X with ``n_missing`` NaN cells in every row, in ``n_patterns`` distinct patterns
+    (each used by the same number of rows, give or take one)."""
+    n_samples, n_features = X.shape
+    n_patterns = min(n_patterns, n_samples, math.comb(n_features, n_missing))
+    patterns = np.empty((0, n_missing), dtype=np.intp)
+    while len(patterns) < n_patterns:  # random q-subsets of the features, distinct
+        draws = np.sort(rng.random((2 * n_patterns, n_features)).argsort(axis=1)[:, :n_missing],
+                        axis=1)
+        patterns = np.unique(np.concatenate([patterns, draws]), axis=0)
+    patterns = patterns[rng.permutation(len(patterns))[:n_patterns]]
+    which = rng.permutation(np.arange(n_samples) % n_patterns)
+    holes = X.copy()
+    holes[np.arange(n_samples)[:, None], patterns[which]] = np.nan
+    return holes
+
+
+def pattern_curve(n_samples, n_features, k, repeats, rng,
+                  counts=(1, 10, 100, 1_000, 10_000, None)):
+    """Seconds per iteration against the number of distinct patterns (None: every row
+    its own, or every q-subset if there are fewer), and the fitted cost per pattern."""
+    X = _blobs(n_samples, n_features, k, rng)
+    n_missing = n_features // 4
+    print(f"(n, d, k) = ({n_samples}, {n_features}, {k}), every row missing {n_missing} "
+          f"cells; load {os.getloadavg()[0]:.2f}")
+    for covariance_type in ("full", "diag"):
+        params = _start(X, k, covariance_type)
+        with sequential_blas():
+            base = _iteration_seconds(
+                lambda: em_step(X, None, params, covariance_type, 1e-6, 2), repeats)
+            points = []
+            most = min(n_samples, math.comb(n_features, n_missing))
+            for count in sorted({min(count or most, most) for count in counts}):
+                holes = with_patterns(X, n_missing, count, rng)
+                missing = MissingRows(holes)
+                patterns = len(np.unique(np.isnan(holes), axis=0))
+                seconds = _iteration_seconds(
+                    lambda: em_step(holes[:0], None, params, covariance_type, 1e-6, 2,
+                                    missing), repeats)
+                points.append((patterns, seconds))
+        sizes, times = np.array(points).T
+        slope = np.polyfit(sizes, times, 1)[0]
+        print(f"  {covariance_type}: complete data {base * 1e3:.1f} ms per iteration; with "
+              "holes, patterns: ms (x complete) = " + ", ".join(
+                  f"{int(p)}: {t * 1e3:.1f} ({t / base:.1f}x)" for p, t in points))
+        print(f"  {covariance_type}: {slope * 1e6:.2f} us per distinct pattern "
+              f"({slope * 1e9 / k:.0f} ns per pattern and component; least squares over the "
+              f"curve); load {os.getloadavg()[0]:.2f}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=200_000)
     parser.add_argument("--d", type=int, default=16)
     parser.add_argument("--k", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--patterns", action="store_true",
+                        help="the cost per distinct pattern: (2e5, 16) and (5e4, 64)")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
-    centres = 3.0 * rng.standard_normal((args.k, args.d))
-    X = centres[rng.integers(args.k, size=args.n)] + rng.standard_normal((args.n, args.d))
-    print(f"CPU level {cpu_level()}; (n, d, k) = ({args.n}, {args.d}, {args.k}); 2 threads; "
-          "best of", args.repeats)
+    print(f"CPU level {cpu_level()}; 2 threads; best of", args.repeats)
+    if args.patterns:
+        pattern_curve(args.n, args.d, args.k, args.repeats, rng)
+        pattern_curve(args.n // 4, 4 * args.d, args.k, args.repeats, rng)
+        return
+    X = _blobs(args.n, args.d, args.k, rng)
+    print(f"(n, d, k) = ({args.n}, {args.d}, {args.k}); load {os.getloadavg()[0]:.2f}")
     for covariance_type in ("full", "diag"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            gm = GaussianMixture(args.k, covariance_type=covariance_type, max_iter=3,
-                                 random_state=0).fit(X[:20_000])
-        params = (gm.weights_, gm.means_, gm.covariances_, gm.precisions_cholesky_)
+        params = _start(X, args.k, covariance_type)
         with sequential_blas():
             base = _iteration_seconds(
                 lambda: em_step(X, None, params, covariance_type, 1e-6, 2), args.repeats)

@@ -96,8 +96,11 @@ def pomegranate_model(covariance_type, init, max_iter):
     weights, means, covariances = init
     components = [Normal(torch.tensor(means[j]), torch.tensor(covariances[j]),
                          covariance_type=covariance_type) for j in range(len(weights))]
-    return GeneralMixtureModel(components, priors=torch.tensor(weights), max_iter=max_iter,
-                               tol=-np.inf)
+    model = GeneralMixtureModel(components, priors=torch.tensor(weights), max_iter=max_iter,
+                                tol=-np.inf)
+    # Its modules take their dtype from a float32 placeholder parameter, so responsibilities
+    # and sufficient statistics would be float32 even for float64 data: cast everything.
+    return model.double()
 
 
 def masked(X):
