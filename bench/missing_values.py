@@ -2,9 +2,10 @@
 
 One EM iteration (``_em.em_step``: complete rows through the kernels, rows with NaN
 cells through ``_missing``) with 0%, 5% and 30% of cells missing completely at random,
-against the complete-data iteration on the same rows, in one run (ratios: the machine
-is shared). Prints the number of distinct missingness patterns and the extra
-cost per row with NaN cells.
+against the complete-data iteration on the same rows, in one run: each round times the
+three in turn, so a burst of load from other jobs hits neighbours alike, and the ratio
+to the complete-data iteration is taken per round (median and range over the rounds;
+the machine is shared). Also prints the number of distinct missingness patterns.
 
 ``--patterns`` measures the cost of distinct missingness patterns instead: every row
 misses exactly q of its d cells (a quarter), the rows share ``P`` distinct patterns
@@ -18,6 +19,7 @@ Run: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/missing_values.
 (``--patterns`` for the curve).
 """
 import argparse
+import functools
 import math
 import os
 import time
@@ -30,6 +32,20 @@ from gmm_fast._cpu import cpu_level
 from gmm_fast._em import em_step
 from gmm_fast._missing import MissingRows
 from gmm_fast._threads import sequential_blas
+
+
+def _interleaved_seconds(steps, rounds):
+    """Seconds of each step per round, the steps timed in turn within each round (after
+    one untimed call each: the first copies and sorts the rows with NaN)."""
+    for step in steps.values():
+        step()
+    times = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    return {name: np.array(seconds) for name, seconds in times.items()}
 
 
 def _iteration_seconds(step, repeats):
@@ -80,7 +96,7 @@ def pattern_curve(n_samples, n_features, k, repeats, rng,
     X = _blobs(n_samples, n_features, k, rng)
     n_missing = n_features // 4
     print(f"(n, d, k) = ({n_samples}, {n_features}, {k}), every row missing {n_missing} "
-          f"cells; load {os.getloadavg()[0]:.2f}")
+          f"cells; best of {repeats}; load {os.getloadavg()[0]:.2f}")
     for covariance_type in ("full", "diag"):
         params = _start(X, k, covariance_type)
         with sequential_blas():
@@ -111,12 +127,13 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=200_000)
     parser.add_argument("--d", type=int, default=16)
     parser.add_argument("--k", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="best of (--patterns), or rounds of interleaved timings")
     parser.add_argument("--patterns", action="store_true",
                         help="the cost per distinct pattern: (2e5, 16) and (5e4, 64)")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
-    print(f"CPU level {cpu_level()}; 2 threads; best of", args.repeats)
+    print(f"CPU level {cpu_level()}; 2 threads")
     if args.patterns:
         pattern_curve(args.n, args.d, args.k, args.repeats, rng)
         pattern_curve(args.n // 4, 4 * args.d, args.k, args.repeats, rng)
@@ -125,25 +142,29 @@ def main(argv=None):
     print(f"(n, d, k) = ({args.n}, {args.d}, {args.k}); load {os.getloadavg()[0]:.2f}")
     for covariance_type in ("full", "diag"):
         params = _start(X, args.k, covariance_type)
+        steps = {"complete": lambda: em_step(X, None, params, covariance_type, 1e-6, 2)}
+        for fraction in (0.05, 0.30):
+            holes = X.copy()
+            holes[rng.random(X.shape) < fraction] = np.nan
+            holes = holes[~np.isnan(holes).all(axis=1)]
+            missing = MissingRows(holes)
+            incomplete = np.isnan(holes).any(axis=1)
+            patterns = len(np.unique(np.isnan(holes[incomplete]), axis=0))
+            print(f"  {fraction:.0%} cells missing: {missing.n_rows} rows with NaN, "
+                  f"{patterns} distinct patterns")
+            steps[f"{fraction:.0%}"] = functools.partial(
+                em_step, holes[missing.complete], None, params, covariance_type, 1e-6, 2,
+                missing)
         with sequential_blas():
-            base = _iteration_seconds(
-                lambda: em_step(X, None, params, covariance_type, 1e-6, 2), args.repeats)
-            print(f"{covariance_type}: complete data {base * 1e3:.1f} ms per iteration")
-            for fraction in (0.05, 0.30):
-                holes = X.copy()
-                holes[rng.random(X.shape) < fraction] = np.nan
-                holes = holes[~np.isnan(holes).all(axis=1)]
-                missing = MissingRows(holes)
-                incomplete = np.isnan(holes).any(axis=1)
-                patterns = len(np.unique(np.isnan(holes[incomplete]), axis=0))
-                rows = holes[missing.complete]
-                seconds = _iteration_seconds(
-                    lambda: em_step(rows, None, params, covariance_type, 1e-6, 2, missing),
-                    args.repeats)
-                print(f"  {fraction:.0%} cells missing: {missing.n_rows} rows with NaN, "
-                      f"{patterns} distinct patterns: {seconds * 1e3:.1f} ms "
-                      f"({seconds / base:.1f}x complete; "
-                      f"{(seconds - base) / missing.n_rows * 1e6:.1f} us more per row with NaN)")
+            times = _interleaved_seconds(steps, args.repeats)
+        base = times["complete"]
+        line = f"{covariance_type}: complete data {np.median(base) * 1e3:.1f} ms per iteration"
+        for name, seconds in list(times.items())[1:]:
+            ratios = seconds / base  # per round: a burst of load hits neighbours alike
+            line += (f"; {name} missing {np.median(seconds) * 1e3:.1f} ms, "
+                     f"{np.median(ratios):.2f}x complete (rounds {ratios.min():.2f}-"
+                     f"{ratios.max():.2f}x)")
+        print(line + f"; medians over {args.repeats} rounds, load {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
