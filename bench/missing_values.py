@@ -34,7 +34,7 @@ from gmm_fast._missing import MissingRows
 from gmm_fast._threads import sequential_blas
 
 
-def _interleaved_seconds(steps, rounds):
+def _interleaved_seconds(steps, rounds, clock=time.perf_counter):
     """Seconds of each step per round, the steps timed in turn within each round (after
     one untimed call each: the first copies and sorts the rows with NaN)."""
     for step in steps.values():
@@ -42,9 +42,9 @@ def _interleaved_seconds(steps, rounds):
     times = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
-            start = time.perf_counter()
+            start = clock()
             step()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return {name: np.array(seconds) for name, seconds in times.items()}
 
 
@@ -129,11 +129,15 @@ def main(argv=None):
     parser.add_argument("--k", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3,
                         help="best of (--patterns), or rounds of interleaved timings")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="one thread, timed by process CPU time (steadier under load)")
     parser.add_argument("--patterns", action="store_true",
                         help="the cost per distinct pattern: (2e5, 16) and (5e4, 64)")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
-    print(f"CPU level {cpu_level()}; 2 threads")
+    threads, clock = (1, time.process_time) if args.cpu_time else (2, time.perf_counter)
+    print(f"CPU level {cpu_level()}; {threads} thread(s), "
+          f"{'CPU' if args.cpu_time else 'wall'} time")
     if args.patterns:
         pattern_curve(args.n, args.d, args.k, args.repeats, rng)
         pattern_curve(args.n // 4, 4 * args.d, args.k, args.repeats, rng)
@@ -142,7 +146,7 @@ def main(argv=None):
     print(f"(n, d, k) = ({args.n}, {args.d}, {args.k}); load {os.getloadavg()[0]:.2f}")
     for covariance_type in ("full", "diag"):
         params = _start(X, args.k, covariance_type)
-        steps = {"complete": lambda: em_step(X, None, params, covariance_type, 1e-6, 2)}
+        steps = {"complete": lambda: em_step(X, None, params, covariance_type, 1e-6, threads)}
         for fraction in (0.05, 0.30):
             holes = X.copy()
             holes[rng.random(X.shape) < fraction] = np.nan
@@ -153,10 +157,10 @@ def main(argv=None):
             print(f"  {fraction:.0%} cells missing: {missing.n_rows} rows with NaN, "
                   f"{patterns} distinct patterns")
             steps[f"{fraction:.0%}"] = functools.partial(
-                em_step, holes[missing.complete], None, params, covariance_type, 1e-6, 2,
-                missing)
+                em_step, holes[missing.complete], None, params, covariance_type, 1e-6,
+                threads, missing)
         with sequential_blas():
-            times = _interleaved_seconds(steps, args.repeats)
+            times = _interleaved_seconds(steps, args.repeats, clock)
         base = times["complete"]
         line = f"{covariance_type}: complete data {np.median(base) * 1e3:.1f} ms per iteration"
         for name, seconds in list(times.items())[1:]:
