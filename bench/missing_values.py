@@ -48,12 +48,13 @@ def _interleaved_seconds(steps, rounds, clock=time.perf_counter):
     return {name: np.array(seconds) for name, seconds in times.items()}
 
 
-def _iteration_seconds(step, repeats):
+def _iteration_seconds(step, repeats, clock=time.perf_counter):
+    """Best of ``repeats`` timings of ``step``."""
     best = np.inf
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         step()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, clock() - start)
     return best
 
 
@@ -89,7 +90,7 @@ def with_patterns(X, n_missing, n_patterns, rng):
     return holes
 
 
-def pattern_curve(n_samples, n_features, k, repeats, rng,
+def pattern_curve(n_samples, n_features, k, repeats, rng, threads=2, clock=time.perf_counter,
                   counts=(1, 10, 100, 1_000, 10_000, None)):
     """Seconds per iteration against the number of distinct patterns (None: every row
     its own, or every q-subset if there are fewer), and the fitted cost per pattern."""
@@ -101,7 +102,8 @@ def pattern_curve(n_samples, n_features, k, repeats, rng,
         params = _start(X, k, covariance_type)
         with sequential_blas():
             base = _iteration_seconds(
-                lambda: em_step(X, None, params, covariance_type, 1e-6, 2), repeats)
+                lambda: em_step(X, None, params, covariance_type, 1e-6, threads), repeats,
+                clock)
             points = []
             most = min(n_samples, math.comb(n_features, n_missing))
             for count in sorted({min(count or most, most) for count in counts}):
@@ -109,8 +111,8 @@ def pattern_curve(n_samples, n_features, k, repeats, rng,
                 missing = MissingRows(holes)
                 patterns = len(np.unique(np.isnan(holes), axis=0))
                 seconds = _iteration_seconds(
-                    lambda: em_step(holes[:0], None, params, covariance_type, 1e-6, 2,
-                                    missing), repeats)
+                    lambda: em_step(holes[:0], None, params, covariance_type, 1e-6, threads,
+                                    missing), repeats, clock)
                 points.append((patterns, seconds))
         sizes, times = np.array(points).T
         slope = np.polyfit(sizes, times, 1)[0]
@@ -139,8 +141,8 @@ def main(argv=None):
     print(f"CPU level {cpu_level()}; {threads} thread(s), "
           f"{'CPU' if args.cpu_time else 'wall'} time")
     if args.patterns:
-        pattern_curve(args.n, args.d, args.k, args.repeats, rng)
-        pattern_curve(args.n // 4, 4 * args.d, args.k, args.repeats, rng)
+        pattern_curve(args.n, args.d, args.k, args.repeats, rng, threads, clock)
+        pattern_curve(args.n // 4, 4 * args.d, args.k, args.repeats, rng, threads, clock)
         return
     X = _blobs(args.n, args.d, args.k, rng)
     print(f"(n, d, k) = ({args.n}, {args.d}, {args.k}); load {os.getloadavg()[0]:.2f}")
