@@ -350,8 +350,7 @@ def test_kernel_statistics_match_numpy_and_do_not_depend_on_threads(covariance_t
     """The fit's statistics of rows with NaN cells (``_missing_kernel``) equal the numpy
     implementation kept beside it (``statistics_numpy``) to 1e-10, over several blocks
     and chunks (rows missing 1 to d-1 cells, so both the q = 1 shortcut and the
-    factorisations, and chunks cut by the Q budget), and are bitwise the same for any
-    thread count."""
+    factorisations), and are bitwise the same for any thread count."""
     from gmm_fast._missing import MissingRows
     rng = np.random.default_rng(7)
     _, X, (weights, means, covariances) = _mixture(1500, missing=0.3, seed=7)
@@ -376,3 +375,28 @@ def test_kernel_statistics_match_numpy_and_do_not_depend_on_threads(covariance_t
     for other in runs[1:]:
         for name in ("log_likelihood", "sum_weights", "nk", "sums", "second"):
             np.testing.assert_array_equal(getattr(other, name), getattr(got, name))
+
+
+def test_kernel_statistics_of_wide_rows_with_many_patterns():
+    """Rows missing 17 to 21 of 24 cells, each its own pattern: the full case's
+    chunks end early when their conditional covariances outgrow the buffer (256 doubles
+    per row and component); the statistics still equal numpy's and do not depend on the
+    thread count."""
+    from gmm_fast._missing import MissingRows
+    rng = np.random.default_rng(11)
+    X, _, (weights, means, covariances) = _mixture(600, missing=0.0, seed=11, n_features=24)
+    for row in range(len(X)):
+        X[row, rng.permutation(24)[:rng.integers(17, 22)]] = np.nan
+    assert len(np.unique(np.isnan(X), axis=0)) > 590
+    centres = means + 0.1 * rng.standard_normal(means.shape)
+    missing = MissingRows(X)
+    want = missing.statistics_numpy(weights, means, covariances, "full", centres)
+    runs = [missing.statistics(weights, means, covariances, "full", centres, n_threads)
+            for n_threads in (1, 2)]
+    got = runs[0]
+    assert got.log_likelihood == pytest.approx(want.log_likelihood, rel=1e-12)
+    np.testing.assert_allclose(got.nk, want.nk, rtol=1e-10)
+    np.testing.assert_allclose(got.sums, want.sums, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(got.second, want.second, rtol=1e-10, atol=1e-9)
+    for name in ("log_likelihood", "nk", "sums", "second"):
+        np.testing.assert_array_equal(getattr(runs[1], name), getattr(got, name))

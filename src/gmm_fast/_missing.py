@@ -181,6 +181,7 @@ class MissingRows:
         self.X = X
         self.sample_weight = sample_weight
         self.n_rows = len(X) - len(self.complete)
+        self.max_missing = int(counts.max(initial=0))
         self._rows = self._row_weights = None  # the kernel's copy, made on first use
 
     def _kernel_rows(self):
@@ -227,7 +228,7 @@ class MissingRows:
         missing_statistics(rows, row_weights, diagonal, precisions.ravel(),
                            np.log(diagonals).ravel(), (1.0 / diagonals).ravel(), model.means,
                            model.log_weights - 0.5 * model.log_det, model.means - centres,
-                           blocks, n_threads)
+                           blocks, self.max_missing, n_threads)
         total = blocks.sum(axis=0)  # the blocks in order: the same for any n_threads
         nk = total[2:2 + n_components]
         sums = total[2 + n_components:2 + n_components * (n_features + 1)]

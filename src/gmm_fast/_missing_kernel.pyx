@@ -20,8 +20,8 @@ GEMM, the per-row q x q work in this file, the row log-sum-exp by kernels.h's
 ``gmm_normalize_chunk``, the second moments ``e^T (r e)`` by a second GEMM (the caller
 keeps their upper triangle and mirrors it); the loops along the features are
 missing_rows.h's, built per CPU level like the E-step's. Each row's Q is kept from the
-log-density pass for the statistics (a chunk ends early if they would overflow
-Q_BUDGET: the data decide, not the threads). The caller sorts rows by pattern: a row
+log-density pass for the statistics (a chunk ends early if they would overflow its
+buffer, sized from the data's largest q: the data decide, not the threads). The caller sorts rows by pattern: a row
 with its predecessor's pattern reuses its factor, log det and Q (q >= 3; q = 1 and 2
 are closed forms).
 
@@ -43,8 +43,12 @@ cdef double LOG_2PI = 1.8378770664093453
 # 256 within noise (full 188-192 ms, diag 36-41 ms); 64 keeps the buffers smallest.
 cdef Py_ssize_t CHUNK = 64
 # Full case: doubles per component for the chunk's conditional covariances Q (q x q
-# per row, kept from the log-density pass for the statistics): 16 per row on average.
-cdef Py_ssize_t Q_BUDGET = 16 * 64
+# per distinct pattern, kept from the log-density pass for the statistics): up to 256
+# per row (q = 16), fewer when no row misses that many (the budget is CHUNK q_max^2).
+# A chunk that would overflow it ends early; at 16 per row, (2e4, 64, 16) full with
+# every row its own 16-cell pattern ran in 4-row chunks, 1.20-1.28x the time of 256
+# per row (one thread, CPU time, AVX2 Zen 3, load 8-9).
+cdef Py_ssize_t Q_PER_ROW = 256
 
 
 cdef inline Py_ssize_t _missing_cells(const floating *x, Py_ssize_t d, double *xd,
@@ -173,6 +177,7 @@ cdef struct Chunk:
     Py_ssize_t *q_offset  # row i's Q at q_offset[i] (sum of the rows' q^2 before it)
     Py_ssize_t *same    # 1: row i has row i-1's pattern (shares its Q)
     Py_ssize_t q_total
+    Py_ssize_t q_budget  # doubles per component in Qs
 
 
 cdef void _full_log_prob(Chunk *ch, Py_ssize_t n_rows, Py_ssize_t K, Py_ssize_t d,
@@ -338,7 +343,7 @@ cdef void _block(const floating *X, const double *sample_weight, Py_ssize_t star
             while ch.same[i] and j < q:
                 ch.same[i] = ch.cells[i * d + j] == ch.cells[(i - 1) * d + j]
                 j += 1
-            if not diagonal and i and not ch.same[i] and ch.q_total + q * q > Q_BUDGET:
+            if not diagonal and i and not ch.same[i] and ch.q_total + q * q > ch.q_budget:
                 break
             ch.n_cells[i] = q
             for j in range(d):
@@ -373,6 +378,7 @@ def missing_statistics(
     const double[::1] log_const,
     const double[:, ::1] offset,
     double[:, ::1] blocks,
+    Py_ssize_t max_missing,
     int n_threads,
 ):
     """Statistics of rows with NaN cells, one row of ``blocks`` per block of rows.
@@ -383,7 +389,8 @@ def missing_statistics(
     ``log_const[k] = log pi_k - log det S_k / 2``; ``offset = means - centres``. Row b
     of ``blocks`` gets ``[w log-likelihood, sum of weights, nk (k), sums (k x d), second
     (full: k x d x d, upper triangle; diagonal: k x d)]`` about the centres.
-    ``sample_weight`` None means unit weights. Every row must have an observed cell.
+    ``sample_weight`` None means unit weights. Every row must have an observed cell;
+    ``max_missing`` is the most missing cells of a row (sizes the Q buffers).
     """
     cdef:
         Py_ssize_t n_samples = X.shape[0], d = X.shape[1], K = means.shape[0]
@@ -391,6 +398,7 @@ def missing_statistics(
         const double *weights = NULL
         Chunk *ch  # assigned in the parallel block: private to each thread
         Py_ssize_t z_rows = 0 if diagonal else K
+        Py_ssize_t q_budget = CHUNK * min(max_missing * max_missing, Q_PER_ROW)
 
     blocks[...] = 0.0
     if n_samples == 0:
@@ -418,7 +426,8 @@ def missing_statistics(
         ch.n_cells = ch.cells + CHUNK * d
         ch.q_offset = ch.n_cells + CHUNK
         ch.same = ch.q_offset + CHUNK
-        ch.Qs = (<double*> malloc(K * max(Q_BUDGET, d * d) * sizeof(double))
+        ch.q_budget = max(q_budget, d * d)  # one row always fits
+        ch.Qs = (<double*> malloc(K * ch.q_budget * sizeof(double))
                  if not diagonal else NULL)
         for b in prange(n_blocks, schedule='dynamic'):
             start = b * rows_per_block
