@@ -148,15 +148,10 @@ def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=
     centers[0], indices[0] = X[first], first
     closest_sq_dist = np.full(n_samples, np.inf)
     min_sq_distances(X, centers[0], closest_sq_dist, distance_threads)
-    ordered_weight = None if weight is None else weight[order]
+    draw = draws.ValueDraws(weight, order)
 
     for c in range(1, n_clusters):
-        ordered = closest_sq_dist[order]  # (the draws' cumulative sums run in this order)
-        q = draws.quantum(ordered, ordered_weight)
-        potential = draws.quantised_total(ordered, ordered_weight, q)
-        targets = random_state.uniform(size=n_local_trials) * potential
-        candidate_ids = order[draws.search(ordered, ordered_weight, q, targets)]
-        del ordered
+        candidate_ids = draw(closest_sq_dist, n_local_trials, random_state)
         candidates = np.ascontiguousarray(X[candidate_ids])
         candidate_potentials(X, sample_weight, candidates, closest_sq_dist,
                              block_potentials, candidate_threads)
