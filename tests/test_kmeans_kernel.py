@@ -280,6 +280,28 @@ def test_candidate_potentials_threads_bitwise(rng, dtype, n_features):
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
 
 
+@pytest.mark.parametrize("n_features", [2, 37])
+def test_kept_distances_are_min_sq_distances_bitwise(rng, dtype, n_threads, n_features):
+    """The candidates' distances k-means++ keeps are, bitwise, what min_sq_distances
+    gives like_candidates (it may take either, _kmeans._KEEP_RATIO); without it, the
+    row-wise sums agree to rounding."""
+    from gmm_fast._lloyd import seed_form
+
+    if not seed_form():
+        pytest.skip("the vector form runs from the AVX2 level on (baseline: row loops)")
+    X = make_blobs(rng, 3001, n_features, 3).astype(dtype)
+    candidates = np.ascontiguousarray(X[[4, 2000, 3000]])
+    kept = np.empty((3, len(X)))
+    candidate_potentials(X, None, candidates, np.full(len(X), np.inf),
+                         np.empty((n_blocks(len(X), 3), 3)), n_threads, kept)
+    for t in range(3):
+        like, rowwise = np.full(len(X), np.inf), np.full(len(X), np.inf)
+        min_sq_distances(X, candidates[t], like, n_threads, like_candidates=True)
+        min_sq_distances(X, candidates[t], rowwise, n_threads)
+        np.testing.assert_array_equal(like, kept[t])
+        np.testing.assert_allclose(rowwise, kept[t], rtol=1e-13, atol=1e-300)
+
+
 def test_candidate_potentials_checks_the_distances_shape(rng):
     X = make_blobs(rng, 50, 3, 2)
     block_potentials = np.empty((1, 2))

@@ -43,6 +43,23 @@ def test_kmeans_weighted_equals_repeated(init, n_init, seed):
     assert weighted.inertia_ == pytest.approx(plain.inertia_, rel=KM_RTOL)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("seed", range(3))
+def test_kmeans_plusplus_wide_rows_weighted_equals_repeated(dtype, seed):
+    """Rows wide enough that the seeding keeps its candidates' distances (at n=60 and at
+    the repeats' n alike): the same centres, exactly."""
+    from gmm_fast import _kmeans, kmeans_plusplus
+
+    rng = np.random.default_rng(seed)
+    X = (rng.normal(size=(60, 24)) + 5.0 * rng.integers(3, size=(60, 1))).astype(dtype)
+    w = rng.integers(0, 5, size=len(X))
+    repeated = np.repeat(X, w, axis=0)[rng.permutation(int(w.sum()))]
+    assert 3 * 8 * _kmeans._KEEP_RATIO <= 24 * X.itemsize  # k=5: 3 candidates, kept
+    ours = kmeans_plusplus(X, 5, sample_weight=w, random_state=seed)[0]
+    theirs = kmeans_plusplus(repeated, 5, random_state=seed)[0]
+    np.testing.assert_array_equal(ours, theirs)
+
+
 @pytest.mark.parametrize("init", ["k-means++", "random"])
 def test_kmeans_weighted_equals_repeated_float32(init):
     X, w, repeated = _weighted_and_repeated(7, dtype=np.float32)

@@ -130,6 +130,12 @@ def set_kernel_level(int level):
 set_kernel_level(gmm_supported_level())
 
 
+def seed_form():
+    """Whether dense k-means++ distances take the vector form (seed_rows.h): then
+    ``min_sq_distances`` and ``candidate_potentials`` give bitwise the same ones."""
+    return bool(WIDE_FAST and gmm_seed_fast())
+
+
 def use_direct_path(bint enabled):
     """Allow (the default, from AVX2 on) or forbid the direct paths.
 
@@ -396,20 +402,47 @@ def min_sq_distances(
     const floating[::1] center,
     double[::1] closest_sq_dist,
     int n_threads,
+    bint like_candidates=False,
 ):
-    """``closest_sq_dist[i] = min(closest_sq_dist[i], |X[i] - center|^2)`` (k-means++)."""
+    """``closest_sq_dist[i] = min(closest_sq_dist[i], |X[i] - center|^2)`` (k-means++).
+
+    ``like_candidates`` (where ``seed_form()``): by ``candidate_potentials``' vector
+    form (seed_rows.h), bitwise the distances it keeps for the same centre, instead of
+    the faster sums along each row (AVX2, one thread: 2.6 vs 7.1 ms at (1e6, 2), 12.6
+    vs 33 at (2e5, 128) float64)."""
     cdef:
         Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
-        Py_ssize_t step = 1024, n_steps = (n_samples + step - 1) // step, s, start
+        Py_ssize_t step = 1024, n_steps = (n_samples + step - 1) // step, s, start, i, rows
+        bint seed_form = like_candidates and WIDE_FAST and gmm_seed_fast()
+        const double[::1] center64 = np.asarray(center, dtype=np.float64)
+        double *dist
+        double pot
 
-    for s in prange(n_steps, nogil=True, num_threads=n_threads, schedule='static'):
-        start = s * step
-        if floating is float:
-            min_sq_dist_rows_float(&X[start, 0], min(step, n_samples - start), n_features,
-                                   &center[0], &closest_sq_dist[start])
-        else:
-            min_sq_dist_rows_double(&X[start, 0], min(step, n_samples - start), n_features,
-                                    &center[0], &closest_sq_dist[start])
+    if n_samples == 0:
+        return
+    with nogil, parallel(num_threads=n_threads):
+        dist = <double*> malloc(step * sizeof(double))
+        for s in prange(n_steps, schedule='static'):
+            start = s * step
+            rows = min(step, n_samples - start)
+            if seed_form:
+                pot = 0.0
+                if floating is float:
+                    seed_potentials_float(&X[start, 0], NULL, rows, n_features, &center64[0],
+                                          1, &closest_sq_dist[start], &pot, dist, step)
+                else:
+                    seed_potentials_double(&X[start, 0], NULL, rows, n_features, &center64[0],
+                                           1, &closest_sq_dist[start], &pot, dist, step)
+                for i in range(rows):
+                    if dist[i] < closest_sq_dist[start + i]:
+                        closest_sq_dist[start + i] = dist[i]
+            elif floating is float:
+                min_sq_dist_rows_float(&X[start, 0], rows, n_features, &center[0],
+                                       &closest_sq_dist[start])
+            else:
+                min_sq_dist_rows_double(&X[start, 0], rows, n_features, &center[0],
+                                        &closest_sq_dist[start])
+        free(dist)
 
 
 cdef void _potentials_block(
