@@ -114,7 +114,8 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, x_squared_norms=None,
         raise ValueError(  # (scikit-learn's check and words; the values are not used)
             f"The length of x_squared_norms {len(x_squared_norms)} should be equal to the "
             f"length of n_samples {X.shape[0]}.")
-    sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+    if sample_weight is not None:  # (None stays None: unit weights, no n-vector of ones)
+        sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     return _kmeans_plusplus(X, n_clusters, sample_weight, check_random_state(random_state),
                             n_local_trials, effective_n_threads(n_threads))
 
