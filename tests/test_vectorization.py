@@ -33,12 +33,11 @@ if not (SOURCE / "kernels.c").exists():
 
 # Loops Clang 14 leaves scalar, by their text: the row maximum (a `?:` it does not take
 # for a max reduction without -ffinite-math-only), the argmin lanes' masked index
-# update, the k-means++ potentials' lanes (2 wide at the baseline level). Each is a short loop beside a
-# vectorised one; GCC vectorises all three.
+# update. Each is a short loop beside a
+# vectorised one; GCC vectorises both.
 CLANG_SCALAR = {
     "for (k = 0; k < n; k++) top = row[k] > top ? row[k] : top;",
     "for (int l = 0; l < LANES; l++) {",
-    "for (int r = 0; r < R; r++)",
 }
 
 

@@ -61,7 +61,10 @@ static inline __attribute__((always_inline)) void TYPED(gmm_seed_candidates)(
     const int Q, const T *X, const T *w, ptrdiff_t n_rows, ptrdiff_t d, const double *c,
     const double *closest, double *pot, double *dist, ptrdiff_t dist_stride) {
     enum { R = GMM_SEED_ROWS, F = GMM_SEED_FEATURES };
-    double xt[F * R], lanes[GMM_SEED_CANDIDATES][R] = {{0}};
+    typedef __typeof__((gmm_seed_vec){0} < (gmm_seed_vec){0}) mask;
+    double xt[F * R];
+    gmm_seed_vec lanes[GMM_SEED_CANDIDATES];
+    for (int q = 0; q < Q; q++) lanes[q] = (gmm_seed_vec){0};
     for (ptrdiff_t i0 = 0; i0 < n_rows; i0 += R) {
         int rows = n_rows - i0 < R ? (int)(n_rows - i0) : R;
         gmm_seed_vec acc[GMM_SEED_CANDIDATES];
@@ -78,24 +81,31 @@ static inline __attribute__((always_inline)) void TYPED(gmm_seed_candidates)(
                 }
             }
         }
-        double cl[R], wr[R];
+        double cl_r[R], wr_r[R];
         for (int r = 0; r < R; r++) {
-            cl[r] = r < rows ? closest[i0 + r] : 0.0;
-            wr[r] = r < rows ? (w ? (double)w[i0 + r] : 1.0) : 0.0;
+            cl_r[r] = r < rows ? closest[i0 + r] : 0.0;
+            wr_r[r] = r < rows ? (w ? (double)w[i0 + r] : 1.0) : 0.0;
         }
+        gmm_seed_vec cl, wr;
+        __builtin_memcpy(&cl, cl_r, sizeof cl);
+        __builtin_memcpy(&wr, wr_r, sizeof wr);
         for (int q = 0; q < Q; q++) {
-            double a[R];
-            __builtin_memcpy(a, &acc[q], sizeof a);
-            if (dist)  /* the caller keeps the chosen candidate's */
+            if (dist) {  /* the caller keeps the chosen candidate's */
+                double a[R];
+                __builtin_memcpy(a, &acc[q], sizeof a);
                 for (int r = 0; r < rows; r++) dist[q * dist_stride + i0 + r] = a[r];
-            #pragma omp simd
-            for (int r = 0; r < R; r++)
-                lanes[q][r] += wr[r] * (a[r] < cl[r] ? a[r] : cl[r]);
+            }
+            /* min(acc, cl) as a vector select (C has no ?: on vectors); the lanes stay
+               in registers (as arrays they went through memory: d=2 was ~2x slower) */
+            mask nearer = acc[q] < cl;
+            mask least = ((mask)acc[q] & nearer) | ((mask)cl & ~nearer);
+            lanes[q] += wr * (gmm_seed_vec)least;
         }
     }
     for (int q = 0; q < Q; q++) {
-        double sum = 0.0;
-        for (int r = 0; r < R; r++) sum += lanes[q][r];
+        double l[R], sum = 0.0;
+        __builtin_memcpy(l, &lanes[q], sizeof l);
+        for (int r = 0; r < R; r++) sum += l[r];
         pot[q] += sum;
     }
 }
