@@ -27,6 +27,7 @@ import gate
 import harness
 import limits
 import memory
+import seeding
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 THRESHOLDS = os.path.join(HERE, "thresholds.json")
@@ -199,7 +200,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="small workloads vs scikit-learn, gated by thresholds.json")
-    parser.add_argument("--only", choices=["kmeans", "sparse", "gmm", "memory"],
+    parser.add_argument("--only", choices=["kmeans", "sparse", "gmm", "memory", "seeding"],
                         action="append",
                         help="run only these parts (repeatable)")
     parser.add_argument("--dtype", choices=cases.DTYPES, action="append",
@@ -237,8 +238,9 @@ def main(argv=None):
         parser.error(f"{gate.LEVEL_VARIABLE} is set but this gmm_fast has no cpu_level() to "
                      "honour it: the table would not be that level's")
     # (the sparse KMeans rows take ~8 minutes, most of it scikit-learn's: full runs only)
+    # (seeding: ~5 minutes, most of it scikit-learn's at (2e5, 128, 256): full runs only)
     parts = set(args.only or (["kmeans", "gmm", "memory"] if args.quick
-                              else ["kmeans", "sparse", "gmm", "memory"]))
+                              else ["kmeans", "sparse", "gmm", "memory", "seeding"]))
     dtypes = args.dtype or list(cases.DTYPES)
     started = time.perf_counter()
 
@@ -323,6 +325,15 @@ def main(argv=None):
             for reason in skip_reasons(rows):
                 log(f"  skipped {reason}")
             out["rows"] += rows
+
+    if "seeding" in parts and not args.quick:
+        workloads = seeding.WORKLOADS
+        if args.workload:
+            workloads = [w for w in workloads if tuple(w) in wanted]
+        log(f"\n== k-means++ seeding, and whole KMeans fits from it ({seeding.FIT_ITERATIONS} "
+            "iterations), seconds ==")
+        log(seeding.HEADER)
+        out["seeding"] = seeding.seeding_rows(workloads, dtypes, 3, log, rates["bandwidth"])
 
     if "memory" in parts:
         n, d, k = (500_000, 8, 16) if args.quick else (2_000_000, 8, 16)

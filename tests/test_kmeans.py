@@ -454,6 +454,34 @@ def test_kmeans_plusplus_draws_match_whole_cumsum(rng, weighted):
     np.testing.assert_array_equal(_draws.search(values[order], ordered_weight, q, draws),
                                   expected)
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_value_draws_one_pass_equals_numpy_passes(rng, weighted):
+    """The C passes of integer-weight draws (``_draws_kernel``: values in row order, the
+    canonical order as indices) give the numpy passes' q, total and rows bit for bit,
+    across numpy's steps, for targets at and past the total, and with every value 0."""
+    from gmm_fast import _draws, _draws_kernel
+
+    n = 300_001
+    values = rng.exponential(size=n) * 1e3
+    values[rng.random(n) < 0.3] = 0.0
+    weight = rng.integers(0, 3, n).astype(float) if weighted else None
+    order = rng.permutation(n)
+    ordered_weight = None if weight is None else weight[order]
+    draw = _draws.ValueDraws(weight, order)
+    assert draw.exact
+    for case in (values, np.zeros(n)):
+        q = _draws.quantum(case[order], ordered_weight)
+        total = _draws.quantised_total(case[order], ordered_weight, q)
+        assert _draws_kernel.quantised_total(case, weight, q) == total
+        targets = np.concatenate([np.random.RandomState(5).uniform(size=20) * total,
+                                  [0.0, total, 2.0 * total + 1]])
+        np.testing.assert_array_equal(
+            _draws_kernel.search(case, order, weight, q, targets),
+            _draws.search(case[order], ordered_weight, q, targets))
+        expected = order[_draws.search(case[order], ordered_weight, q, targets[:20])]
+        np.testing.assert_array_equal(draw(case, 20, np.random.RandomState(5)), expected)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_transform_exact_for_tight_groups_far_apart(dtype):
     """Distances to the centres for tight groups 1e3 apart: the expansion |x|^2 - 2x.c +

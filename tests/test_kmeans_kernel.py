@@ -227,8 +227,10 @@ def test_min_sq_distances_matches_numpy(rng, dtype, n_threads, n_samples, n_feat
     np.testing.assert_allclose(closest, expected, rtol=1e-13)
 
 
-# Rows 8 at a time in vector lanes, features 32 at a time (d=40: a second, partial block),
-# candidates 8 at a time (3: a partial pass; 9: a second pass). weighted=False passes None.
+# Rows 2, 4 or 8 at a time in vector lanes (the level's width, seed_rows.h; 901 rows end
+# in a partial group), features 32 at a time (d=40: a second, partial block), candidates
+# 8 at a time, one code copy per count (3; 9: a full pass, then one). weighted=False
+# passes None.
 @pytest.mark.parametrize("n_features", [4, 40])
 @pytest.mark.parametrize("n_candidates", [3, 9])
 @pytest.mark.parametrize("weighted", [True, False])
@@ -258,6 +260,46 @@ def test_candidate_potentials_matches_numpy(rng, dtype, n_threads, n_features, n
         np.testing.assert_allclose(block_potentials.sum(axis=0), expected, rtol=1e-12)
         np.testing.assert_allclose(kept, distances.T, rtol=1e-12,
                                    atol=1e-12 * distances.max())
+
+
+@pytest.mark.parametrize("n_features", [2, 37])
+def test_candidate_potentials_threads_bitwise(rng, dtype, n_features):
+    """Blocks depend on the rows only: 1 and 2 threads sum the same potentials, bitwise."""
+    X = make_blobs(rng, 5000, n_features, 3).astype(dtype)
+    w = rng.integers(0, 4, len(X)).astype(dtype)
+    candidates = np.ascontiguousarray(X[[1, 9, 99, 999, 4999, 7]])
+    closest = sq_distances(X, X[[0]])[:, 0]
+    runs = []
+    for n_threads in (1, 2):
+        block_potentials = np.empty((n_blocks(len(X), len(candidates)), len(candidates)))
+        kept = np.empty((len(candidates), len(X)))
+        candidate_potentials(X, w, candidates, closest, block_potentials, n_threads, kept)
+        runs.append((block_potentials, kept))
+    assert runs[0][0].shape[0] > 1  # several blocks, or the test proves nothing
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+@pytest.mark.parametrize("n_features", [2, 37])
+def test_kept_distances_are_min_sq_distances_bitwise(rng, dtype, n_threads, n_features):
+    """The candidates' distances k-means++ keeps are, bitwise, what min_sq_distances
+    gives like_candidates (it may take either, _kmeans._KEEP_RATIO); without it, the
+    row-wise sums agree to rounding."""
+    from gmm_fast._lloyd import seed_form
+
+    X = make_blobs(rng, 3001, n_features, 3).astype(dtype)
+    candidates = np.ascontiguousarray(X[[4, 2000, 3000]])
+    kept = np.empty((3, len(X)))
+    candidate_potentials(X, None, candidates, np.full(len(X), np.inf),
+                         np.empty((n_blocks(len(X), 3), 3)), n_threads, kept)
+    for t in range(3):
+        rowwise = np.full(len(X), np.inf)
+        min_sq_distances(X, candidates[t], rowwise, n_threads)
+        np.testing.assert_allclose(rowwise, kept[t], rtol=1e-13, atol=1e-300)
+        if seed_form():  # the vector form runs from the AVX2 level on (baseline: row loops)
+            like = np.full(len(X), np.inf)
+            min_sq_distances(X, candidates[t], like, n_threads, like_candidates=True)
+            np.testing.assert_array_equal(like, kept[t])
 
 
 def test_candidate_potentials_checks_the_distances_shape(rng):

@@ -43,6 +43,23 @@ def test_kmeans_weighted_equals_repeated(init, n_init, seed):
     assert weighted.inertia_ == pytest.approx(plain.inertia_, rel=KM_RTOL)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("seed", range(3))
+def test_kmeans_plusplus_wide_rows_weighted_equals_repeated(dtype, seed):
+    """Rows wide enough that the seeding keeps its candidates' distances (at n=60 and at
+    the repeats' n alike): the same centres, exactly."""
+    from gmm_fast import _kmeans, kmeans_plusplus
+
+    rng = np.random.default_rng(seed)
+    X = (rng.normal(size=(60, 24)) + 5.0 * rng.integers(3, size=(60, 1))).astype(dtype)
+    w = rng.integers(0, 5, size=len(X))
+    repeated = np.repeat(X, w, axis=0)[rng.permutation(int(w.sum()))]
+    assert 3 * 8 * _kmeans._KEEP_RATIO <= 24 * X.itemsize  # k=5: 3 candidates, kept
+    ours = kmeans_plusplus(X, 5, sample_weight=w, random_state=seed)[0]
+    theirs = kmeans_plusplus(repeated, 5, random_state=seed)[0]
+    np.testing.assert_array_equal(ours, theirs)
+
+
 @pytest.mark.parametrize("init", ["k-means++", "random"])
 def test_kmeans_weighted_equals_repeated_float32(init):
     X, w, repeated = _weighted_and_repeated(7, dtype=np.float32)
@@ -164,6 +181,34 @@ def test_canonical_order_ignores_row_order_and_orders_collisions(monkeypatch):
     np.testing.assert_array_equal(ordered, X[np.lexsort(X.T[::-1])])
     np.testing.assert_array_equal(ordered,
                                   X[permutation][_draws.canonical_order(X[permutation])])
+
+
+class _ArrayLike:
+    """Rows that are not an ndarray: ``row_hashes`` takes its numpy path for them."""
+
+    def __init__(self, X):
+        self.X, self.shape = X, X.shape
+
+    def __getitem__(self, key):
+        return self.X[key]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_row_hashes_equal_the_numpy_hashes(dtype):
+    """The one-pass C hash of dense rows is numpy's, bit for bit: zeros and -0.0 skipped,
+    float64 rounded to float32 (beyond its range: inf), any seed, any row slice."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(3001, 7)) * 10.0 ** rng.integers(-3, 4, size=(3001, 1))
+    X[rng.random(X.shape) < 0.2] = 0.0
+    X[5, 2], X[6, 0] = -0.0, 1e300
+    with np.errstate(over="ignore"):
+        X = X.astype(dtype)
+    for seed, start, stop in [(0, 0, len(X)), (7, 13, 2020)]:
+        got = _draws.row_hashes(X, start, stop, seed)
+        with np.errstate(over="ignore"):
+            expected = _draws.row_hashes(_ArrayLike(X), start, stop, seed)
+        assert got.dtype == np.uint64
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_exact_sums_are_correctly_rounded():

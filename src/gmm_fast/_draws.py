@@ -47,6 +47,9 @@ def row_hashes(X, start, stop, seed=0):
             terms = np.where(bits != 0, _mix(bits ^ keys[block.indices]), np.uint64(0))
             running = np.concatenate([np.zeros(1, np.uint64), np.cumsum(terms, dtype=np.uint64)])
             return _mix(running[block.indptr[1:]] - running[block.indptr[:-1]])
+        if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype in (np.float32, np.float64):
+            from ._draws_kernel import dense_row_hashes
+            return dense_row_hashes(X, start, stop, keys)
         rows = np.asarray(X[start:stop], dtype=np.float32) + np.float32(0.0)
     bits = np.ascontiguousarray(rows).view(np.uint32).astype(np.uint64)
     h = np.zeros(stop - start, dtype=np.uint64)
@@ -62,11 +65,17 @@ def canonical_order(X):
     hashes = np.empty(n, dtype=np.uint64)
     for start, stop in _steps(n):
         hashes[start:stop] = row_hashes(X, start, stop)
-    order = np.argsort(hashes, kind="stable")
-    hashes = hashes[order]
+    # Distinct hashes (no repeated rows: the usual case) have one sorted order, which
+    # numpy's quicksort finds in half the time of its stable sort (1e6 rows: 53 vs 112 ms).
+    order = np.argsort(hashes)
+    ordered = hashes[order]
     # Equal hashes: identical rows (side by side already), or rarely a collision of
-    # different rows, which are then ordered by their values.
-    equal = np.flatnonzero(hashes[1:] == hashes[:-1]) + 1
+    # different rows, which are then ordered by their values. (The sorted hashes, so
+    # these positions, are the same whichever sort.)
+    equal = np.flatnonzero(ordered[1:] == ordered[:-1]) + 1
+    if equal.size:
+        order = np.argsort(hashes, kind="stable")
+    hashes = ordered
     for begin in range(0, len(equal), _STEP):
         at = equal[begin:begin + _STEP]
         rows = np.asarray(X[order[at]], dtype=np.float64) + 0.0
@@ -193,6 +202,43 @@ def draw_rows(weight, n, size, random_state, order, replace=True):
             weight[position] -= taken
             total -= int(taken) if exact else taken
     return order[positions]
+
+
+class ValueDraws:
+    """Draws of rows in proportion to ``w * values`` for one fit's weights and canonical
+    order, the values changing between draws (k-means++'s squared distances).
+
+    ``quantum``, ``quantised_total`` and ``search`` on the values in canonical order;
+    for integer weights (exact sums) in one pass each (``_draws_kernel``), from the
+    values in row order. The weight's share of ``quantum`` is computed once.
+    """
+
+    def __init__(self, weight, order):
+        from . import _draws_kernel
+        self._kernel = _draws_kernel
+        self.weight = None if weight is None else np.asarray(weight, dtype=np.float64)
+        self.order = np.asarray(order, dtype=np.intp)
+        self.exact = integer_weights(self.weight)
+        if self.exact:
+            total = max(float(_total(self.weight, len(self.order), True)), 1.0)
+            self._bits = min(52, 61 - int(np.ceil(np.log2(total + 1))))
+        else:
+            self._ordered_weight = self.weight[self.order]
+
+    def __call__(self, values, size, random_state):
+        """``size`` row indices drawn from ``size`` uniforms of ``random_state``."""
+        if not self.exact:  # (float sums in canonical order: the numpy passes)
+            ordered = values[self.order]
+            q = quantum(ordered, self._ordered_weight)
+            potential = quantised_total(ordered, self._ordered_weight, q)
+            targets = random_state.uniform(size=size) * potential
+            return self.order[search(ordered, self._ordered_weight, q, targets)]
+        largest = self._kernel.largest_value(values, self.weight)
+        q = (float(np.ldexp(1.0, int(np.frexp(largest)[1]) - self._bits))
+             if largest > 0 else 0.0)
+        potential = self._kernel.quantised_total(values, self.weight, q)
+        targets = random_state.uniform(size=size) * potential
+        return self.order[self._kernel.search(values, self.order, self.weight, q, targets)]
 
 
 def exact_order(potentials, n_terms):

@@ -176,13 +176,15 @@ def mean_and_variance(X, sample_weight=None):
     return mean, (squares + (total - column_weight) * mean * mean) / total
 
 
-def min_sq_distances(X, center, closest_sq_dist, n_threads):
-    """``_lloyd.min_sq_distances`` for dense or sparse X (k-means++)."""
+def min_sq_distances(X, center, closest_sq_dist, n_threads, like_candidates=False):
+    """``_lloyd.min_sq_distances`` for dense or sparse X (k-means++; ``like_candidates``
+    for dense X only)."""
     if isinstance(X, SparseRows):
         sparse_min_sq_distances(X.data, X.indices, X.indptr, center, closest_sq_dist,
                                 n_threads)
     else:
-        _dense_min_sq_distances(X, center, closest_sq_dist, n_threads)
+        _dense_min_sq_distances(X, center, closest_sq_dist, n_threads,
+                                like_candidates=like_candidates)
 
 
 def candidate_potentials(X, sample_weight, candidates, closest_sq_dist, block_potentials,

@@ -16,6 +16,7 @@
 #define TYPED(name) name##_float
 #include "estep_rows.h"
 #include "lloyd_rows.h"
+#include "seed_rows.h"
 #undef T
 #undef IDX
 #undef TYPED
@@ -25,6 +26,7 @@
 #define TYPED(name) name##_double
 #include "estep_rows.h"
 #include "lloyd_rows.h"
+#include "seed_rows.h"
 #undef T
 #undef IDX
 #undef TYPED

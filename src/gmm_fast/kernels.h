@@ -101,7 +101,7 @@ struct gmm_kernel_table {
                                     const double *center, double *closest);
     /* NULL where the compiler has no vector extensions (GMM_SEED_FAST) */
     void (*seed_potentials_float)(const float *X, const float *w, ptrdiff_t n_rows,
-                                  ptrdiff_t d, const float *candidates,
+                                  ptrdiff_t d, const double *candidates,
                                   ptrdiff_t n_candidates, const double *closest,
                                   double *pot, double *dist, ptrdiff_t dist_stride);
     void (*seed_potentials_double)(const double *X, const double *w, ptrdiff_t n_rows,

@@ -12,15 +12,6 @@
 
 #ifndef GMM_LLOYD_ROWS_ONCE
 #define GMM_LLOYD_ROWS_ONCE
-#if defined(__GNUC__)  /* GCC/Clang vector extensions */
-#define GMM_SEED_FAST 1
-#define GMM_SEED_ROWS 8
-#define GMM_SEED_CANDIDATES 8
-#define GMM_SEED_FEATURES 32
-#else
-#define GMM_SEED_FAST 0
-#endif
-
 /* The wide path's register block at this level: GMM_WIDE_ROWS rows x 4 centres of
    accumulators GMM_WIDE_BYTES wide: AVX-512, 4 x 4 of its 32 registers; AVX2, 3 x 4
    of its 16 (d=784 k=10 one thread, ms per 2e4 rows, rows 1/2/3/4: float64 46.6,
@@ -166,68 +157,6 @@ static void TYPED(gmm_min_sq_dist_rows)(const T *restrict X, ptrdiff_t n_rows,
         closest[i] = sq < closest[i] ? sq : closest[i];
     }
 }
-
-/* k-means++ potentials: pot[t] += w_i min(closest_i, |x_i - c_t|^2) over rows
-   [0, n_rows), w NULL meaning unit weights. Summed feature by feature, a row's
-   squared distance is one chain of dependent FMAs; here GMM_SEED_ROWS rows share
-   each chain in the lanes of a GCC/Clang vector, for up to GMM_SEED_CANDIDATES
-   candidates at a time, the rows transposed GMM_SEED_FEATURES features at a time.
-   (Plain C arrays stayed in memory: a store-forwarding chain per feature.) Against
-   the scalar row loop, 2 threads: potentials of n=1e6, d=16, 6 candidates 27 -> 15
-   ms; seeding (2e5, 128, 256) 20.3 -> 7.1 s, (1e5, 784, 10) 1.6 -> 0.64 s (scikit-learn,
-   whose candidate distances are a GEMM: 6.8 and 0.47 s). */
-#if GMM_SEED_FAST
-static void TYPED(gmm_seed_potentials)(const T *X, const T *w, ptrdiff_t n_rows,
-                                       ptrdiff_t d, const T *candidates,
-                                       ptrdiff_t n_candidates, const double *closest,
-                                       double *pot, double *dist, ptrdiff_t dist_stride) {
-    enum { R = GMM_SEED_ROWS, Q = GMM_SEED_CANDIDATES, F = GMM_SEED_FEATURES };
-    typedef double v8d __attribute__((vector_size(8 * sizeof(double))));
-    double xt[F * R], cl[R], wr[R];
-    for (ptrdiff_t i0 = 0; i0 < n_rows; i0 += R) {
-        int rows = n_rows - i0 < R ? (int)(n_rows - i0) : R;
-        for (int r = 0; r < R; r++) {
-            cl[r] = r < rows ? closest[i0 + r] : 0.0;
-            wr[r] = r < rows ? (w ? (double)w[i0 + r] : 1.0) : 0.0;
-        }
-        for (ptrdiff_t t0 = 0; t0 < n_candidates; t0 += Q) {
-            int nq = n_candidates - t0 < Q ? (int)(n_candidates - t0) : Q;
-            const T *c[Q];
-            for (int q = 0; q < Q; q++)
-                c[q] = candidates + (t0 + (q < nq ? q : 0)) * d;
-            v8d acc[Q];
-            for (int q = 0; q < Q; q++) acc[q] = (v8d){0};
-            for (ptrdiff_t f0 = 0; f0 < d; f0 += F) {
-                int nf = d - f0 < F ? (int)(d - f0) : F;
-                for (int f = 0; f < nf; f++)
-                    for (int r = 0; r < R; r++)
-                        xt[f * R + r] = r < rows
-                            ? (double)X[(i0 + r) * d + f0 + f] : 0.0;
-                for (int f = 0; f < nf; f++) {
-                    v8d x;
-                    __builtin_memcpy(&x, xt + f * R, sizeof x);
-                    for (int q = 0; q < Q; q++) {
-                        v8d diff = x - (double)c[q][f0 + f];
-                        acc[q] += diff * diff;
-                    }
-                }
-            }
-            if (dist)  /* the distances too: the caller keeps the best's */
-                for (int q = 0; q < nq; q++)
-                    for (int r = 0; r < rows; r++)
-                        dist[(t0 + q) * dist_stride + i0 + r] = acc[q][r];
-            for (int q = 0; q < nq; q++) {
-                double part[R], sum = 0.0;
-                #pragma omp simd
-                for (int r = 0; r < R; r++)
-                    part[r] = wr[r] * (acc[q][r] < cl[r] ? acc[q][r] : cl[r]);
-                for (int r = 0; r < R; r++) sum += part[r];
-                pot[t0 + q] += sum;
-            }
-        }
-    }
-}
-#endif
 
 /* Narrow rows. Rows [0, n_rows) of X: labels, and the block's inertia (returned if
    with_inertia, else 0), counts and sums (if sums != NULL). The group's shifted

@@ -1,0 +1,132 @@
+/* k-means++ candidates: the potential each would leave, for one element type T of X.
+
+   kernels.c includes this file once per type, with T (float or double) and
+   TYPED(name) defined. One call covers rows [0, n_rows) of a block:
+
+       pot[t] += sum_i w_i min(closest_i, |x_i - c_t|^2)
+
+   (w NULL: unit weights) and, if dist is not NULL, dist[t * dist_stride + i] =
+   |x_i - c_t|^2. Summed feature by feature, a row's squared distance is one chain
+   of dependent FMAs; GMM_SEED_ROWS rows share each chain in the lanes of a GCC/Clang
+   vector, the rows transposed GMM_SEED_FEATURES features at a time, for up to
+   GMM_SEED_CANDIDATES candidates (whose features come as doubles: float X converts
+   its rows once per group, the candidates once per call, in _lloyd).
+
+   A row's distance is the same whatever its position in the block (its own lane,
+   features in order): weighted rows and their repeats get the same distances, and
+   the per-lane sums of the potentials depend on the block bounds, never on threads.
+*/
+#include <stddef.h>
+
+#ifndef GMM_SEED_ROWS_ONCE
+#define GMM_SEED_ROWS_ONCE
+#if defined(__GNUC__)  /* GCC/Clang vector extensions */
+#define GMM_SEED_FAST 1
+/* One vector of doubles, as wide as the level's registers, holds GMM_SEED_ROWS rows:
+   GMM_SEED_CANDIDATES accumulators, the rows, a candidate's feature and a difference
+   then fit in 16 registers (the AVX-512 width built for AVX2 spilled, two registers
+   per vector, and made AVX2's candidates 2-5x slower than this). */
+#if defined(__AVX512F__)
+#define GMM_SEED_BYTES 64
+#elif defined(__AVX__)
+#define GMM_SEED_BYTES 32
+#else
+#define GMM_SEED_BYTES 16
+#endif
+#define GMM_SEED_ROWS (GMM_SEED_BYTES / 8)
+#define GMM_SEED_CANDIDATES 8
+#define GMM_SEED_FEATURES 32
+typedef double gmm_seed_vec __attribute__((vector_size(GMM_SEED_BYTES)));
+#else
+#define GMM_SEED_FAST 0
+#endif
+#endif
+
+#if GMM_SEED_FAST
+/* Rows [i0, i0 + rows) of X, features [f0, f0 + nf), into xt (feature-major, rows
+   padded with zeros to GMM_SEED_ROWS). */
+static inline void TYPED(gmm_seed_transpose)(const T *X, ptrdiff_t d, ptrdiff_t i0, int rows,
+                                             ptrdiff_t f0, int nf, double *xt) {
+    enum { R = GMM_SEED_ROWS };
+    for (int r = 0; r < R; r++) {
+        const T *x = X + (i0 + (r < rows ? r : 0)) * d + f0;
+        for (int f = 0; f < nf; f++) xt[f * R + r] = r < rows ? (double)x[f] : 0.0;
+    }
+}
+
+/* Q candidates (a constant once inlined, so the accumulators stay in registers)
+   starting at c (doubles, row stride d) against every row: their distances and
+   potentials. The lanes' potentials are summed across groups, then in lane order. */
+static inline __attribute__((always_inline)) void TYPED(gmm_seed_candidates)(
+    const int Q, const T *X, const T *w, ptrdiff_t n_rows, ptrdiff_t d, const double *c,
+    const double *closest, double *pot, double *dist, ptrdiff_t dist_stride) {
+    enum { R = GMM_SEED_ROWS, F = GMM_SEED_FEATURES };
+    typedef __typeof__((gmm_seed_vec){0} < (gmm_seed_vec){0}) mask;
+    double xt[F * R];
+    gmm_seed_vec lanes[GMM_SEED_CANDIDATES];
+    for (int q = 0; q < Q; q++) lanes[q] = (gmm_seed_vec){0};
+    for (ptrdiff_t i0 = 0; i0 < n_rows; i0 += R) {
+        int rows = n_rows - i0 < R ? (int)(n_rows - i0) : R;
+        gmm_seed_vec acc[GMM_SEED_CANDIDATES];
+        for (int q = 0; q < Q; q++) acc[q] = (gmm_seed_vec){0};
+        for (ptrdiff_t f0 = 0; f0 < d; f0 += F) {
+            int nf = d - f0 < F ? (int)(d - f0) : F;
+            TYPED(gmm_seed_transpose)(X, d, i0, rows, f0, nf, xt);
+            for (int f = 0; f < nf; f++) {
+                gmm_seed_vec x;
+                __builtin_memcpy(&x, xt + f * R, sizeof x);
+                for (int q = 0; q < Q; q++) {
+                    gmm_seed_vec diff = x - c[q * d + f0 + f];
+                    acc[q] += diff * diff;
+                }
+            }
+        }
+        double cl_r[R], wr_r[R];
+        for (int r = 0; r < R; r++) {
+            cl_r[r] = r < rows ? closest[i0 + r] : 0.0;
+            wr_r[r] = r < rows ? (w ? (double)w[i0 + r] : 1.0) : 0.0;
+        }
+        gmm_seed_vec cl, wr;
+        __builtin_memcpy(&cl, cl_r, sizeof cl);
+        __builtin_memcpy(&wr, wr_r, sizeof wr);
+        for (int q = 0; q < Q; q++) {
+            if (dist) {  /* the caller keeps the chosen candidate's */
+                double a[R];
+                __builtin_memcpy(a, &acc[q], sizeof a);
+                for (int r = 0; r < rows; r++) dist[q * dist_stride + i0 + r] = a[r];
+            }
+            /* min(acc, cl) as a vector select (C has no ?: on vectors); the lanes stay
+               in registers (as arrays they went through memory: d=2 was ~2x slower) */
+            mask nearer = acc[q] < cl;
+            mask least = ((mask)acc[q] & nearer) | ((mask)cl & ~nearer);
+            lanes[q] += wr * (gmm_seed_vec)least;
+        }
+    }
+    for (int q = 0; q < Q; q++) {
+        double l[R], sum = 0.0;
+        __builtin_memcpy(l, &lanes[q], sizeof l);
+        for (int r = 0; r < R; r++) sum += l[r];
+        pot[q] += sum;
+    }
+}
+
+static void TYPED(gmm_seed_potentials)(const T *X, const T *w, ptrdiff_t n_rows,
+                                       ptrdiff_t d, const double *candidates,
+                                       ptrdiff_t n_candidates, const double *closest,
+                                       double *pot, double *dist, ptrdiff_t dist_stride) {
+    for (ptrdiff_t t0 = 0; t0 < n_candidates; t0 += GMM_SEED_CANDIDATES) {
+        ptrdiff_t nq = n_candidates - t0;
+        const double *c = candidates + t0 * d;
+        double *dist_t = dist ? dist + t0 * dist_stride : NULL;
+        /* One copy per candidate count: 2 + log(k) of them is 4-8 for k = 8-1000. */
+#define GMM_SEED_CASE(Q) \
+        case Q: TYPED(gmm_seed_candidates)(Q, X, w, n_rows, d, c, closest, pot + t0, \
+                                           dist_t, dist_stride); break;
+        switch (nq < GMM_SEED_CANDIDATES ? nq : GMM_SEED_CANDIDATES) {
+            GMM_SEED_CASE(1) GMM_SEED_CASE(2) GMM_SEED_CASE(3) GMM_SEED_CASE(4)
+            GMM_SEED_CASE(5) GMM_SEED_CASE(6) GMM_SEED_CASE(7) GMM_SEED_CASE(8)
+        }
+#undef GMM_SEED_CASE
+    }
+}
+#endif
