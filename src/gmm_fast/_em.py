@@ -160,7 +160,8 @@ class _KernelParameters:
         linear, distance = self._linear(a, precisions)
         self._conditioning(prec, precisions, covariances)
         far = NO_FAR
-        near = self._rounding(a, distance) <= _FAR_DISTANCE
+        rounding = self._rounding(a, distance)
+        near = rounding <= _FAR_DISTANCE
         if not near.all():
             # Far components pull the shift away from the others: re-centre on the
             # near ones, or, when most are far, on the largest group of components near
@@ -179,7 +180,8 @@ class _KernelParameters:
                           else means[near].mean(axis=0))
             a = self.centered = means - self.shift
             linear, distance = self._linear(a, precisions)
-            far = np.flatnonzero(~(self._rounding(a, distance) <= _FAR_DISTANCE))
+            rounding = self._rounding(a, distance)
+            far = np.flatnonzero(~(rounding <= _FAR_DISTANCE))
             if (len(far) == n_components - 1 and self.code == COVARIANCE_CODES["full"]
                     and n_features >= _FULL_ALONE_MIN_FEATURES):
                 far = np.arange(n_components)  # (see _FULL_ALONE_MIN_FEATURES)
@@ -188,6 +190,7 @@ class _KernelParameters:
         if len(far):
             self._far_components(far, means, prec, log_const,
                                  means if centres is None else centres)
+            rounding = self._rounding(a, distance)  # (a's far rows are now 0)
         log_const -= 0.5 * distance
         quadratic = self._quadratic(precisions, n_components)
         n_linear = linear.shape[1]
@@ -199,7 +202,7 @@ class _KernelParameters:
         self.expansion[-1] = log_const
         # float32 data near the shift (a NaN, from an overflow, is not): the float32
         # GEMM's operands (_SINGLE_DISTANCE)
-        self.largest_rounding = float(np.max(self._rounding(a, distance)))
+        self.largest_rounding = float(np.max(rounding))
         self.single = NO_SINGLE
         if (dtype == np.float32 and not len(far)
                 and self.largest_rounding + n_features <= _SINGLE_DISTANCE):

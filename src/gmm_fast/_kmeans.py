@@ -43,6 +43,19 @@ def _row_steps(X, width=None):
     return [(start, start + step) for start in range(0, len(X), step)]
 
 
+def _warn_fewer_clusters(labels, n_clusters):
+    """scikit-learn's warning when fewer than ``n_clusters`` clusters hold samples."""
+    # Counted in steps: np.bincount casts int32 labels to an n-vector of intp.
+    counts = sum(np.bincount(labels[start:stop], minlength=n_clusters)
+                 for start, stop in _row_steps(labels[:, None]))
+    distinct = np.count_nonzero(counts)
+    if distinct < n_clusters:
+        warnings.warn(
+            f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
+            f"({n_clusters}). Possibly due to duplicate points in X.",
+            sklearn_compatible(ConvergenceWarning), stacklevel=3)
+
+
 def column_mean_and_variance(X, sample_weight=None):
     """Per-feature (weighted) mean and variance of X in float64, in row steps (no n x d temporary)."""
     if isinstance(X, SparseRows):
@@ -614,15 +627,8 @@ class KMeans(EstimatorBase):
         self.converged_ = converged
         self._n_features_out = n_clusters
         finish_fit(self, X, sample_weight)
-        # Counted in steps: np.bincount casts int32 labels to an n-vector of intp.
-        counts = sum(np.bincount(labels[start:stop], minlength=n_clusters)
-                     for start, stop in _row_steps(labels[:, None]))
-        distinct = np.count_nonzero(counts)
-        if warn and distinct < n_clusters:
-            warnings.warn(
-                f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
-                f"({n_clusters}). Possibly due to duplicate points in X.",
-                sklearn_compatible(ConvergenceWarning), stacklevel=2)
+        if warn:  # (GaussianMixture's start does not warn: no pass to count)
+            _warn_fewer_clusters(labels, n_clusters)
         return self
 
     def partial_fit(self, X, y=None, sample_weight=None):

@@ -43,13 +43,21 @@ def n_free_parameters(n_components, n_features, covariance_type):
     return int(covariance + n_components * n_features + n_components - 1)
 
 
-def _initial_parameters(X, sample_weight, labels, n_components, covariance_type, reg_covar):
-    """Weights, means and covariances (+ reg_covar) of hard labels, in plain numpy (float64)."""
+class LabelMoments(NamedTuple):
+    """Weighted counts, means and scatter matrices of hard labels (float64): what the
+    start of every covariance type is made from, so computed once per start and k."""
+
+    nk: np.ndarray
+    means: np.ndarray
+    scatter: np.ndarray
+
+
+def label_moments(X, sample_weight, labels, n_components):
+    """The ``LabelMoments`` of ``labels`` over X's rows, in plain numpy."""
     n_features = X.shape[1]
     # Scaled to mean 1, as GaussianMixture does, so that the _EPS floor stays negligible.
     sample_weight = sample_weight / mean_weight(sample_weight)
     nk = np.bincount(labels, weights=sample_weight, minlength=n_components) + _EPS
-    weights = nk / nk.sum()
     means = np.zeros((n_components, n_features))
     scatter = np.zeros((n_components, n_features, n_features))
     for k in range(n_components):
@@ -59,6 +67,15 @@ def _initial_parameters(X, sample_weight, labels, n_components, covariance_type,
         means[k] = w @ rows / nk[k]
         centered = rows - means[k]
         scatter[k] = (w[:, None] * centered).T @ centered
+    return LabelMoments(nk, means, scatter)
+
+
+def _initial_parameters(moments, covariance_type, reg_covar):
+    """Weights, means and covariances (+ reg_covar) of a start's ``LabelMoments``."""
+    nk, means, scatter = moments
+    means = means.copy()  # (each type's model gets its own; the moments are shared)
+    n_features = means.shape[1]
+    weights = nk / nk.sum()
     eye = np.eye(n_features)
     if covariance_type == "full":
         covariances = scatter / nk[:, None, None] + reg_covar * eye
@@ -227,11 +244,14 @@ class StartFit(NamedTuple):
 
 
 def fit_start(data, k, covariance_type, name, labels, settings):
-    """One start of a cell run by EM to ``tol``: a ``StartFit``."""
+    """One start of a cell run by EM to ``tol``: a ``StartFit``. ``labels``: the start's
+    hard labels, or their ``LabelMoments`` (shared by the covariance types of a k)."""
     start_time = time.perf_counter()
     try:
-        weights, means, covariances = _initial_parameters(
-            data.start_X, data.start_weight, labels, k, covariance_type, settings["reg_covar"])
+        moments = (labels if isinstance(labels, LabelMoments)
+                   else label_moments(data.start_X, data.start_weight, labels, k))
+        weights, means, covariances = _initial_parameters(moments, covariance_type,
+                                                          settings["reg_covar"])
         model, scores = _fit_scored(
             data.X, data.sample_weight, k, covariance_type, settings["tol"],
             settings["max_iter"],
@@ -587,7 +607,9 @@ def _select_here(data, ks, covariance_types, starts, seeds, random_state, settin
             else:
                 kmeans = (kmeans_starts(data, k, seeds[k], n_threads) if seeds is not None
                           else None)
-                named = cell_starts(hc_labels, kmeans, k)
+                # (one pass over the rows per start, not one per covariance type)
+                named = [(name, label_moments(data.start_X, data.start_weight, labels, k))
+                         for name, labels in cell_starts(hc_labels, kmeans, k)]
             for covariance_type in covariance_types:
                 fitted = [fit_start(data, k, covariance_type, name, labels, settings)
                           for name, labels in named]
