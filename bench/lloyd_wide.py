@@ -30,8 +30,8 @@ def _best_ms(run, repeats):
     return 1e3 * best
 
 
-def _step(X, centers, threads, update=True):
-    """A closure running one lloyd_step as gmm_fast's loop calls it."""
+def _step(X, centers, threads, update=True, module=_lloyd):
+    """A closure running one lloyd_step (of ``module``) as gmm_fast's loop calls it."""
     n, d = X.shape
     k = centers.shape[0]
     blocks = n_blocks(n, k * (d + 1))
@@ -41,7 +41,7 @@ def _step(X, centers, threads, update=True):
     sums = np.empty((blocks, k, d))
     counts = np.empty((blocks, k))
     inertia = np.empty(blocks)
-    return lambda: _lloyd.lloyd_step(X, None, shift, c, labels, sums, counts, inertia,
+    return lambda: module.lloyd_step(X, None, shift, c, labels, sums, counts, inertia,
                                      update, threads, with_inertia=False)
 
 
@@ -77,16 +77,64 @@ def breakdown(n, d, k, dtype, threads, repeats):
     return out
 
 
+def _load_lloyd(site):
+    """The ``_lloyd`` extension of another gmm_fast build (``site``: the folder holding
+    its ``gmm_fast``), beside this one."""
+    import glob
+    import importlib.util
+    path, = glob.glob(os.path.join(site, "gmm_fast", "_lloyd.*.so"))
+    spec = importlib.util.spec_from_file_location("gmm_fast_other._lloyd", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def interleaved(n, d, k, dtype, threads, other, rounds):
+    """Per round, one step of this build, one of ``other``'s and one scikit-learn
+    iteration, timed back to back: the medians of the per-round ratios (sklearn /
+    this, sklearn / other) hold up better on a shared machine than separate runs."""
+    from sklearn.cluster._kmeans import _kmeans_single_lloyd
+    X = cases.make_data(n, d, k, dtype)
+    centers = np.ascontiguousarray(X[:k])
+    w = np.ones(n, dtype=X.dtype)
+    this, that = _step(X, centers, threads), _step(X, centers, threads, module=other)
+    ratios = []
+    with threadpool_limits(1, user_api="blas"):
+        for _ in range(rounds):
+            sk = (_best_ms(lambda: _kmeans_single_lloyd(X, w, centers.copy(), max_iter=3,
+                                                        tol=0, n_threads=threads), 1)
+                  - _best_ms(lambda: _kmeans_single_lloyd(X, w, centers.copy(), max_iter=1,
+                                                          tol=0, n_threads=threads), 1)) / 2
+            # alternate which build runs right after scikit-learn (its threads may spin)
+            if len(ratios) % 2:
+                mine, theirs = _best_ms(this, 1), _best_ms(that, 1)
+            else:
+                theirs, mine = _best_ms(that, 1), _best_ms(this, 1)
+            ratios.append((sk / mine, sk / theirs, sk))
+    return np.median(np.array(ratios), axis=0), np.percentile(np.array(ratios), [25, 75], axis=0)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", default="100000,784,10")
     parser.add_argument("--dtype", default="float32,float64")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--other", help="another build's site folder: interleaved ratios")
     args = parser.parse_args()
     n, d, k = (int(v) for v in args.workload.split(","))
     print(f"(n, d, k) = ({n}, {d}, {k}), {args.threads} threads, load "
           f"{os.getloadavg()[0]:.2f}, kernel level {_lloyd.set_kernel_level(9)}")
+    if args.other:
+        other = _load_lloyd(args.other)
+        for dtype in args.dtype.split(","):
+            (mine, theirs, sk), (low, high) = interleaved(n, d, k, dtype, args.threads,
+                                                          other, args.repeats)
+            print(f"{dtype:8s} sklearn/this {mine:.2f} ({low[0]:.2f}-{high[0]:.2f}), "
+                  f"sklearn/other {theirs:.2f} ({low[1]:.2f}-{high[1]:.2f}), "
+                  f"sklearn {sk:.1f} ms/iter (median of {args.repeats} rounds)")
+        print(f"load after: {os.getloadavg()[0]:.2f}")
+        return
     for dtype in args.dtype.split(","):
         figures = breakdown(n, d, k, dtype, args.threads, args.repeats)
         sk = figures["sklearn loop / iter"]
