@@ -388,16 +388,11 @@ def gmm_em_step(X, sample_weight, parameters, covariance_type, reg_covar, n_thre
                 marginalize=False):
     """``_em.em_step`` over dask X: the statistics, the M-step, and the redo of
     components that moved far (a second pass)."""
-    from ._em import moved_far, mstep
-    stats = gmm_statistics(X, sample_weight, parameters, covariance_type, n_threads,
-                           marginalize)
-    new = mstep(stats, covariance_type, reg_covar)
-    moved = moved_far(stats, new[2], covariance_type)
-    if moved.size:
-        stats = gmm_statistics(X, sample_weight, parameters, covariance_type, n_threads,
-                               marginalize, centres=new[1], apart=moved)
-        new = mstep(stats, covariance_type, reg_covar)
-    return stats, new
+    from ._em import em_iteration
+    return em_iteration(
+        lambda **about: gmm_statistics(X, sample_weight, parameters, covariance_type,
+                                       n_threads, marginalize, **about),
+        covariance_type, reg_covar)
 
 
 # -- shared by the two fits ----------------------------------------------------------

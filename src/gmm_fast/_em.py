@@ -451,12 +451,22 @@ def em_step(X, sample_weight, params, covariance_type, reg_covar, n_threads=1,
     ``missing``: the rows with NaN cells (``_missing.MissingRows``; X then holds the
     complete rows), whose statistics are added about the same centres.
     """
-    stats = data_statistics(X, sample_weight, params, covariance_type, n_threads, missing)
+    return em_iteration(
+        lambda **about: data_statistics(X, sample_weight, params, covariance_type, n_threads,
+                                        missing, **about),
+        covariance_type, reg_covar)
+
+
+def em_iteration(statistics, covariance_type, reg_covar):
+    """One EM iteration from ``statistics(**about)``, the E-step's statistics wherever
+    the rows are (``about``: ``estep_statistics``' ``centres`` and ``apart``):
+    ``(stats, (weights, means, covariances))``, with the second pass for components
+    that moved far."""
+    stats = statistics()
     new = mstep(stats, covariance_type, reg_covar)
     moved = moved_far(stats, new[2], covariance_type)
     if moved.size:
-        stats = data_statistics(X, sample_weight, params, covariance_type, n_threads,
-                                missing, centres=new[1], apart=moved)
+        stats = statistics(centres=new[1], apart=moved)
         new = mstep(stats, covariance_type, reg_covar)
     return stats, new
 
