@@ -102,13 +102,11 @@ def chunk_rows(int covariance_type, Py_ssize_t n_features):
     return max(MIN_CHUNK, min(CHUNK, FEATURE_ELEMENTS // columns))
 
 
+from gmm_fast._kernels cimport gmm_normalize_chunk, gmm_set_kernel_level, gmm_supported_level
+
+
 cdef extern from "kernels.h":
     # The row loops in C (kernels.h: one build per CPU level, picked at run time).
-    int gmm_supported_level() noexcept nogil
-    int gmm_set_kernel_level(int level) noexcept nogil
-    void gmm_normalize_chunk(bint single, const double *scores, double *lp,
-                             Py_ssize_t n_rows, Py_ssize_t n, double *log_norm,
-                             double *total, const double *weights) noexcept nogil
     void gmm_normalize_rows(bint single, double *scores, Py_ssize_t n_rows, Py_ssize_t n,
                             double *log_norm, double *total, const double *weights,
                             const char *ahead, Py_ssize_t ahead_rows,

@@ -51,13 +51,14 @@ cpdef Py_ssize_t chunk_rows(Py_ssize_t n_features, Py_ssize_t n_clusters, Py_ssi
 # time in registers, vectorised across centres, takes the argmin with vector
 # reductions and adds the row's statistics while it is in cache.
 
+from gmm_fast._kernels cimport gmm_set_kernel_level, gmm_supported_level
+
+
 cdef extern from "kernels.h":
     # The row loops in C (kernels.h: one build per CPU level, picked at run time).
     enum:
         GMM_LEVEL_AVX2
         GMM_LEVEL_AVX512
-    int gmm_supported_level() noexcept nogil
-    int gmm_set_kernel_level(int level) noexcept nogil
     const Py_ssize_t GMM_LLOYD_ROW_BYTES, GMM_LLOYD_CENTERS, GMM_LLOYD_WIDE_ROWS
     Py_ssize_t GMM_LLOYD_PAD_FEATURES(Py_ssize_t n_features) noexcept nogil
     Py_ssize_t argmin_float(const float *v, const float *off, Py_ssize_t n) noexcept nogil

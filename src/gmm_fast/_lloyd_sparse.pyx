@@ -33,10 +33,10 @@ ctypedef fused index_t:
     int32_t
     int64_t
 
+from gmm_fast._kernels cimport gmm_set_kernel_level, gmm_supported_level
+
+
 cdef extern from "kernels.h":
-    # (each extension links its own copy of the tables: _cpu sets every module's level)
-    int gmm_supported_level() noexcept nogil
-    int gmm_set_kernel_level(int level) noexcept nogil
     Py_ssize_t argmin_float(const float *v, const float *off, Py_ssize_t n) noexcept nogil
     Py_ssize_t argmin_double(const double *v, const double *off, Py_ssize_t n) noexcept nogil
 

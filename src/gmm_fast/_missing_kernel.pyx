@@ -125,13 +125,11 @@ cdef inline void _inverse(const double *L, Py_ssize_t q, double *Linv,
             Q[a * q + b] = s
 
 
+from gmm_fast._kernels cimport gmm_normalize_chunk, gmm_set_kernel_level, gmm_supported_level
+
+
 cdef extern from "kernels.h":
-    # The row log-sum-exp and responsibilities with the vectorised exp (kernels.h).
-    int gmm_supported_level() noexcept nogil
-    int gmm_set_kernel_level(int level) noexcept nogil
-    void gmm_normalize_chunk(bint single, const double *scores, double *lp,
-                             Py_ssize_t n_rows, Py_ssize_t n, double *log_norm,
-                             double *total, const double *weights) noexcept nogil
+    # The missing-cells row loops (missing_rows.h, one build per CPU level).
     void gmm_missing_diag_distances(const double *xd, const double *o, Py_ssize_t n_rows,
                                     Py_ssize_t d, const double *mean, const double *p,
                                     const double *log_p, double *dist) noexcept nogil
