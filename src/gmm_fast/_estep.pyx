@@ -71,6 +71,13 @@ cdef Py_ssize_t MIN_CHUNK = 32
 # spherical f32 3.0 -> 2.5; (12, 8) full 11.5 -> 9.7. Wider rows lose: (16, 16) full f32
 # 26.5 -> 31, (5e4, 64, 32) spherical 14.1 -> 15.7.
 cdef Py_ssize_t TRANSPOSED_FEATURES_MAX_WIDTH = 12
+# Transposed models whose products ((columns + 1) x k multiply-adds per row, each
+# way) are at most this take them by loops (gmm_column_scores, gmm_column_moments)
+# instead of two GEMM calls per chunk. E-step, one thread, n=1e5, ms, GEMM -> loops
+# (AVX2): full (2, 4) 2.45 -> 1.75 (float64), 2.10 -> 1.39 (float32); full (3, 3)
+# 2.9 -> 1.8; diag (2, 4) 2.3 -> 1.6; diag (8, 8) (136) 5.8 -> 4.6; full (4, 16)
+# (240) 8.0 -> 7.7; but full (8, 8) (360) float32 8.8 -> 10.3.
+cdef Py_ssize_t COLUMN_PRODUCTS_MAX = 256
 # A far full/tied component's moments come from a SYRK of its scaled rows when more than
 # 1/DENSE_FAR_ROWS of a chunk's rows weigh for it, else row by row skipping the rest.
 # E-step, 2 threads, ms, rows loop -> SYRK when dense: every component far because a
@@ -113,6 +120,10 @@ cdef extern from "kernels.h":
                             Py_ssize_t row_bytes) noexcept nogil
     void gmm_tied_norms(double *features, Py_ssize_t n_rows, Py_ssize_t d,
                         Py_ssize_t m) noexcept nogil
+    void gmm_column_scores(const double *coef, const double *features, Py_ssize_t n_rows,
+                           Py_ssize_t columns, Py_ssize_t n, double *lp) noexcept nogil
+    void gmm_column_moments(const double *wr, const double *features, Py_ssize_t n_rows,
+                            Py_ssize_t columns, Py_ssize_t n, double *moments) noexcept nogil
     void gmm_normalize_rows_f32(const float *scores, double *out, Py_ssize_t n_rows,
                                 Py_ssize_t n, double *log_norm, double *total,
                                 const double *weights) noexcept nogil
@@ -212,6 +223,7 @@ cdef struct Model:
     const double *expansion   # (n_columns + 1, k): the last row is log_const
     const double *prec        # (d, d) P, tied only
     bint transposed           # features stored column by column (narrow rows)
+    bint column_products      # transposed, and products small enough for loops
     const double *direct_const  # (k,) log_const - s.b_k, or NULL: see _direct_rows
     Py_ssize_t n_far          # components computed about their own means (far)
     const long long *far      # (n_far,) their indices
@@ -237,6 +249,8 @@ cdef Model _model(int covariance_type, Py_ssize_t n_features, const double[::1] 
     model.prec = &prec[0, 0]
     model.transposed = (covariance_type != TIED
                         and n_features <= TRANSPOSED_FEATURES_MAX_WIDTH)
+    model.column_products = (model.transposed and (model.n_columns + 1) * model.n_components
+                             <= COLUMN_PRODUCTS_MAX)
     model.direct_const = NULL
     model.n_far = far.shape[0]
     model.far = &far[0] if model.n_far else NULL
@@ -380,6 +394,8 @@ cdef inline void _shared_log_prob(const Model *model, const floating *X, Py_ssiz
     if not model.transposed:
         _gemm('N', 'N', n_rows, K, model.n_columns + 1, features, model.n_columns + 1,
               model.expansion, K, 0.0, scores, K)
+    elif model.column_products:  # the same product by loops (COLUMN_PRODUCTS_MAX)
+        gmm_column_scores(model.expansion, features, n_rows, model.n_columns + 1, K, lp)
     else:  # F stored transposed: lp = [expansion ; log_const]^T @ [F, 1]^T
         _gemm('T', 'N', K, n_rows, model.n_columns + 1, model.expansion, K, features,
               n_rows, 0.0, lp, n_rows)
@@ -669,6 +685,8 @@ cdef void _estep_block(
             _syrk_upper(n_rows, d, features, second)
         elif model.direct_const != NULL:
             _direct_statistics(model, &X[chunk_start, 0], n_rows, scores, features, moments)
+        elif model.column_products:
+            gmm_column_moments(lp, features, n_rows, m + 1, K, moments)
         elif model.transposed:
             # [sums, second, nk] += wr^T [F, 1] (F stored transposed)
             _gemm('N', 'T', K, m + 1, n_rows, lp, n_rows, features, n_rows, 1.0, moments,

@@ -92,6 +92,79 @@ GMM_BODY void gmm_normalize_chunk_body(int single, const double *scores, double 
     }
 }
 
+/* Narrow models' two products without a GEMM: features stored transposed
+   (features[c * n_rows + i], the last of `columns` the ones), k <= a few.
+   A GEMM call on a chunk this thin is mostly call, packing and the lock on
+   its buffer (at (1e5, 2, 4) full, ~40% of an E-step went to dgemm). */
+
+/* lp[k * n_rows + i] = sum_c coef[c * n + k] features[c * n_rows + i]: coef's last
+   row (the constant) taken first, then the features in order. */
+static void gmm_column_scores(const double *restrict coef,
+                              const double *restrict features, ptrdiff_t n_rows,
+                              ptrdiff_t columns, ptrdiff_t n, double *restrict lp) {
+    for (ptrdiff_t k = 0; k < n; k++) {
+        double *restrict out = lp + k * n_rows;
+        double constant = coef[(columns - 1) * n + k];
+        #pragma omp simd
+        for (ptrdiff_t i = 0; i < n_rows; i++) out[i] = constant;
+        for (ptrdiff_t c = 0; c + 1 < columns; c++) {
+            double a = coef[c * n + k];
+            const double *restrict column = features + c * n_rows;
+            #pragma omp simd
+            for (ptrdiff_t i = 0; i < n_rows; i++) out[i] += a * column[i];
+        }
+    }
+}
+
+/* moments[k * columns + c] += sum_i wr[k * n_rows + i] features[c * n_rows + i].
+   Each sum in GMM_DOT_LANES lanes (row i in lane i mod GMM_DOT_LANES), folded in
+   a fixed tree: the order depends on n_rows alone, not on the vector width, so
+   every CPU level adds alike. Four columns per pass over the rows: eight
+   independent chains of vectors, each weight loaded once for four. */
+enum { GMM_DOT_LANES = 8 };
+
+GMM_BODY double gmm_fold_lanes(const double *p) {
+    return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+
+static void gmm_column_moments(const double *restrict wr,
+                               const double *restrict features, ptrdiff_t n_rows,
+                               ptrdiff_t columns, ptrdiff_t n,
+                               double *restrict moments) {
+    enum { L = GMM_DOT_LANES };
+    ptrdiff_t body = n_rows - n_rows % L, i;
+    for (ptrdiff_t k = 0; k < n; k++) {
+        const double *restrict w = wr + k * n_rows;
+        for (ptrdiff_t c = 0; c < columns; c += 4) {
+            /* (past the last column, the last again: its sums are not kept) */
+            const double *f[4];
+            for (int j = 0; j < 4; j++)
+                f[j] = features + (c + j < columns ? c + j : columns - 1) * n_rows;
+            const double *restrict f0 = f[0], *restrict f1 = f[1];
+            const double *restrict f2 = f[2], *restrict f3 = f[3];
+            double a[4][L] = {{0}};
+            for (i = 0; i < body; i += L) {
+                #pragma omp simd
+                for (int l = 0; l < L; l++) {
+                    double wl = w[i + l];
+                    a[0][l] += wl * f0[i + l];
+                    a[1][l] += wl * f1[i + l];
+                    a[2][l] += wl * f2[i + l];
+                    a[3][l] += wl * f3[i + l];
+                }
+            }
+            for (i = body; i < n_rows; i++) {
+                a[0][i - body] += w[i] * f0[i];
+                a[1][i - body] += w[i] * f1[i];
+                a[2][i - body] += w[i] * f2[i];
+                a[3][i - body] += w[i] * f3[i];
+            }
+            for (int j = 0; j < 4 && c + j < columns; j++)
+                moments[k * columns + c + j] += gmm_fold_lanes(a[j]);
+        }
+    }
+}
+
 /* gmm_normalize_chunk's results, in place on row-major scores (rows of n): for the
    E-step of row-major models, whose second GEMM then reads the responsibilities
    transposed ('T') instead of this copying them component-major (a scalar scatter:

@@ -42,6 +42,10 @@ struct gmm_kernel_table {
     void (*normalize_chunk[2])(GMM_NORMALIZE_CHUNK_PARAMS);
     void (*normalize_rows[2])(GMM_NORMALIZE_ROWS_PARAMS);
     void (*tied_norms)(double *features, ptrdiff_t n_rows, ptrdiff_t d, ptrdiff_t m);
+    void (*column_scores)(const double *coef, const double *features, ptrdiff_t n_rows,
+                          ptrdiff_t columns, ptrdiff_t n, double *lp);
+    void (*column_moments)(const double *wr, const double *features, ptrdiff_t n_rows,
+                           ptrdiff_t columns, ptrdiff_t n, double *moments);
     /* float32 GEMM of float32 data (estep_normalize.h) */
     void (*normalize_rows_f32)(const float *scores, double *out, ptrdiff_t n_rows,
                                ptrdiff_t n, double *log_norm, double *total,
@@ -153,6 +157,8 @@ extern const struct gmm_kernel_table *gmm_active_kernels;
 #define gmm_normalize_chunk(single, ...) GMM_K->normalize_chunk[!(single)](__VA_ARGS__)
 #define gmm_normalize_rows(single, ...) GMM_K->normalize_rows[!(single)](__VA_ARGS__)
 #define gmm_tied_norms(...) GMM_K->tied_norms(__VA_ARGS__)
+#define gmm_column_scores(...) GMM_K->column_scores(__VA_ARGS__)
+#define gmm_column_moments(...) GMM_K->column_moments(__VA_ARGS__)
 #define gmm_normalize_rows_f32(...) GMM_K->normalize_rows_f32(__VA_ARGS__)
 #define gmm_round_to_float(...) GMM_K->round_to_float(__VA_ARGS__)
 #define gmm_tied_norms_f32(...) GMM_K->tied_norms_f32(__VA_ARGS__)
