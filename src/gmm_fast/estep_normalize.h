@@ -67,18 +67,18 @@ GMM_BODY void gmm_normalize_chunk_body(int single, const double *scores, double 
                 log_norm[i] = column[i] > log_norm[i] ? column[i] : log_norm[i];
         }
     }
-    for (k = 0; k < n; k++) {
+    /* The terms, added in component order (as a row-major loop would) as they come. */
+    #pragma omp simd
+    for (i = 0; i < n_rows; i++)
+        total[i] = lp[i] = gmm_exp_nonpositive(lp[i] - log_norm[i], single);
+    for (k = 1; k < n; k++) {
         double *column = lp + k * n_rows;
         #pragma omp simd
-        for (i = 0; i < n_rows; i++)
-            column[i] = gmm_exp_nonpositive(column[i] - log_norm[i], single);
-    }
-    /* Terms added in component order, as a row-major loop would. */
-    for (i = 0; i < n_rows; i++) total[i] = lp[i];
-    for (k = 1; k < n; k++) {
-        const double *column = lp + k * n_rows;
-        #pragma omp simd
-        for (i = 0; i < n_rows; i++) total[i] += column[i];
+        for (i = 0; i < n_rows; i++) {
+            double e = gmm_exp_nonpositive(column[i] - log_norm[i], single);
+            column[i] = e;
+            total[i] += e;
+        }
     }
     gmm_add_log(log_norm, total, n_rows, single);
     if (weights)  /* w / total: weighted responsibilities in the same pass */
@@ -96,6 +96,7 @@ GMM_BODY void gmm_normalize_chunk_body(int single, const double *scores, double 
    (features[c * n_rows + i], the last of `columns` the ones), k <= a few.
    A GEMM call on a chunk this thin is mostly call, packing and the lock on
    its buffer (at (1e5, 2, 4) full, ~40% of an E-step went to dgemm). */
+enum { GMM_DOT_LANES = 8 };
 
 /* lp[k * n_rows + i] = sum_c coef[c * n + k] features[c * n_rows + i]: coef's last
    row (the constant) taken first, then the features in order. */
@@ -105,9 +106,20 @@ static void gmm_column_scores(const double *restrict coef,
     for (ptrdiff_t k = 0; k < n; k++) {
         double *restrict out = lp + k * n_rows;
         double constant = coef[(columns - 1) * n + k];
+        ptrdiff_t c = 0;
         #pragma omp simd
         for (ptrdiff_t i = 0; i < n_rows; i++) out[i] = constant;
-        for (ptrdiff_t c = 0; c + 1 < columns; c++) {
+        /* four columns per pass over `out`: one load and store for four terms */
+        for (; c + 4 < columns; c += 4) {
+            const double *restrict f0 = features + c * n_rows, *restrict f1 = f0 + n_rows;
+            const double *restrict f2 = f1 + n_rows, *restrict f3 = f2 + n_rows;
+            double a0 = coef[c * n + k], a1 = coef[(c + 1) * n + k];
+            double a2 = coef[(c + 2) * n + k], a3 = coef[(c + 3) * n + k];
+            #pragma omp simd
+            for (ptrdiff_t i = 0; i < n_rows; i++)
+                out[i] = (((out[i] + a0 * f0[i]) + a1 * f1[i]) + a2 * f2[i]) + a3 * f3[i];
+        }
+        for (; c + 1 < columns; c++) {
             double a = coef[c * n + k];
             const double *restrict column = features + c * n_rows;
             #pragma omp simd
@@ -121,7 +133,6 @@ static void gmm_column_scores(const double *restrict coef,
    a fixed tree: the order depends on n_rows alone, not on the vector width, so
    every CPU level adds alike. Four columns per pass over the rows: eight
    independent chains of vectors, each weight loaded once for four. */
-enum { GMM_DOT_LANES = 8 };
 
 GMM_BODY double gmm_fold_lanes(const double *p) {
     return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
