@@ -628,13 +628,17 @@ cdef void _estep_block(
     # Running sums stay in this thread's buffer (k x (m + 1): wr^T F, then nk), not
     # in the shared block arrays, whose neighbouring slots share cache lines.
     memset(moments, 0, K * (m + 1) * sizeof(double))
+    if sample_weight == NULL:  # unit weights, for every chunk
+        for i in range(model.chunk):
+            weights[i] = 1.0
     chunk_start = start
     while chunk_start < end:
         n_rows = min(model.chunk, end - chunk_start)
         _log_prob_chunk(model, &X[chunk_start, 0], n_rows, scores, lp, xd, features,
                         far_rows, single_rows)
-        for i in range(n_rows):  # NULL sample_weight: unit weights
-            weights[i] = sample_weight[chunk_start + i] if sample_weight != NULL else 1.0
+        if sample_weight != NULL:
+            for i in range(n_rows):
+                weights[i] = sample_weight[chunk_start + i]
         # w * responsibilities: in lp (k x rows), or in place in scores (rows x k);
         # from the float32 scores into scores (rows x k)
         if floating is float and model.single_expansion != NULL:
@@ -647,11 +651,16 @@ cdef void _estep_block(
             gmm_normalize_rows(floating is float, scores, n_rows, K, log_norm, total, weights,
                                <const char*>&X[next_start, 0] if next_start < end else NULL,
                                min(model.chunk, end - next_start), d * sizeof(floating))
-        for i in range(n_rows):
-            w = weights[i]
-            block_weight += w
-            if w != 0:  # a zero weight must not turn a -inf log-likelihood into NaN
-                block_ll += w * log_norm[i]
+        if sample_weight == NULL:  # (the same sums as below, without the branch)
+            for i in range(n_rows):
+                block_weight += 1.0
+                block_ll += log_norm[i]
+        else:
+            for i in range(n_rows):
+                w = weights[i]
+                block_weight += w
+                if w != 0:  # a zero weight must not turn a -inf log-likelihood into NaN
+                    block_ll += w * log_norm[i]
         if model.n_far and (model.transposed or tied):  # (never float32 GEMMs: no far)
             _far_statistics(model, &X[chunk_start, 0], n_rows, lp, 1, n_rows, far_rows, nk,
                             sums, second)

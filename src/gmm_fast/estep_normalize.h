@@ -131,47 +131,45 @@ static void gmm_column_scores(const double *restrict coef,
 /* moments[k * columns + c] += sum_i wr[k * n_rows + i] features[c * n_rows + i].
    Each sum in GMM_DOT_LANES lanes (row i in lane i mod GMM_DOT_LANES), folded in
    a fixed tree: the order depends on n_rows alone, not on the vector width, so
-   every CPU level adds alike. Four columns per pass over the rows: eight
-   independent chains of vectors, each weight loaded once for four. */
+   every CPU level adds alike. Four columns per pass over the rows (eight
+   independent chains of vectors), the last 1-3 in a pass of their own. */
 
 GMM_BODY double gmm_fold_lanes(const double *p) {
     return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+
+/* q (<= 4, a constant where inlined) columns' sums for one component. */
+GMM_BODY void gmm_column_dots(int q, const double *restrict w,
+                              const double *restrict f0, ptrdiff_t n_rows,
+                              double *restrict out) {
+    enum { L = GMM_DOT_LANES };
+    ptrdiff_t body = n_rows - n_rows % L, i;
+    double a[4][L] = {{0}};
+    for (i = 0; i < body; i += L)
+        for (int j = 0; j < q; j++) {
+            const double *restrict f = f0 + j * n_rows + i;
+            #pragma omp simd
+            for (int l = 0; l < L; l++) a[j][l] += w[i + l] * f[l];
+        }
+    for (i = body; i < n_rows; i++)
+        for (int j = 0; j < q; j++) a[j][i - body] += w[i] * f0[j * n_rows + i];
+    for (int j = 0; j < q; j++) out[j] += gmm_fold_lanes(a[j]);
 }
 
 static void gmm_column_moments(const double *restrict wr,
                                const double *restrict features, ptrdiff_t n_rows,
                                ptrdiff_t columns, ptrdiff_t n,
                                double *restrict moments) {
-    enum { L = GMM_DOT_LANES };
-    ptrdiff_t body = n_rows - n_rows % L, i;
     for (ptrdiff_t k = 0; k < n; k++) {
-        const double *restrict w = wr + k * n_rows;
-        for (ptrdiff_t c = 0; c < columns; c += 4) {
-            /* (past the last column, the last again: its sums are not kept) */
-            const double *f[4];
-            for (int j = 0; j < 4; j++)
-                f[j] = features + (c + j < columns ? c + j : columns - 1) * n_rows;
-            const double *restrict f0 = f[0], *restrict f1 = f[1];
-            const double *restrict f2 = f[2], *restrict f3 = f[3];
-            double a[4][L] = {{0}};
-            for (i = 0; i < body; i += L) {
-                #pragma omp simd
-                for (int l = 0; l < L; l++) {
-                    double wl = w[i + l];
-                    a[0][l] += wl * f0[i + l];
-                    a[1][l] += wl * f1[i + l];
-                    a[2][l] += wl * f2[i + l];
-                    a[3][l] += wl * f3[i + l];
-                }
-            }
-            for (i = body; i < n_rows; i++) {
-                a[0][i - body] += w[i] * f0[i];
-                a[1][i - body] += w[i] * f1[i];
-                a[2][i - body] += w[i] * f2[i];
-                a[3][i - body] += w[i] * f3[i];
-            }
-            for (int j = 0; j < 4 && c + j < columns; j++)
-                moments[k * columns + c + j] += gmm_fold_lanes(a[j]);
+        const double *w = wr + k * n_rows;
+        double *out = moments + k * columns;
+        ptrdiff_t c = 0;
+        for (; c + 4 <= columns; c += 4)
+            gmm_column_dots(4, w, features + c * n_rows, n_rows, out + c);
+        switch (columns - c) {  /* (constant widths: each its own unrolled loop) */
+        case 3: gmm_column_dots(3, w, features + c * n_rows, n_rows, out + c); break;
+        case 2: gmm_column_dots(2, w, features + c * n_rows, n_rows, out + c); break;
+        case 1: gmm_column_dots(1, w, features + c * n_rows, n_rows, out + c); break;
         }
     }
 }
