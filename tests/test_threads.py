@@ -269,3 +269,44 @@ def test_small_passes_take_one_thread_large_ones_more(monkeypatch):
     # An explicit n_threads stays an upper bound.
     GaussianMixture(8, random_state=0, n_threads=1, max_iter=2, tol=0).fit(X)
     assert {threads for _, threads, _ in calls} == {1}
+
+
+def test_sequential_blas_limits_every_blas_and_restores_it(tmp_path):
+    # Every BLAS the process loaded runs on one thread inside, nested or while another
+    # Python thread is inside too; leaving restores each library's own count. (The
+    # thread that limited leaves last here: OpenBLAS ignores a raise asked from
+    # another thread, see _threads.sequential_blas.)
+    got = run_child("""
+        import threading
+        from gmm_fast._threads import sequential_blas
+
+        def blas_threads():
+            return sorted(info["num_threads"] for info in threadpool_info()
+                          if info["user_api"] == "blas")
+
+        threadpool_limits(3, user_api="blas")
+        before = blas_threads()
+        seen = {}
+        with sequential_blas():
+            seen["inside"] = blas_threads()
+            entered, leave = threading.Event(), threading.Event()
+
+            def other():
+                with sequential_blas():
+                    entered.set()
+                    leave.wait(10)
+
+            thread = threading.Thread(target=other)
+            thread.start()
+            entered.wait(10)
+            with sequential_blas():
+                seen["nested"] = blas_threads()
+            leave.set()
+            thread.join()
+            seen["other left"] = blas_threads()
+        print(json.dumps({"before": before, **seen, "after": blas_threads()}))
+    """, tmp_path)
+    n_blas = len(got["before"])
+    assert n_blas >= 1 and got["before"] == [3] * n_blas
+    assert got["inside"] == got["nested"] == got["other left"] == [1] * n_blas
+    assert got["after"] == [3] * n_blas
