@@ -36,9 +36,11 @@ it, written over the GEMM's column), and the statistics about m_k straight into 
 block, their responsibilities then zeroed so that the shared GEMM adds nothing for
 them. Slower per component (no shared features), but nothing cancels however far
 apart the components are.
-Each product is a GEMM of useful size even for small d, the features are built once
-per row (not once per component), and the same features serve both GEMMs. No n x k
-array is kept: per thread only a chunk of rows, its features and responsibilities.
+Each product is a GEMM of useful size even for small d (the narrowest models, whose
+GEMM calls would be mostly call overhead, take the same two products by loops:
+``COLUMN_PRODUCTS_MAX``), the features are built once per row (not once per
+component), and the same features serve both products. No n x k array is kept: per
+thread only a chunk of rows, its features and responsibilities.
 
 Determinism: rows are cut into ``n_blocks`` blocks (the first axis of the caller's
 block buffers; their count never depends on threads). One thread sums one whole

@@ -128,12 +128,7 @@ static void gmm_column_scores(const double *restrict coef,
     }
 }
 
-/* moments[k * columns + c] += sum_i wr[k * n_rows + i] features[c * n_rows + i].
-   Each sum in GMM_DOT_LANES lanes (row i in lane i mod GMM_DOT_LANES), folded in
-   a fixed tree: the order depends on n_rows alone, not on the vector width, so
-   every CPU level adds alike. Four columns per pass over the rows (eight
-   independent chains of vectors), the last 1-3 in a pass of their own. */
-
+/* The GMM_DOT_LANES (8) partial sums of a dot product, added in a fixed tree. */
 GMM_BODY double gmm_fold_lanes(const double *p) {
     return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
 }
@@ -156,6 +151,11 @@ GMM_BODY void gmm_column_dots(int q, const double *restrict w,
     for (int j = 0; j < q; j++) out[j] += gmm_fold_lanes(a[j]);
 }
 
+/* moments[k * columns + c] += sum_i wr[k * n_rows + i] features[c * n_rows + i].
+   Each sum in GMM_DOT_LANES lanes (row i in lane i mod GMM_DOT_LANES), folded in
+   a fixed tree: the order depends on n_rows alone, not on the vector width, so
+   every CPU level adds alike. Four columns per pass over the rows (eight
+   independent chains of vectors), the last 1-3 in a pass of their own. */
 static void gmm_column_moments(const double *restrict wr,
                                const double *restrict features, ptrdiff_t n_rows,
                                ptrdiff_t columns, ptrdiff_t n,
