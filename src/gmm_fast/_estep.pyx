@@ -653,16 +653,11 @@ cdef void _estep_block(
             gmm_normalize_rows(floating is float, scores, n_rows, K, log_norm, total, weights,
                                <const char*>&X[next_start, 0] if next_start < end else NULL,
                                min(model.chunk, end - next_start), d * sizeof(floating))
-        if sample_weight == NULL:  # (the same sums as below, without the branch)
-            for i in range(n_rows):
-                block_weight += 1.0
-                block_ll += log_norm[i]
-        else:
-            for i in range(n_rows):
-                w = weights[i]
-                block_weight += w
-                if w != 0:  # a zero weight must not turn a -inf log-likelihood into NaN
-                    block_ll += w * log_norm[i]
+        for i in range(n_rows):
+            w = weights[i]
+            block_weight += w
+            if w != 0:  # a zero weight must not turn a -inf log-likelihood into NaN
+                block_ll += w * log_norm[i]
         if model.n_far and (model.transposed or tied):  # (never float32 GEMMs: no far)
             _far_statistics(model, &X[chunk_start, 0], n_rows, lp, 1, n_rows, far_rows, nk,
                             sums, second)

@@ -45,7 +45,7 @@ def sequential_blas():
     restores it (nested threadpoolctl contexts that exit out of order would not). Each
     library is set directly, and only if it is not on one thread already: 8 us a fit
     instead of threadpoolctl's ``limit`` (19 us, which asks every library for its
-    version and config first). Known gap: OpenBLAS (0.3.30, 0.3.31) ignores a raise of
+    version and config first; AVX2 Zen 3). Known gap: OpenBLAS (0.3.30, 0.3.31) ignores a raise of
     its thread count asked from a thread other than the one that lowered it, so when
     that other thread leaves last the count stays at 1 (threadpoolctl's restore has
     the same gap).

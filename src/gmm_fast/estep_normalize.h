@@ -95,7 +95,7 @@ GMM_BODY void gmm_normalize_chunk_body(int single, const double *scores, double 
 /* Narrow models' two products without a GEMM: features stored transposed
    (features[c * n_rows + i], the last of `columns` the ones), k <= a few.
    A GEMM call on a chunk this thin is mostly call, packing and the lock on
-   its buffer (at (1e5, 2, 4) full, ~40% of an E-step went to dgemm). */
+   its buffer (at (1e5, 2, 4) full, ~40% of an E-step went to dgemm; AVX2 Zen 3). */
 enum { GMM_DOT_LANES = 8 };
 
 /* lp[k * n_rows + i] = sum_c coef[c * n + k] features[c * n_rows + i]: coef's last
