@@ -328,3 +328,31 @@ def test_direct_and_gemm_paths_agree(rng, dtype, n_features, n_clusters):
     direct = run_lloyd_step(X, w, shift, centers, n_threads=2)
     assert_step_matches_reference(X, w, shift, centers, gemm)
     assert_step_matches_reference(X, w, shift, centers, direct)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_features, n_clusters", [(2, 5), (13, 3), (40, 2), (40, 12)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_lloyd_iterations_in_c_match_the_python_loop(rng, capsys, dtype, n_features,
+                                                     n_clusters, weighted):
+    """``lloyd_iterations`` (Lloyd's loop in C) and the step-by-step loop in Python
+    (taken with ``verbose``) reach bitwise the same centres, labels and iteration, on
+    the narrow, row-wise and GEMM paths; also through a cluster left empty (a centre
+    far from the data), which the C loop hands back to Python."""
+    from gmm_fast._kmeans import lloyd
+
+    X, sample_weight, shift, centers = make_step_input(rng, 3000, n_features, n_clusters, dtype)
+    weight = sample_weight if weighted else None
+    starts = [centers, centers.copy()]
+    starts[1][-1] = 1e3  # (no sample nearest: empty after the first step)
+    for start in starts:
+        in_c = lloyd(X, weight, start, shift, 300, 1e-12, 2, verbose=False)
+        in_python = lloyd(X, weight, start, shift, 300, 1e-12, 2, verbose=True)
+        assert in_c[3] == in_python[3] and in_c[4] == in_python[4]
+        np.testing.assert_array_equal(in_c[0], in_python[0])
+        np.testing.assert_array_equal(in_c[2], in_python[2])
+        assert in_c[1] == in_python[1]
+    assert "Iteration 1" in capsys.readouterr().out
+    # A cap on the iterations stops the C loop there, unconverged.
+    capped = lloyd(X, weight, centers, shift, 1, 0.0, 2)
+    assert capped[3] == 1 and not capped[4]

@@ -7,7 +7,7 @@ from . import _draws as draws
 from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
 from . import _sparse
 from ._dask import is_dask_collection
-from ._lloyd import lloyd_step, seed_form
+from ._lloyd import CONVERGED, EMPTY_CLUSTER, lloyd_iterations, lloyd_step, seed_form
 from ._online import minibatch_centers
 from ._sparse import SparseRows, candidate_potentials, check_data, min_sq_distances
 from ._ordering import check_finish_options, finish_fit
@@ -281,10 +281,19 @@ def lloyd(X, sample_weight, centers_init, shift, max_iter, tol, n_threads, verbo
     block_inertia = np.empty(blocks)
     converged = False
 
-    for n_iter in range(1, max_iter + 1):
-        n_changed = lloyd_step(X, sample_weight, shift, centers, labels, block_sums,
-                               block_counts, block_inertia, True, step_threads,
-                               with_inertia=bool(verbose))
+    n_iter = 0
+    while n_iter < max_iter:
+        if verbose:  # (step by step, printing each)
+            n_iter += 1
+            n_changed = lloyd_step(X, sample_weight, shift, centers, labels, block_sums,
+                                   block_counts, block_inertia, True, step_threads)
+        else:  # in C, back here only for a cluster left empty
+            n_iter, how, n_changed = lloyd_iterations(
+                X, sample_weight, shift, centers, labels, block_sums, block_counts,
+                block_inertia, step_threads, n_iter, max_iter, tol)
+            if how != EMPTY_CLUSTER:
+                converged = how == CONVERGED
+                break
         sums, counts = block_sums.sum(axis=0), block_counts.sum(axis=0)
         if not counts.all():
             _relocate_empty_clusters(X, sample_weight, shift, centers, labels, sums, counts)

@@ -277,6 +277,124 @@ cdef void _lloyd_block(
     changed[0] = block_changed
 
 
+cdef struct _Paths:
+    # How a pass labels rows (lloyd_step's choice), and its buffers' shapes.
+    bint narrow, rowwise, direct
+    Py_ssize_t chunk, n_xs, k_pad
+
+
+cdef _Paths _choose(Py_ssize_t n_features, Py_ssize_t n_clusters, Py_ssize_t itemsize):
+    cdef _Paths p
+    p.narrow = n_features <= DIRECT_MAX_FEATURES
+    # Wide rows and few centres: the row-wise register blocks beat the GEMM while
+    # k <= d/2 (float64) or d/8 (float32) at AVX-512. Kernel time / GEMM path's, 2
+    # threads: float64 d=64 k=32 0.95, d=128 k=48 0.93, d=784 k=10 0.7, k=128 0.78,
+    # but d=32 k=32 1.11; float32 d=64 k=8 0.81, k=16 1.13, d=128 k=16 0.95, k=32
+    # 1.05, d=784 k=10 0.8 (the GEMM runs twice as fast in float32, these not).
+    # AVX2's smaller block wins only for k <= 16 and k <= d/10 (float64), d/20
+    # (float32); one thread: float64 d=20 k=2 0.78, k=10 1.66, d=64 k=4 0.95, k=10
+    # 1.08, d=128 k=10 0.85, k=32 1.25, d=784 k=10 0.93, k=32 1.17; float32 d=128
+    # k=4 0.82, k=10 1.18, d=256 k=10 0.92, k=32 1.19, d=784 k=10 0.86.
+    p.rowwise = (not p.narrow and (
+        n_clusters * (8 if itemsize == 4 else 2) <= n_features
+        if KERNEL_LEVEL >= GMM_LEVEL_AVX512 else
+        n_clusters <= 16 and n_clusters * (20 if itemsize == 4 else 10) <= n_features))
+    p.direct = (DIRECT_FAST and p.narrow) or (WIDE_FAST and p.rowwise)
+    p.chunk = chunk_rows(n_features, n_clusters, itemsize)
+    p.n_xs = p.chunk * n_features
+    p.k_pad = n_clusters
+    if p.direct:
+        # The direct path takes centres GMM_LLOYD_CENTERS at a time; xs holds one group
+        # of rows (transposed if narrow, else padded rows).
+        p.k_pad = ((n_clusters + GMM_LLOYD_CENTERS - 1) // GMM_LLOYD_CENTERS
+                   * GMM_LLOYD_CENTERS)
+        p.chunk = GMM_LLOYD_ROW_BYTES // itemsize if p.narrow else GMM_LLOYD_WIDE_ROWS
+        p.n_xs = (p.chunk * n_features if p.narrow
+                  else GMM_LLOYD_WIDE_ROWS * GMM_LLOYD_PAD_FEATURES(n_features))
+    return p
+
+
+def _centers_m2_buffer(_Paths p, Py_ssize_t n_features, dtype):
+    """Zeros for the direct paths' -2 c, padded to their centre (and, wide, feature)
+    blocks; a dummy for the GEMM path."""
+    if not p.direct:
+        return np.zeros((1, 1), dtype=dtype)
+    return np.zeros((p.k_pad, n_features if p.narrow else GMM_LLOYD_PAD_FEATURES(n_features)),
+                    dtype=dtype)
+
+
+cdef void _centers_forms(const floating[:, ::1] centers, floating[::1] sq_norms,
+                         floating[:, ::1] centers_m2, bint direct) noexcept nogil:
+    """|c|^2 of each centre (the padded ones stay +inf: never nearest) and, for the
+    direct paths, -2 c (|c|^2 - 2 x.c is then one FMA per feature; scaling by -2 is
+    exact; the padding stays 0)."""
+    cdef Py_ssize_t j, f
+    for j in range(centers.shape[0]):
+        sq_norms[j] = 0
+        for f in range(centers.shape[1]):
+            sq_norms[j] += centers[j, f] * centers[j, f]
+            if direct:
+                centers_m2[j, f] = -2 * centers[j, f]
+
+
+cdef Py_ssize_t _pass(
+    const floating[:, ::1] X, const floating *weights, const floating[::1] shift,
+    const floating[:, ::1] centers, const floating[::1] sq_norms,
+    const floating[:, ::1] centers_m2, int[::1] labels, double[:, :, ::1] block_sums,
+    double[:, ::1] block_counts, double[::1] block_inertia, Py_ssize_t[::1] block_changed,
+    _Paths p, bint update_centers, int n_threads, bint with_inertia,
+) noexcept nogil:
+    """One pass over X with the centres' forms ready: ``lloyd_step``'s work."""
+    cdef:
+        Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
+        Py_ssize_t n_clusters = centers.shape[0], n_blocks = block_inertia.shape[0]
+        Py_ssize_t rows_per_block = (n_samples + n_blocks - 1) // n_blocks
+        Py_ssize_t b, start, end, changed = 0
+        floating *xs
+        floating *dist
+        double *sums
+        double *counts
+
+    with parallel(num_threads=n_threads):
+        xs = <floating*> calloc(p.n_xs, sizeof(floating))  # rowwise: zero padding
+        dist = <floating*> malloc(p.chunk * n_clusters * sizeof(floating))
+        # Each thread sums a block in its own buffers, then copies them to the block's
+        # slots: neighbouring slots share cache lines, and two threads adding rows into
+        # them (one store per row) made d=2 k=8 up to 1.7x slower, depending on where
+        # numpy put the arrays (2.85 ms 64-byte aligned, 4.81 at offset 48).
+        sums = <double*> malloc(n_clusters * n_features * sizeof(double))
+        counts = <double*> malloc(n_clusters * sizeof(double))
+        for b in prange(n_blocks, schedule='dynamic'):
+            start = b * rows_per_block
+            end = min(start + rows_per_block, n_samples)
+            block_inertia[b] = 0.0
+            block_changed[b] = 0
+            if update_centers:
+                memset(sums, 0, n_clusters * n_features * sizeof(double))
+                memset(counts, 0, n_clusters * sizeof(double))
+            if start < end and p.direct:
+                block_inertia[b] = _lloyd_direct(
+                    X, weights, shift, centers, centers_m2, sq_norms,
+                    start, end, labels, sums if update_centers else NULL,
+                    counts if update_centers else NULL, xs, &block_changed[b], p.rowwise,
+                    with_inertia)
+            elif start < end:
+                _lloyd_block(X, weights, shift, centers, sq_norms,
+                             start, end, p.chunk, labels, sums if update_centers else NULL,
+                             counts if update_centers else NULL, &block_inertia[b],
+                             &block_changed[b], update_centers, with_inertia, xs, dist)
+            if update_centers:
+                memcpy(&block_sums[b, 0, 0], sums, n_clusters * n_features * sizeof(double))
+                memcpy(&block_counts[b, 0], counts, n_clusters * sizeof(double))
+        free(xs)
+        free(dist)
+        free(sums)
+        free(counts)
+    for b in range(n_blocks):
+        changed += block_changed[b]
+    return changed
+
+
 def lloyd_step(
     const floating[:, ::1] X,
     const floating[::1] sample_weight,
@@ -303,99 +421,113 @@ def lloyd_step(
     caller's strict-convergence test needs no copy of the labels nor a pass.
     """
     cdef:
-        Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
-        Py_ssize_t n_clusters = centers.shape[0], n_blocks = block_inertia.shape[0]
-        Py_ssize_t rows_per_block, b, j, f, start, end
-        Py_ssize_t chunk = chunk_rows(n_features, n_clusters, sizeof(floating))
-        floating[::1] centers_sq_norms
-        floating[:, ::1] centers_m2
-        floating *xs
-        floating *dist
-        double *sums
-        double *counts
-        Py_ssize_t[::1] block_changed
+        Py_ssize_t n_features = X.shape[1], n_clusters = centers.shape[0]
+        _Paths p = _choose(n_features, n_clusters, sizeof(floating))
         const floating *weights = NULL if sample_weight is None else &sample_weight[0]
-        bint narrow = n_features <= DIRECT_MAX_FEATURES
-        # Wide rows and few centres: the row-wise register blocks beat the GEMM while
-        # k <= d/2 (float64) or d/8 (float32) at AVX-512. Kernel time / GEMM path's, 2
-        # threads: float64 d=64 k=32 0.95, d=128 k=48 0.93, d=784 k=10 0.7, k=128 0.78,
-        # but d=32 k=32 1.11; float32 d=64 k=8 0.81, k=16 1.13, d=128 k=16 0.95, k=32
-        # 1.05, d=784 k=10 0.8 (the GEMM runs twice as fast in float32, these not).
-        # AVX2's smaller block wins only for k <= 16 and k <= d/10 (float64), d/20
-        # (float32); one thread: float64 d=20 k=2 0.78, k=10 1.66, d=64 k=4 0.95, k=10
-        # 1.08, d=128 k=10 0.85, k=32 1.25, d=784 k=10 0.93, k=32 1.17; float32 d=128
-        # k=4 0.82, k=10 1.18, d=256 k=10 0.92, k=32 1.19, d=784 k=10 0.86.
-        bint rowwise = (not narrow and (
-            n_clusters * (8 if sizeof(floating) == 4 else 2) <= n_features
-            if KERNEL_LEVEL >= GMM_LEVEL_AVX512 else
-            n_clusters <= 16
-            and n_clusters * (20 if sizeof(floating) == 4 else 10) <= n_features))
-        bint direct = (DIRECT_FAST and narrow) or (WIDE_FAST and rowwise)
-        Py_ssize_t d_pad = GMM_LLOYD_PAD_FEATURES(n_features), n_xs = chunk * n_features
-        # The direct path takes centres GMM_LLOYD_CENTERS at a time.
-        Py_ssize_t k_pad = ((n_clusters + GMM_LLOYD_CENTERS - 1) // GMM_LLOYD_CENTERS
-                            * GMM_LLOYD_CENTERS if direct else n_clusters)
 
     block_sums[...] = 0.0
     block_counts[...] = 0.0
     block_inertia[...] = 0.0
-    if n_samples == 0 or n_blocks == 0:
+    if X.shape[0] == 0 or block_inertia.shape[0] == 0:
         return 0
-    rows_per_block = (n_samples + n_blocks - 1) // n_blocks
-    block_changed = np.zeros(n_blocks, dtype=np.intp)
-
     dtype = np.float32 if floating is float else np.float64
-    # |c|^2, and +inf for the padded centres so that they are never nearest.
-    centers_sq_norms = np.full(k_pad, np.inf, dtype=dtype)
-    for j in range(n_clusters):
-        centers_sq_norms[j] = 0
-        for f in range(n_features):
-            centers_sq_norms[j] += centers[j, f] * centers[j, f]
-    if direct:
-        # -2 c: |c|^2 - 2 x.c is then one FMA per feature (scaling by -2 is exact).
-        padded = np.zeros((k_pad, n_features if narrow else d_pad), dtype=dtype)
-        padded[:n_clusters, :n_features] = -2 * np.asarray(centers)
-        centers_m2 = padded
-        # xs holds one group of rows (transposed if narrow, else padded rows)
-        chunk = GMM_LLOYD_ROW_BYTES // sizeof(floating) if narrow else GMM_LLOYD_WIDE_ROWS
-        n_xs = chunk * n_features if narrow else GMM_LLOYD_WIDE_ROWS * d_pad
-    else:
-        centers_m2 = np.zeros((1, 1), dtype=dtype)
+    cdef floating[::1] sq_norms = np.full(p.k_pad, np.inf, dtype=dtype)
+    cdef floating[:, ::1] centers_m2 = _centers_m2_buffer(p, n_features, dtype)
+    cdef Py_ssize_t[::1] block_changed = np.empty(block_inertia.shape[0], dtype=np.intp)
+    _centers_forms(centers, sq_norms, centers_m2, p.direct)
+    with nogil:
+        changed = _pass(X, weights, shift, centers, sq_norms, centers_m2, labels,
+                        block_sums, block_counts, block_inertia, block_changed, p,
+                        update_centers, n_threads, with_inertia)
+    return changed
 
-    with nogil, parallel(num_threads=n_threads):
-        xs = <floating*> calloc(n_xs, sizeof(floating))  # rowwise: zero padding
-        dist = <floating*> malloc(chunk * n_clusters * sizeof(floating))
-        # Each thread sums a block in its own buffers, then copies them to the block's
-        # slots: neighbouring slots share cache lines, and two threads adding rows into
-        # them (one store per row) made d=2 k=8 up to 1.7x slower, depending on where
-        # numpy put the arrays (2.85 ms 64-byte aligned, 4.81 at offset 48).
-        sums = <double*> malloc(n_clusters * n_features * sizeof(double))
-        counts = <double*> malloc(n_clusters * sizeof(double))
-        for b in prange(n_blocks, schedule='dynamic'):
-            start = b * rows_per_block
-            end = min(start + rows_per_block, n_samples)
-            if start < end and update_centers:
-                memset(sums, 0, n_clusters * n_features * sizeof(double))
-                memset(counts, 0, n_clusters * sizeof(double))
-            if start < end and direct:
-                block_inertia[b] = _lloyd_direct(
-                    X, weights, shift, centers, centers_m2, centers_sq_norms,
-                    start, end, labels, sums if update_centers else NULL,
-                    counts if update_centers else NULL, xs, &block_changed[b], rowwise,
-                    with_inertia)
-            elif start < end:
-                _lloyd_block(X, weights, shift, centers, centers_sq_norms,
-                             start, end, chunk, labels, sums if update_centers else NULL,
-                             counts if update_centers else NULL, &block_inertia[b],
-                             &block_changed[b], update_centers, with_inertia, xs, dist)
-            if start < end and update_centers:
-                memcpy(&block_sums[b, 0, 0], sums, n_clusters * n_features * sizeof(double))
-                memcpy(&block_counts[b, 0], counts, n_clusters * sizeof(double))
-        free(xs)
-        free(dist)
-        free(sums)
-        free(counts)
-    return int(np.sum(block_changed))
+
+# How lloyd_iterations stops: out of iterations, converged, or after a step that left a
+# cluster empty (its statistics in the block buffers, for the caller to relocate).
+cdef enum:
+    _MAX_ITER, _CONVERGED, _EMPTY_CLUSTER
+MAX_ITER, CONVERGED, EMPTY_CLUSTER = _MAX_ITER, _CONVERGED, _EMPTY_CLUSTER
+
+
+def lloyd_iterations(
+    const floating[:, ::1] X,
+    const floating[::1] sample_weight,
+    const floating[::1] shift,
+    floating[:, ::1] centers,
+    int[::1] labels,
+    double[:, :, ::1] block_sums,
+    double[:, ::1] block_counts,
+    double[::1] block_inertia,
+    int n_threads,
+    Py_ssize_t n_iter,
+    Py_ssize_t max_iter,
+    double tol,
+):
+    """Lloyd's iterations ``n_iter + 1 ..`` in C: each a ``lloyd_step``, the blocks added
+    in order, the centres (about ``shift``, updated in place) moved to their clusters'
+    means. Stops when no label changed or the squared centre shift is at most ``tol``,
+    at ``max_iter``, or after a step that left a cluster empty, before its update (the
+    caller relocates, from the block buffers). Returns ``(n_iter, how, n_changed)``,
+    ``how`` one of ``MAX_ITER``, ``CONVERGED``, ``EMPTY_CLUSTER``.
+
+    The same arithmetic as the step-by-step loop in Python (``_kmeans.lloyd``), without
+    its ~40 us of numpy calls per iteration, which on small data (iris: ~3 us of
+    kernel) were most of a fit.
+    """
+    cdef:
+        Py_ssize_t n_features = X.shape[1], n_clusters = centers.shape[0]
+        Py_ssize_t n_blocks = block_inertia.shape[0], b, j, f
+        _Paths p = _choose(n_features, n_clusters, sizeof(floating))
+        const floating *weights = NULL if sample_weight is None else &sample_weight[0]
+        Py_ssize_t changed = 0
+        int how = _MAX_ITER
+        bint empty
+        double moved, center_shift
+        floating new
+
+    if X.shape[0] == 0 or n_blocks == 0:
+        raise ValueError("lloyd_iterations needs samples and at least one block")
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[::1] sq_norms = np.full(p.k_pad, np.inf, dtype=dtype)
+    cdef floating[:, ::1] centers_m2 = _centers_m2_buffer(p, n_features, dtype)
+    cdef Py_ssize_t[::1] block_changed = np.empty(n_blocks, dtype=np.intp)
+    cdef double[:, ::1] sums = np.empty((n_clusters, n_features))
+    cdef double[::1] counts = np.empty(n_clusters)
+
+    with nogil:
+        while n_iter < max_iter:
+            n_iter += 1
+            _centers_forms(centers, sq_norms, centers_m2, p.direct)
+            changed = _pass(X, weights, shift, centers, sq_norms, centers_m2, labels,
+                            block_sums, block_counts, block_inertia, block_changed, p,
+                            True, n_threads, False)
+            # The blocks in block order (as numpy's sum over the first axis adds them).
+            for j in range(n_clusters):
+                counts[j] = block_counts[0, j]
+                for f in range(n_features):
+                    sums[j, f] = block_sums[0, j, f]
+            for b in range(1, n_blocks):
+                for j in range(n_clusters):
+                    counts[j] += block_counts[b, j]
+                    for f in range(n_features):
+                        sums[j, f] += block_sums[b, j, f]
+            empty = False
+            for j in range(n_clusters):
+                empty = empty or not counts[j] > 0
+            if empty:
+                how = _EMPTY_CLUSTER
+                break
+            center_shift = 0.0
+            for j in range(n_clusters):
+                for f in range(n_features):
+                    new = <floating> (sums[j, f] / counts[j])
+                    moved = <double> new - <double> centers[j, f]
+                    center_shift += moved * moved
+                    centers[j, f] = new
+            if changed == 0 or center_shift <= tol:
+                how = _CONVERGED
+                break
+    return n_iter, how, changed
 
 
 def min_sq_distances(
