@@ -12,6 +12,7 @@ from kmeans_reference import assert_same_fit, lloyd_step_reference, sq_distances
 
 import gmm_fast
 from gmm_fast import ConvergenceWarning, KMeans, kmeans_plusplus
+from gmm_fast._kmeans import _kmeans_plusplus
 
 sklearn_cluster = pytest.importorskip("sklearn.cluster")
 
@@ -235,8 +236,31 @@ def test_kmeans_plusplus_exact_ranking_changes_nothing_off_ties(rng, monkeypatch
     w = rng.integers(1, 4, len(X)).astype(float) if weighted else None
     usual = kmeans_plusplus(X, 12, sample_weight=w, random_state=0)[1]
     monkeypatch.setattr(_draws, "exact_order", lambda potentials, n_terms: False)
-    exact = kmeans_plusplus(X, 12, sample_weight=w, random_state=0)[1]
+    # (the rounds in Python: the C rounds test for near ties themselves)
+    exact = _kmeans_plusplus(X, 12, w, np.random.RandomState(0), compiled=False)[1]
     np.testing.assert_array_equal(usual, exact)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_features", [2, 64])
+@pytest.mark.parametrize("weights", [None, "integer"])
+@pytest.mark.parametrize("duplicated", [False, True])
+def test_kmeans_plusplus_rounds_in_c_match_python(rng, dtype, n_features, weights,
+                                                  duplicated):
+    """The seeding rounds in C (``_lloyd.seed_rounds``) choose bitwise the centres the
+    rounds in Python choose, and use the same uniforms; with kept distances (d=64) and
+    without, and on data of few distinct rows, where identical candidates tie and the
+    C rounds hand the round back for exact sums."""
+    X = make_blobs(rng, 2000, n_features, 6, offset=5.0).astype(dtype)
+    if duplicated:
+        X = X[rng.integers(0, 12, len(X))]
+    w = None if weights is None else rng.integers(1, 4, len(X)).astype(dtype)
+    generators = [np.random.RandomState(5), np.random.RandomState(5)]
+    in_c, in_python = (_kmeans_plusplus(X, 10, w, generator, n_threads=2, compiled=compiled)
+                       for generator, compiled in zip(generators, (True, False)))
+    np.testing.assert_array_equal(in_c[1], in_python[1])
+    np.testing.assert_array_equal(in_c[0], in_python[0])
+    assert generators[0].uniform() == generators[1].uniform()
 
 
 def test_kmeans_plusplus_never_picks_zero_weight(blobs, rng):

@@ -144,6 +144,25 @@ def test_draw_rows_weighted_equals_repeated(seed, replace):
         assert np.all(np.bincount(ours, minlength=n) <= w)
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 150, 2**20 + 7])
+def test_unit_weight_draws_are_the_searched_ones(n):
+    """Unit weights draw in closed form (``floor(u n)``): the rows the cumulative
+    search finds for weights of ones, also for ``u`` whose ``u n`` rounds up to ``n``."""
+    order = np.random.default_rng(n).permutation(n)
+
+    class Uniforms:  # the edges of [0, 1), then ordinary draws
+        def __init__(self):
+            self.values = iter([0.0, np.nextafter(1.0, 0.0), 0.5, 1.0 - 2**-40]
+                               + list(np.random.default_rng(0).uniform(size=40)))
+
+        def uniform(self):
+            return next(self.values)
+
+    closed = _draws.draw_rows(None, n, 44, Uniforms(), order)
+    searched = _draws.draw_rows(np.ones(n), n, 44, Uniforms(), order)
+    np.testing.assert_array_equal(closed, searched)
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_search_weighted_equals_repeated(seed):
     """The squared-distance draws of k-means++, quantised: the same rows' values."""

@@ -190,6 +190,8 @@ def draw_rows(weight, n, size, random_state, order, replace=True):
     uniform) in the canonical ``order``, one uniform each, in order. Without replacement
     a drawn row loses one unit of weight (all of it below one), as the repeated data
     loses that copy."""
+    if weight is None and replace:  # (unit masses: the search's answer in closed form)
+        return order[[min(int(random_state.uniform() * n), n - 1) for _ in range(size)]]
     weight = (np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64))[order]
     exact = integer_weights(weight)
     total = _total(weight, n, exact)
@@ -210,7 +212,7 @@ class ValueDraws:
 
     ``quantum``, ``quantised_total`` and ``search`` on the values in canonical order;
     for integer weights (exact sums) in one pass each (``_draws_kernel``), from the
-    values in row order. The weight's share of ``quantum`` is computed once.
+    values in row order. The weight's share of ``quantum`` is computed once: ``bits``.
     """
 
     def __init__(self, weight, order):
@@ -221,7 +223,7 @@ class ValueDraws:
         self.exact = integer_weights(self.weight)
         if self.exact:
             total = max(float(_total(self.weight, len(self.order), True)), 1.0)
-            self._bits = min(52, 61 - int(np.ceil(np.log2(total + 1))))
+            self.bits = min(52, 61 - int(np.ceil(np.log2(total + 1))))
         else:
             self._ordered_weight = self.weight[self.order]
 
@@ -234,7 +236,7 @@ class ValueDraws:
             targets = random_state.uniform(size=size) * potential
             return self.order[search(ordered, self._ordered_weight, q, targets)]
         largest = self._kernel.largest_value(values, self.weight)
-        q = (float(np.ldexp(1.0, int(np.frexp(largest)[1]) - self._bits))
+        q = (float(np.ldexp(1.0, int(np.frexp(largest)[1]) - self.bits))
              if largest > 0 else 0.0)
         potential = self._kernel.quantised_total(values, self.weight, q)
         targets = random_state.uniform(size=size) * potential

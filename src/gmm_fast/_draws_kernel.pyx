@@ -14,89 +14,46 @@ canonical order (``dense_row_hashes``), once per fit.
 import numpy as np
 
 from cython cimport floating
-from libc.math cimport rint
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
-cdef extern from *:
-    void __builtin_prefetch(const void *address) noexcept nogil
-
-# How far ahead ``search`` asks for the value of a row (in canonical positions): its
-# reads land anywhere in the n-vector, and waiting for each one made the pass ~2x slower.
-cdef Py_ssize_t PREFETCH_AHEAD = 16
-
-
-cdef inline int64_t _mass(double value, const double *weight, Py_ssize_t i,
-                          double q) noexcept nogil:
-    """``w_i * rint(value / q)`` in int64 (0 for q 0), as ``_draws._masses``."""
-    cdef int64_t mass = <int64_t> rint(value / q) if q > 0 else 0
-    if weight != NULL:
-        mass *= <int64_t> weight[i]
-    return mass
+from gmm_fast cimport _draws_core as core
 
 
 def largest_value(const double[::1] values, const double[::1] weight=None):
     """The largest value of a row of positive weight (weight None: of any row), or 0."""
-    cdef:
-        Py_ssize_t i, n = values.shape[0]
-        const double *w = NULL if weight is None else &weight[0]
-        double top = 0.0
-    with nogil:
-        for i in range(n):
-            if (w == NULL or w[i] > 0) and values[i] > top:
-                top = values[i]
+    cdef const double *w = NULL if weight is None else &weight[0]
+    cdef double top = 0.0
+    if values.shape[0]:
+        with nogil:
+            top = core.largest(&values[0], w, values.shape[0])
     return top
 
 
 def quantised_total(const double[::1] values, const double[::1] weight, double q):
     """The total mass, an exact int (integer weights, ``q`` from ``_draws.quantum``)."""
-    cdef:
-        Py_ssize_t i, n = values.shape[0]
-        const double *w = NULL if weight is None else &weight[0]
-        int64_t total = 0
-    with nogil:
-        for i in range(n):
-            total += _mass(values[i], w, i, q)
+    cdef const double *w = NULL if weight is None else &weight[0]
+    cdef int64_t total = 0
+    if values.shape[0]:
+        with nogil:
+            total = core.quantised_total(&values[0], w, values.shape[0], q)
     return int(total)
 
 
 def search(const double[::1] values, const Py_ssize_t[::1] order, const double[::1] weight,
            double q, targets):
     """``_draws.search`` on ``values[order]`` and ``weight[order]``: positions in the
-    canonical order. One pass, targets taken in increasing order; a running sum is
-    compared as a float64, as numpy's searchsorted compares it with float targets."""
+    canonical order (``_draws_core.search_sorted``)."""
     cdef:
-        Py_ssize_t n = order.shape[0], i, row, j = 0
-        const double *w = NULL if weight is None else &weight[0]
-        double[::1] sorted_targets
         Py_ssize_t[::1] rank = np.argsort(np.asarray(targets, dtype=np.float64),
                                           kind="stable")
-        Py_ssize_t n_targets = rank.shape[0]
-        Py_ssize_t last_positive = -1, last_weighted = -1
-        int64_t running = 0, mass
-        Py_ssize_t[::1] found = np.full(n_targets, -1, dtype=np.intp)
-
-    sorted_targets = np.asarray(targets, dtype=np.float64)[np.asarray(rank)]
-    with nogil:
-        for i in range(n):
-            if i + PREFETCH_AHEAD < n:
-                __builtin_prefetch(&values[order[i + PREFETCH_AHEAD]])
-            row = order[i]
-            mass = _mass(values[row], w, row, q)
-            if mass > 0:
-                last_positive = i
-            if w == NULL or w[row] > 0:
-                last_weighted = i
-            running += mass
-            while j < n_targets and <double> running > sorted_targets[j]:
-                found[rank[j]] = i
-                j += 1
-            if j == n_targets:
-                break  # (the rest only matters for targets past the total)
-    if j < n_targets:  # at or past the total: the last row of positive mass
-        fallback = last_positive if last_positive >= 0 else last_weighted
-        for i in range(j, n_targets):
-            found[rank[i]] = fallback
+        double[::1] sorted_targets = np.asarray(targets, dtype=np.float64)[np.asarray(rank)]
+        Py_ssize_t[::1] found = np.full(rank.shape[0], -1, dtype=np.intp)
+        const double *w = NULL if weight is None else &weight[0]
+    if rank.shape[0] and order.shape[0]:
+        with nogil:
+            core.search_sorted(&values[0], &order[0], w, order.shape[0], q,
+                               &sorted_targets[0], &rank[0], rank.shape[0], &found[0])
     return np.asarray(found)
 
 

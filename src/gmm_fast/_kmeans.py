@@ -7,7 +7,8 @@ from . import _draws as draws
 from ._base import ConvergenceWarning, EstimatorBase, sklearn_compatible
 from . import _sparse
 from ._dask import is_dask_collection
-from ._lloyd import CONVERGED, EMPTY_CLUSTER, lloyd_iterations, lloyd_step, seed_form
+from ._lloyd import (CONVERGED, EMPTY_CLUSTER, lloyd_iterations, lloyd_step, seed_form,
+                     seed_rounds)
 from ._online import minibatch_centers
 from ._sparse import SparseRows, candidate_potentials, check_data, min_sq_distances
 from ._ordering import check_finish_options, finish_fit
@@ -134,7 +135,7 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, x_squared_norms=None,
 
 
 def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=None,
-                     n_threads=1, order=None):
+                     n_threads=1, order=None, compiled=True):
     """Greedy k-means++ seeding: returns ``(centers, indices)`` of the chosen rows.
 
     Each new centre is the best of ``n_local_trials`` (default ``2 + log(k)``)
@@ -143,7 +144,8 @@ def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=
     Integer weights act as repeated rows exactly, in any row order (``_draws``): the
     draws search exact cumulative sums in ``order`` (``_draws.canonical_order(X)``), and
     candidates whose float potentials are too close to rank surely are ranked by their
-    correctly rounded exact sums.
+    correctly rounded exact sums. ``compiled=False`` (for tests) keeps every round in
+    Python, as for sparse X and non-integer weights.
     """
     n_samples, n_features = X.shape
     if n_local_trials is None:
@@ -174,16 +176,33 @@ def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=
     # (then by the kept distances' arithmetic: every centre's alike)
     min_sq_distances(X, centers[0], closest_sq_dist, distance_threads, like_candidates=keep)
     draw = draws.ValueDraws(weight, order)
+    # Dense X and integer weights: the rounds in C (seed_rounds), from the uniforms the
+    # rounds would draw one by one; back here for a near tie of potentials.
+    in_c = compiled and draw.exact and not isinstance(X, SparseRows)
+    if in_c:
+        uniforms = random_state.uniform(size=(n_clusters - 1) * n_local_trials)
+        candidate_ids = np.empty(n_local_trials, dtype=np.intp)
 
-    for c in range(1, n_clusters):
-        candidate_ids = draw(closest_sq_dist, n_local_trials, random_state)
-        candidates = np.ascontiguousarray(X[candidate_ids])
-        candidate_potentials(X, sample_weight, candidates, closest_sq_dist,
-                             block_potentials, candidate_threads, candidate_sq_dist=kept)
-        potentials = block_potentials.sum(axis=0)
-        if not draws.exact_order(potentials, n_samples):
+    c = 1
+    while c < n_clusters:
+        if in_c:
+            c = seed_rounds(X, sample_weight, weight, order, draw.bits, centers, indices,
+                            closest_sq_dist, kept, uniforms, c, block_potentials,
+                            candidate_ids, candidate_threads, distance_threads)
+            if c == n_clusters:
+                break
+            candidates = np.ascontiguousarray(X[candidate_ids])
             potentials = _exact_potentials(X, sample_weight, candidates, closest_sq_dist,
                                            candidate_threads)
+        else:
+            candidate_ids = draw(closest_sq_dist, n_local_trials, random_state)
+            candidates = np.ascontiguousarray(X[candidate_ids])
+            candidate_potentials(X, sample_weight, candidates, closest_sq_dist,
+                                 block_potentials, candidate_threads, candidate_sq_dist=kept)
+            potentials = block_potentials.sum(axis=0)
+            if not draws.exact_order(potentials, n_samples):
+                potentials = _exact_potentials(X, sample_weight, candidates,
+                                               closest_sq_dist, candidate_threads)
         best = int(np.argmin(potentials))
         indices[c] = candidate_ids[best]
         centers[c] = X[indices[c]]
@@ -191,6 +210,7 @@ def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, n_local_trials=
             min_sq_distances(X, centers[c], closest_sq_dist, distance_threads)
         else:
             np.minimum(closest_sq_dist, kept[best], out=closest_sq_dist)
+        c += 1
     return centers, indices
 
 

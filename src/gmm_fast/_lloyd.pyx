@@ -23,10 +23,13 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport INFINITY
+from libc.float cimport DBL_EPSILON
+from libc.math cimport INFINITY, frexp, ldexp
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+from gmm_fast cimport _draws_core as core
 
 # Rows per distance computation: as many as keep a chunk of shifted rows within
 # 256 KiB (they stay in L2 between the GEMM and the sums) and its distances to
@@ -530,6 +533,42 @@ def lloyd_iterations(
     return n_iter, how, changed
 
 
+cdef void _min_sq_distances(
+    const floating[:, ::1] X, const floating *center, const double *center64,
+    double[::1] closest_sq_dist, int n_threads, bint seed_form,
+) noexcept nogil:
+    """``min_sq_distances``' pass (``seed_form``: by the vector form)."""
+    cdef:
+        Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
+        Py_ssize_t step = 1024, n_steps = (n_samples + step - 1) // step, s, start, i, rows
+        double *dist
+        double pot
+
+    with parallel(num_threads=n_threads):
+        dist = <double*> malloc(step * sizeof(double))
+        for s in prange(n_steps, schedule='static'):
+            start = s * step
+            rows = min(step, n_samples - start)
+            if seed_form:
+                pot = 0.0
+                if floating is float:
+                    seed_potentials_float(&X[start, 0], NULL, rows, n_features, center64,
+                                          1, &closest_sq_dist[start], &pot, dist, step)
+                else:
+                    seed_potentials_double(&X[start, 0], NULL, rows, n_features, center64,
+                                           1, &closest_sq_dist[start], &pot, dist, step)
+                for i in range(rows):
+                    if dist[i] < closest_sq_dist[start + i]:
+                        closest_sq_dist[start + i] = dist[i]
+            elif floating is float:
+                min_sq_dist_rows_float(&X[start, 0], rows, n_features, center,
+                                       &closest_sq_dist[start])
+            else:
+                min_sq_dist_rows_double(&X[start, 0], rows, n_features, center,
+                                        &closest_sq_dist[start])
+        free(dist)
+
+
 def min_sq_distances(
     const floating[:, ::1] X,
     const floating[::1] center,
@@ -543,39 +582,12 @@ def min_sq_distances(
     form (seed_rows.h), bitwise the distances it keeps for the same centre, instead of
     the faster sums along each row (AVX2, one thread: 2.6 vs 7.1 ms at (1e6, 2), 12.6
     vs 33 at (2e5, 128) float64)."""
-    cdef:
-        Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
-        Py_ssize_t step = 1024, n_steps = (n_samples + step - 1) // step, s, start, i, rows
-        bint seed_form = like_candidates and WIDE_FAST and gmm_seed_fast()
-        const double[::1] center64 = np.asarray(center, dtype=np.float64)
-        double *dist
-        double pot
-
-    if n_samples == 0:
+    cdef const double[::1] center64 = np.asarray(center, dtype=np.float64)
+    if X.shape[0] == 0:
         return
-    with nogil, parallel(num_threads=n_threads):
-        dist = <double*> malloc(step * sizeof(double))
-        for s in prange(n_steps, schedule='static'):
-            start = s * step
-            rows = min(step, n_samples - start)
-            if seed_form:
-                pot = 0.0
-                if floating is float:
-                    seed_potentials_float(&X[start, 0], NULL, rows, n_features, &center64[0],
-                                          1, &closest_sq_dist[start], &pot, dist, step)
-                else:
-                    seed_potentials_double(&X[start, 0], NULL, rows, n_features, &center64[0],
-                                           1, &closest_sq_dist[start], &pot, dist, step)
-                for i in range(rows):
-                    if dist[i] < closest_sq_dist[start + i]:
-                        closest_sq_dist[start + i] = dist[i]
-            elif floating is float:
-                min_sq_dist_rows_float(&X[start, 0], rows, n_features, &center[0],
-                                       &closest_sq_dist[start])
-            else:
-                min_sq_dist_rows_double(&X[start, 0], rows, n_features, &center[0],
-                                        &closest_sq_dist[start])
-        free(dist)
+    with nogil:
+        _min_sq_distances(X, &center[0], &center64[0], closest_sq_dist, n_threads,
+                          like_candidates and WIDE_FAST and gmm_seed_fast())
 
 
 cdef void _potentials_block(
@@ -616,6 +628,32 @@ cdef void _potentials_block(
                 * min(sq, closest_sq_dist[i]))
 
 
+cdef void _potentials(
+    const floating[:, ::1] X, const floating *weights, const floating[:, ::1] candidates,
+    const double *candidates64, const double[::1] closest_sq_dist,
+    double[:, ::1] block_potentials, int n_threads, double *dist,
+) noexcept nogil:
+    """``candidate_potentials``' pass (``dist`` NULL: no distances kept)."""
+    cdef:
+        Py_ssize_t n_samples = X.shape[0], n_blocks = block_potentials.shape[0]
+        Py_ssize_t rows_per_block = (n_samples + n_blocks - 1) // n_blocks
+        Py_ssize_t b, start, end, n_candidates = candidates.shape[0]
+        double *pot
+
+    with parallel(num_threads=n_threads):
+        # Summed in the thread's own buffer, as lloyd_step's sums (no shared cache lines).
+        pot = <double*> malloc(n_candidates * sizeof(double))
+        for b in prange(n_blocks, schedule='dynamic'):
+            start = b * rows_per_block
+            end = min(start + rows_per_block, n_samples)
+            memset(pot, 0, n_candidates * sizeof(double))
+            if start < end:
+                _potentials_block(X, weights, candidates, candidates64,
+                                  closest_sq_dist, start, end, pot, dist, n_samples)
+            memcpy(&block_potentials[b, 0], pot, n_candidates * sizeof(double))
+        free(pot)
+
+
 def candidate_potentials(
     const floating[:, ::1] X,
     const floating[::1] sample_weight,
@@ -634,32 +672,129 @@ def candidate_potentials(
     so that the chosen candidate's distances need no second pass over X.
     """
     cdef:
-        Py_ssize_t n_samples = X.shape[0], n_blocks = block_potentials.shape[0]
-        Py_ssize_t rows_per_block = (n_samples + n_blocks - 1) // n_blocks
-        Py_ssize_t b, start, end, n_candidates = candidates.shape[0]
+        Py_ssize_t n_candidates = candidates.shape[0]
         const floating *weights = NULL if sample_weight is None else &sample_weight[0]
-        double *pot
         double *dist = NULL
         # (float32 candidates widened once here, not per row in the kernel; exact)
         const double[:, ::1] candidates64 = np.asarray(candidates, dtype=np.float64)
 
     block_potentials[...] = 0.0
-    if n_samples == 0 or n_blocks == 0:
+    if X.shape[0] == 0 or block_potentials.shape[0] == 0:
         return
     if candidate_sq_dist is not None:
         if (candidate_sq_dist.shape[0] != n_candidates
-                or candidate_sq_dist.shape[1] != n_samples):
+                or candidate_sq_dist.shape[1] != X.shape[0]):
             raise ValueError("candidate_sq_dist should have shape (n_candidates, n_samples).")
         dist = &candidate_sq_dist[0, 0]
-    with nogil, parallel(num_threads=n_threads):
-        # Summed in the thread's own buffer, as lloyd_step's sums (no shared cache lines).
-        pot = <double*> malloc(n_candidates * sizeof(double))
-        for b in prange(n_blocks, schedule='dynamic'):
-            start = b * rows_per_block
-            end = min(start + rows_per_block, n_samples)
-            if start < end:
-                memset(pot, 0, n_candidates * sizeof(double))
-                _potentials_block(X, weights, candidates, &candidates64[0, 0],
-                                  closest_sq_dist, start, end, pot, dist, n_samples)
-                memcpy(&block_potentials[b, 0], pot, n_candidates * sizeof(double))
-        free(pot)
+    with nogil:
+        _potentials(X, weights, candidates, &candidates64[0, 0], closest_sq_dist,
+                    block_potentials, n_threads, dist)
+
+
+def seed_rounds(
+    const floating[:, ::1] X,
+    const floating[::1] sample_weight,
+    const double[::1] weight,
+    const Py_ssize_t[::1] order,
+    int bits,
+    floating[:, ::1] centers,
+    Py_ssize_t[::1] indices,
+    double[::1] closest_sq_dist,
+    double[:, ::1] kept,
+    const double[::1] uniforms,
+    Py_ssize_t first,
+    double[:, ::1] block_potentials,
+    Py_ssize_t[::1] candidate_ids,
+    int candidate_threads,
+    int distance_threads,
+):
+    """k-means++ rounds ``first, first + 1, ..`` in C, for dense X and integer weights
+    (``_kmeans._kmeans_plusplus``'s loop, the same arithmetic, without its ~60 us of
+    numpy calls per round, which were most of the seeding on small data).
+
+    Round ``c`` draws its candidates from ``uniforms[(c - 1) t:c t]`` by the exact
+    draws (``_draws_core``; ``weight``: the weights in float64 or None, ``bits`` from
+    ``_draws.ValueDraws``), keeps the one of least potential as ``centers[c]``
+    (``indices[c]``) and lowers ``closest_sq_dist`` to it (from ``kept``'s distances if
+    given). Returns the round it stopped at: ``len(centers)`` when done, or a round whose
+    best candidates are too close to rank surely in floats (``_draws.exact_order``),
+    their rows in ``candidate_ids``, for the caller to rank by exact sums.
+    """
+    cdef:
+        Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
+        Py_ssize_t n_clusters = centers.shape[0], t = candidate_ids.shape[0]
+        Py_ssize_t n_blocks = block_potentials.shape[0], c = first, i, j, b, best
+        const floating *weights = NULL if sample_weight is None else &sample_weight[0]
+        const double *w = NULL if weight is None else &weight[0]
+        double *dist = NULL if kept is None else &kept[0, 0]
+        double top, q, total, low, second, bound
+        int exponent
+        bint seed_form = WIDE_FAST and gmm_seed_fast()
+        floating[:, ::1] candidates = np.empty((t, n_features),
+                                               dtype=np.float32 if floating is float
+                                               else np.float64)
+        double[:, ::1] candidates64 = np.empty((t, n_features))
+        double[::1] center64 = np.empty(n_features)
+        double[::1] targets = np.empty(t), potentials = np.empty(t)
+        Py_ssize_t[::1] rank = np.empty(t, dtype=np.intp), found = np.empty(t, dtype=np.intp)
+
+    if (t == 0 or n_samples == 0 or uniforms.shape[0] < (n_clusters - 1) * t
+            or candidates.shape[0] != block_potentials.shape[1]):
+        raise ValueError("seed_rounds: inconsistent buffers")
+    with nogil:
+        while c < n_clusters:
+            # The draws (_draws.ValueDraws): t rows in proportion to w rint(D^2 / q).
+            top = core.largest(&closest_sq_dist[0], w, n_samples)
+            q = 0.0
+            if top > 0:
+                frexp(top, &exponent)
+                q = ldexp(1.0, exponent - bits)
+            total = <double> core.quantised_total(&closest_sq_dist[0], w, n_samples, q)
+            for i in range(t):  # targets, and their ranks by a stable insertion sort
+                targets[i] = uniforms[(c - 1) * t + i] * total
+                j = i
+                while j > 0 and targets[rank[j - 1]] > targets[i]:
+                    rank[j] = rank[j - 1]
+                    j -= 1
+                rank[j] = i
+            for i in range(t):
+                potentials[i] = targets[rank[i]]  # (sorted, borrowed for the search)
+            core.search_sorted(&closest_sq_dist[0], &order[0], w, n_samples, q,
+                               &potentials[0], &rank[0], t, &found[0])
+            for i in range(t):
+                candidate_ids[i] = order[found[i]]
+                for j in range(n_features):
+                    candidates[i, j] = X[candidate_ids[i], j]
+                    candidates64[i, j] = X[candidate_ids[i], j]
+            # Their potentials, the blocks added in order; the least, if surely least.
+            _potentials(X, weights, candidates, &candidates64[0, 0], closest_sq_dist,
+                        block_potentials, candidate_threads, dist)
+            for i in range(t):
+                potentials[i] = block_potentials[0, i]
+                for b in range(1, n_blocks):
+                    potentials[i] += block_potentials[b, i]
+            best = 0
+            for i in range(1, t):
+                if potentials[i] < potentials[best]:
+                    best = i
+            if t > 1:  # (_draws.exact_order)
+                low, second = potentials[best], INFINITY
+                for i in range(t):
+                    if i != best and potentials[i] < second:
+                        second = potentials[i]
+                bound = 2.0 * (n_samples + 2) * DBL_EPSILON * second
+                if not second - low > 2.0 * bound:
+                    break
+            indices[c] = candidate_ids[best]
+            for j in range(n_features):
+                centers[c, j] = X[indices[c], j]
+                center64[j] = X[indices[c], j]
+            if kept is None:
+                _min_sq_distances(X, &centers[c, 0], &center64[0], closest_sq_dist,
+                                  distance_threads, False)
+            else:
+                for i in range(n_samples):
+                    if kept[best, i] < closest_sq_dist[i]:
+                        closest_sq_dist[i] = kept[best, i]
+            c += 1
+    return c
