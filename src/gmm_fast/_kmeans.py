@@ -9,13 +9,14 @@ from . import _sparse
 from ._dask import is_dask_collection
 from ._lloyd import (CONVERGED, EMPTY_CLUSTER, lloyd_iterations, lloyd_step, seed_form,
                      seed_rounds)
+from ._lloyd import column_mean_and_variance as _column_mean_and_variance
 from ._online import minibatch_centers
 from ._sparse import SparseRows, candidate_potentials, check_data, min_sq_distances
 from ._ordering import check_finish_options, finish_fit
 from ._threads import effective_n_threads, n_blocks, pass_threads, sequential_blas
 from ._validation import (check_array, check_nonnegative_float, check_positive_int,
                           check_random_state, check_sample_weight, fit_random_state,
-                          mean_weight, total_weight)
+                          mean_weight)
 
 # Rows per numpy step in the helpers that are not kernels (bounded temporaries, 1 MB
 # in float64: 4 MB made the column variances the largest allocation of a fit).
@@ -57,25 +58,12 @@ def _warn_fewer_clusters(labels, n_clusters):
             sklearn_compatible(ConvergenceWarning), stacklevel=3)
 
 
-def column_mean_and_variance(X, sample_weight=None):
-    """Per-feature (weighted) mean and variance of X in float64, in row steps (no n x d temporary)."""
+def column_mean_and_variance(X):
+    """Per-feature mean and variance of X in float64 (Lloyd's shift, and its tolerance's
+    scale: scikit-learn's, unweighted)."""
     if isinstance(X, SparseRows):
-        return _sparse.mean_and_variance(X, sample_weight)
-    def weighted_sum(rows, start, stop):
-        if sample_weight is None:
-            return rows.sum(axis=0, dtype=np.float64)
-        return sample_weight[start:stop].astype(np.float64) @ rows
-
-    total = total_weight(sample_weight, len(X))
-    mean = np.zeros(X.shape[1])
-    for start, stop in _row_steps(X):
-        mean += weighted_sum(X[start:stop], start, stop)
-    mean /= total
-    variance = np.zeros(X.shape[1])
-    for start, stop in _row_steps(X):
-        centred = X[start:stop] - mean
-        variance += weighted_sum(centred * centred, start, stop)
-    return mean, variance / total
+        return _sparse.mean_and_variance(X)
+    return _column_mean_and_variance(X)
 
 
 def kmeans_plusplus(X, n_clusters, *, sample_weight=None, x_squared_norms=None,

@@ -144,7 +144,7 @@ def _nnz_steps(X):
 
 def mean_and_variance(X, sample_weight=None):
     """Per-feature (weighted) mean and variance of sparse ``X`` in float64, in steps of
-    rows (temporaries of ~``_STEP_ELEMENTS`` values, as ``_kmeans.column_mean_and_variance``)."""
+    rows (temporaries of ~``_STEP_ELEMENTS`` values)."""
     n_samples, n_features = X.shape
     total = total_weight(sample_weight, n_samples)
     weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
