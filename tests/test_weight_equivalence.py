@@ -202,6 +202,27 @@ def test_canonical_order_ignores_row_order_and_orders_collisions(monkeypatch):
                                   X[permutation][_draws.canonical_order(X[permutation])])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [40, 400])
+@pytest.mark.parametrize("dense", [True, False])
+def test_canonical_order_is_hash_then_values_then_index(monkeypatch, dtype, n, dense):
+    """Runs of equal hashes, short (sorted in C) or long (by numpy's sorts), and rows that
+    are not an ndarray: by hash, then the values (-0.0 as 0.0), then the index."""
+    rng = np.random.default_rng(n)
+    X = rng.integers(-1, 2, size=(n, 3)).astype(dtype) * rng.choice([1.0, 2.5], (n, 3))
+    X[rng.integers(0, n, n // 4)] = -0.0
+    hashes = (np.arange(n) % 3).astype(np.uint64) * np.uint64(2**40)  # runs of n/3
+    monkeypatch.setattr(_draws, "row_hashes", lambda X, start, stop, seed=0: hashes[start:stop])
+    class Rows(_ArrayLike):  # (as SparseRows: rows by index, and a length)
+        def __len__(self):
+            return len(self.X)
+
+    order = _draws.canonical_order(X if dense else Rows(X))
+    values = X.astype(np.float64) + 0.0
+    expected = np.lexsort([np.arange(n)] + [values[:, f] for f in (2, 1, 0)] + [hashes])
+    np.testing.assert_array_equal(order, expected)
+
+
 class _ArrayLike:
     """Rows that are not an ndarray: ``row_hashes`` takes its numpy path for them."""
 

@@ -84,3 +84,42 @@ def dense_row_hashes(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
                     h += _mix(<uint64_t> bits ^ keys[f])
             hashes[i - start] = _mix(h)
     return np.asarray(hashes)
+
+
+cdef inline int _compare_rows(const floating[:, :] X, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """Rows ``a`` and ``b`` by their values in order (numerically: -0.0 equals 0.0), then
+    by index: -1, 0 or 1."""
+    cdef Py_ssize_t f
+    for f in range(X.shape[1]):
+        if X[a, f] < X[b, f]:
+            return -1
+        if X[a, f] > X[b, f]:
+            return 1
+    return (a > b) - (a < b)
+
+
+def sort_hash_runs(const floating[:, :] X, const uint64_t[::1] ordered,
+                   Py_ssize_t[::1] order, Py_ssize_t longest=64):
+    """Within each run of equal hashes (``ordered``: the hashes in ``order``), order the
+    rows by their values, then by index (``_draws.canonical_order``), in place. Runs
+    longer than ``longest`` (rows equal in float32 but not in float64, or repeated many
+    times; an insertion sort would be quadratic) are left as they are and returned as
+    ``(start, stop)`` pairs, for numpy's sorts."""
+    cdef:
+        Py_ssize_t n = order.shape[0], head = 0, i, j, k, row
+    long_runs = []
+    for i in range(1, n + 1):
+        if i < n and ordered[i] == ordered[head]:
+            continue
+        if i - head > longest:
+            long_runs.append((head, i))
+        else:
+            for j in range(head + 1, i):  # (runs are short: pairs of repeated rows)
+                row = order[j]
+                k = j
+                while k > head and _compare_rows(X, order[k - 1], row) > 0:
+                    order[k] = order[k - 1]
+                    k -= 1
+                order[k] = row
+        head = i
+    return long_runs
