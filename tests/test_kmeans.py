@@ -482,7 +482,8 @@ def test_kmeans_plusplus_draws_match_whole_cumsum(rng, weighted):
 def test_value_draws_one_pass_equals_numpy_passes(rng, weighted):
     """The C passes of integer-weight draws (``_draws_kernel``: values in row order, the
     canonical order as indices) give the numpy passes' q, total and rows bit for bit,
-    across numpy's steps, for targets at and past the total, and with every value 0."""
+    across numpy's steps, for targets at and past the total, and with every value 0; for
+    tiny values too, whose q's reciprocal overflows (the kernel then divides)."""
     from gmm_fast import _draws, _draws_kernel
 
     n = 300_001
@@ -493,7 +494,7 @@ def test_value_draws_one_pass_equals_numpy_passes(rng, weighted):
     ordered_weight = None if weight is None else weight[order]
     draw = _draws.ValueDraws(weight, order)
     assert draw.exact
-    for case in (values, np.zeros(n)):
+    for case in (values, np.zeros(n), values * 1e-300, values * 1e300):
         q = _draws.quantum(case[order], ordered_weight)
         total = _draws.quantised_total(case[order], ordered_weight, q)
         assert _draws_kernel.quantised_total(case, weight, q) == total
