@@ -356,3 +356,25 @@ def test_lloyd_iterations_in_c_match_the_python_loop(rng, capsys, dtype, n_featu
     # A cap on the iterations stops the C loop there, unconverged.
     capped = lloyd(X, weight, centers, shift, 1, 0.0, 2)
     assert capped[3] == 1 and not capped[4]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("strided", [False, True])
+def test_column_mean_and_variance_matches_numpy(rng, dtype, strided):
+    """Lloyd's shift and its tolerance's scale (one C pass each) against numpy's mean and
+    variance in float64, far from the origin too: both sum n terms in float64, so they
+    differ by at most ~n eps of the sums of magnitudes."""
+    from gmm_fast._lloyd import column_mean_and_variance
+
+    X = (rng.standard_normal((5001, 7)) * [1, 10, 1e-3, 1, 1, 5, 1] + 1e3).astype(dtype)
+    if strided:
+        X = X[::2, ::2]
+    mean, variance = column_mean_and_variance(X)
+    X64 = X.astype(np.float64)
+    n = len(X)
+    bound = 4 * n * np.finfo(np.float64).eps
+    np.testing.assert_allclose(mean, X64.mean(axis=0), rtol=bound)
+    centred = X64 - mean
+    np.testing.assert_allclose(variance, (centred * centred).mean(axis=0),
+                               rtol=bound, atol=0)
+    np.testing.assert_allclose(variance, X64.var(axis=0), rtol=1e-9)
