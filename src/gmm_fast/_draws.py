@@ -13,6 +13,8 @@ the largest value and the total weight. Rows of weight 0 add nothing and are nev
 drawn, as if removed. (Non-integer weights take float64 sums: the same law, without
 the exactness.)
 """
+import functools
+
 import numpy as np
 
 # Rows per numpy step (bounded temporaries: ~1 MB).
@@ -31,6 +33,14 @@ def _mix(h):
     return h ^ (h >> np.uint64(31))
 
 
+@functools.lru_cache(maxsize=64)
+def _column_keys(n_features, seed):
+    """Each column's key (read-only, cached: ~10 numpy calls, a share of a small fit)."""
+    keys = _mix(np.arange(n_features, dtype=np.uint64) * _GOLDEN ^ np.uint64(seed))
+    keys.setflags(write=False)
+    return keys
+
+
 def row_hashes(X, start, stop, seed=0):
     """A 64-bit hash of each row of ``X[start:stop]``: the wrapping sum, over the row's
     non-zero values rounded to float32 (-0.0 as 0.0), of a mix of the value's bits with
@@ -38,7 +48,7 @@ def row_hashes(X, start, stop, seed=0):
     (``_sparse.SparseRows``) hashes from its stored values alone, in any order, to the
     same hash as the dense row; the same data in float32 and float64 hash alike (float64
     rows equal in float32 collide: ``canonical_order`` then orders them by value)."""
-    keys = _mix(np.arange(X.shape[1], dtype=np.uint64) * _GOLDEN ^ np.uint64(seed))
+    keys = _column_keys(X.shape[1], seed)
     with np.errstate(over="ignore"):  # (beyond float32: inf, ordered by value)
         if hasattr(X, "indptr"):  # sparse rows: their stored values
             block = X.matrix[start:stop]
