@@ -333,8 +333,8 @@ def test_direct_and_gemm_paths_agree(rng, dtype, n_features, n_clusters):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_features, n_clusters", [(2, 5), (13, 3), (40, 2), (40, 12)])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_lloyd_iterations_in_c_match_the_python_loop(rng, capsys, dtype, n_features,
-                                                     n_clusters, weighted):
+def test_lloyd_iterations_in_c_match_the_python_loop(rng, capsys, parallel_passes, dtype,
+                                                     n_features, n_clusters, weighted):
     """``lloyd_iterations`` (Lloyd's loop in C) and the step-by-step loop in Python
     (taken with ``verbose``) reach bitwise the same centres, labels and iteration, on
     the narrow, row-wise and GEMM paths; also through a cluster left empty (a centre
