@@ -31,7 +31,10 @@ LEVEL_VARIABLE = "GMM_FAST_CPU_LEVEL"
 MARGIN = 0.7
 
 #: The kernels ``slow_down`` repeats, as (module, the name that module calls them by).
-SLOWED_KERNELS = (("gmm_fast._em", "estep"), ("gmm_fast._kmeans", "lloyd_step"))
+SLOWED_KERNELS = (("gmm_fast._em", "estep"),)
+#: Kernels whose loop runs in C, repeated from inside: (module, its setter of repeats).
+#: Lloyd's iterations call their passes in C (``_lloyd.lloyd_iterations``).
+REPEATED_KERNELS = (("gmm_fast._lloyd", "repeat_passes"),)
 
 
 def level_from_cpuinfo(path="/proc/cpuinfo"):
@@ -233,4 +236,13 @@ def slow_down(factor):
         module = importlib.import_module(module_name)
         setattr(module, name, _repeated(getattr(module, name), factor))
         patched.append(f"{module_name}.{name}")
+    for module_name, setter in REPEATED_KERNELS:
+        module = importlib.import_module(module_name)
+        if hasattr(module, setter):  # (a gmm_fast from before Lloyd's loop went to C)
+            getattr(module, setter)(factor)
+            patched.append(f"{module_name} passes (via {setter})")
+        else:
+            module = importlib.import_module("gmm_fast._kmeans")
+            setattr(module, "lloyd_step", _repeated(module.lloyd_step, factor))
+            patched.append("gmm_fast._kmeans.lloyd_step")
     return patched

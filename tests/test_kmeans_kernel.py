@@ -378,3 +378,23 @@ def test_column_mean_and_variance_matches_numpy(rng, dtype, strided):
     np.testing.assert_allclose(variance, (centred * centred).mean(axis=0),
                                rtol=bound, atol=0)
     np.testing.assert_allclose(variance, X64.var(axis=0), rtol=1e-9)
+
+
+def test_repeated_passes_give_the_same_fit(rng):
+    """The CI gate's self-test slows Lloyd's passes by repeating their work
+    (``repeat_passes``): the fit must not change (labels changed counted once)."""
+    from gmm_fast._lloyd import repeat_passes
+
+    X = make_blobs(rng, 5000, 3, 5)
+    init = X[:5].copy()
+    once = KMeans(5, init=init, n_init=1).fit(X)
+    previous = repeat_passes(2)
+    try:
+        twice = KMeans(5, init=init, n_init=1).fit(X)
+    finally:
+        repeat_passes(previous)
+    assert previous == 1 and twice.n_iter_ == once.n_iter_ > 2
+    np.testing.assert_array_equal(twice.cluster_centers_, once.cluster_centers_)
+    np.testing.assert_array_equal(twice.labels_, once.labels_)
+    with pytest.raises(ValueError, match="times=0"):
+        repeat_passes(0)

@@ -343,6 +343,19 @@ cdef void _centers_forms(const floating[:, ::1] centers, floating[::1] sq_norms,
 # Passes over X made by _pass since import (for the tests' count of passes per fit; a
 # plain counter: concurrent fits may lose counts).
 cdef Py_ssize_t PASSES = 0
+# Times each pass does its work (same answer): 2 in the CI gate's self-test only.
+cdef int PASS_REPEATS = 1
+
+
+def repeat_passes(int times):
+    """Make every Lloyd pass do its work ``times`` times, with the same answer: the CI
+    gate's self-test of a 2x slower kernel (``bench/gate.py``; Lloyd's loop runs in C,
+    where no Python wrapper can repeat it). Returns the previous count."""
+    global PASS_REPEATS
+    if times < 1:
+        raise ValueError(f"times={times} should be >= 1")
+    previous, PASS_REPEATS = PASS_REPEATS, times
+    return previous
 
 
 def passes_over_x():
@@ -360,17 +373,36 @@ cdef Py_ssize_t _pass(
 ) noexcept nogil:
     """One pass over X with the centres' forms ready: ``lloyd_step``'s work."""
     global PASSES
+    cdef Py_ssize_t b, changed = 0
+    cdef int repeat
+    PASSES += 1
+    for repeat in range(PASS_REPEATS):
+        _pass_once(X, weights, shift, centers, sq_norms, centers_m2, labels, block_sums,
+                   block_counts, block_inertia, block_changed, p, update_centers,
+                   n_threads, with_inertia)
+        if repeat == 0:  # (a repeat finds the labels it set: none changed)
+            for b in range(block_inertia.shape[0]):
+                changed += block_changed[b]
+    return changed
+
+
+cdef void _pass_once(
+    const floating[:, ::1] X, const floating *weights, const floating[::1] shift,
+    const floating[:, ::1] centers, const floating[::1] sq_norms,
+    const floating[:, ::1] centers_m2, int[::1] labels, double[:, :, ::1] block_sums,
+    double[:, ::1] block_counts, double[::1] block_inertia, Py_ssize_t[::1] block_changed,
+    _Paths p, bint update_centers, int n_threads, bint with_inertia,
+) noexcept nogil:
+    """The parallel part of ``_pass``."""
     cdef:
         Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
         Py_ssize_t n_clusters = centers.shape[0], n_blocks = block_inertia.shape[0]
         Py_ssize_t rows_per_block = (n_samples + n_blocks - 1) // n_blocks
-        Py_ssize_t b, start, end, changed = 0
+        Py_ssize_t b, start, end
         floating *xs
         floating *dist
         double *sums
         double *counts
-
-    PASSES += 1
     with parallel(num_threads=n_threads):
         xs = <floating*> calloc(p.n_xs, sizeof(floating))  # rowwise: zero padding
         dist = <floating*> malloc(p.chunk * n_clusters * sizeof(floating))
@@ -406,9 +438,6 @@ cdef Py_ssize_t _pass(
         free(dist)
         free(sums)
         free(counts)
-    for b in range(n_blocks):
-        changed += block_changed[b]
-    return changed
 
 
 def lloyd_step(
