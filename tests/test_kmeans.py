@@ -254,13 +254,15 @@ def test_kmeans_plusplus_rounds_in_c_match_python(rng, cpu_level, parallel_passe
     X = make_blobs(rng, 2000, n_features, 6, offset=5.0).astype(dtype)
     if duplicated:
         X = X[rng.integers(0, 12, len(X))]
-    w = None if weights is None else rng.integers(1, 4, len(X)).astype(dtype)
+    w = None if weights is None else rng.integers(0, 4, len(X)).astype(dtype)  # (zeros too)
     generators = [np.random.RandomState(5), np.random.RandomState(5)]
     in_c, in_python = (_kmeans_plusplus(X, 10, w, generator, n_threads=2, compiled=compiled)
                        for generator, compiled in zip(generators, (True, False)))
     np.testing.assert_array_equal(in_c[1], in_python[1])
     np.testing.assert_array_equal(in_c[0], in_python[0])
     assert generators[0].uniform() == generators[1].uniform()
+    if w is not None:
+        assert np.all(w[in_c[1]] > 0)
 
 
 def test_kmeans_plusplus_never_picks_zero_weight(blobs, rng):
