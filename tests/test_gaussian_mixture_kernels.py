@@ -481,3 +481,38 @@ def test_ill_conditioned_components_are_computed_in_cholesky_form(covariance_typ
                              covariances=covariances)
     for name in FIELDS:
         assert np.array_equal(getattr(given, name), getattr(got, name)), name
+
+
+@pytest.mark.filterwarnings("ignore::gmm_fast.ConvergenceWarning")
+@pytest.mark.parametrize("n_features", [3, 8])
+def test_kernel_form_in_one_call_matches_the_general_path(rng, dtype, covariance_type,
+                                                           n_features):
+    """The usual case's parameters in one C call (``_estep.kernel_form``: no component
+    far, none set apart) against the general numpy path (taken when some are set
+    apart, here none): the same kernel arguments to ~1e-15 (sums in another order),
+    for every covariance type, tied both narrow (the full kernel) and wide; and the
+    general path where a component is far."""
+    X = rng.standard_normal((600, n_features)) * rng.uniform(0.5, 3, n_features) + 4.0
+    model = GaussianMixture(4, covariance_type=covariance_type, max_iter=3,
+                            random_state=0).fit(X.astype(dtype))
+    args = (model.weights_, model.means_, model.precisions_cholesky_, covariance_type,
+            np.dtype(dtype), model.covariances_)
+    usual = _KernelParameters(*args)
+    general = _KernelParameters(*args, apart=np.array([], dtype=np.int64))
+    assert usual.code == general.code and not len(usual.far) and not len(general.far)
+    for name in ("shift", "centered", "expansion", "prec"):
+        got, want = getattr(usual, name), getattr(general, name)
+        scale = np.abs(want).max(axis=-1, keepdims=True) if want.ndim > 1 else np.abs(want).max()
+        assert got.shape == want.shape, name
+        off = np.abs(got - want) / np.maximum(scale, 1e-300)
+        assert off.max() <= 1e-13, (name, off.max(), np.unravel_index(off.argmax(), off.shape))
+    assert usual.largest_rounding == pytest.approx(general.largest_rounding, rel=1e-12)
+    assert len(usual.single) == len(general.single)
+    np.testing.assert_allclose(usual.single, general.single, rtol=1e-6)
+    # A component far from the others: the general path, in the usual call too.
+    means = model.means_.copy()
+    means[0] += 1e5 * np.sqrt(np.diag(np.atleast_2d(
+        model.covariances_[0] if covariance_type in ("full", "diag", "spherical")
+        else model.covariances_)).max())
+    far = _KernelParameters(model.weights_, means, *args[2:])
+    assert len(far.far) >= 1

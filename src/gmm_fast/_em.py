@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._covariances import COVARIANCE_TYPES, LOG_2PI, upper_indices
-from ._estep import CHUNK_SIZE, COVARIANCE_CODES, NO_FAR, NO_FAR_ROWS, NO_SINGLE, estep
+from ._estep import (CHUNK_SIZE, COVARIANCE_CODES, NO_FAR, NO_FAR_ROWS, NO_SINGLE, estep,
+                     kernel_form)
 from ._threads import n_blocks, pass_threads
 
 _KERNEL_NAMES = {code: name for name, code in COVARIANCE_CODES.items()}
@@ -134,6 +135,9 @@ class _KernelParameters:
         n_components, n_features = means.shape
         # The factors as the model holds them (float32 models use float32 factors).
         prec = np.asarray(precisions_cholesky, dtype=dtype).astype(np.float64)
+        if self._usual(covariance_type, weights, means, prec, covariances, centres, apart,
+                       dtype):
+            return
         if weights.all():
             log_weights = np.log(weights)
         else:
@@ -209,6 +213,33 @@ class _KernelParameters:
             self.single = np.concatenate([self.expansion.ravel(),
                                           self.prec.ravel() if self.prec is not _NO_MATRIX
                                           else []]).astype(np.float32)
+
+    def _usual(self, covariance_type, weights, means, prec, covariances, centres, apart,
+               dtype):
+        """The usual case in one call (``_estep.kernel_form``): no component far from
+        the shift nor set apart. False (nothing set) otherwise, and for a full kernel
+        without covariances (its traces then come from the factors, here)."""
+        kernel_type = _kernel_type(covariance_type, means.shape[1])
+        code = COVARIANCE_CODES[kernel_type]
+        if centres is not None or apart is not None or (
+                code == COVARIANCE_CODES["full"] and covariances is None):
+            return False
+        form = kernel_form(code, kernel_type != covariance_type, weights,
+                           np.ascontiguousarray(means), prec.ravel(), covariances,
+                           _FAR_DISTANCE)
+        if form is None:
+            return False
+        self.shift, self.centered, self.expansion, self.largest_rounding = form
+        self.code = code
+        self.prec = np.ascontiguousarray(prec) if kernel_type == "tied" else _NO_MATRIX
+        self.far, self.far_means, self.far_factors = NO_FAR, NO_FAR_ROWS, NO_FAR_ROWS
+        self.single = NO_SINGLE
+        if (dtype == np.float32
+                and self.largest_rounding + means.shape[1] <= _SINGLE_DISTANCE):
+            self.single = np.concatenate([self.expansion.ravel(),
+                                          self.prec.ravel() if self.prec is not _NO_MATRIX
+                                          else []]).astype(np.float32)
+        return True
 
     def _conditioning(self, prec, precisions, covariances):
         """Full models: ``|L_k|_F`` and ``trace(Sigma_k)``, for ``_rounding`` (the trace

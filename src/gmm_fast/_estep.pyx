@@ -49,7 +49,7 @@ any ``n_threads`` gives bitwise identical statistics.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport sqrt
+from libc.math cimport M_PI, log, sqrt
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
@@ -896,3 +896,112 @@ def score_chunks(
         free(far_rows)
         free(single_rows)
 
+
+
+def kernel_form(int code, bint shared_precision, const double[::1] weights,
+                const double[:, ::1] means, const double[::1] prec, covariances,
+                double far_distance):
+    """``_em._KernelParameters``' arithmetic for the usual case, in one call: every
+    component near the shift, no component set apart. ``code``: the kernel
+    (``COVARIANCE_CODES``; a narrow tied model runs the full kernel with one
+    ``shared_precision``); ``prec``: the Cholesky factors of the precisions, flattened
+    (full (k, d, d), tied (d, d), diag (k, d), spherical (k,)); ``covariances``: the
+    full kernel's traces come from them (flattened (k, d, d), or (d, d) when shared).
+    Returns ``(shift, centered, expansion, largest_rounding)``, or None where a
+    component is far (``far_distance``; or NaN): the caller then takes the general
+    path. The same formulas as there; sums in index order, so the last bits may differ
+    from numpy's (pairwise, BLAS) sums. On small data the ~25 numpy calls it replaces
+    were a quarter of an EM iteration (iris: 31 us diag, 65 us full)."""
+    cdef:
+        Py_ssize_t K = means.shape[0], d = means.shape[1], k, i, j, l, p
+        Py_ssize_t n_quadratic = (d * (d + 1) // 2 if code == FULL
+                                  else d if code == DIAG else 1)
+        double total = 0.0, w, s, norm, spread, distance, rounding, top = 0.0, log_det
+        double log_2pi = log(2 * M_PI)
+        const double *P
+        double[::1] shift = np.zeros(d)
+        double[:, ::1] centered = np.empty((K, d))
+        double[:, ::1] expansion = np.empty((d + n_quadratic + 1, K))
+        double[::1] L = np.empty(d * d)
+        const double[::1] cov = (np.ascontiguousarray(covariances, dtype=np.float64).ravel()
+                           if code == FULL else np.empty(0))
+    for k in range(K):
+        total += weights[k]
+    for k in range(K):
+        w = weights[k] / total
+        for j in range(d):
+            shift[j] += w * means[k, j]
+    for k in range(K):
+        for j in range(d):
+            centered[k, j] = means[k, j] - shift[j]
+        if code == FULL:
+            P = &prec[0 if shared_precision else k * d * d]
+            log_det = 0.0
+            for i in range(d):
+                log_det += log(P[i * d + i])
+            norm = 0.0
+            for i in range(d):  # L = P P^T
+                for j in range(d):
+                    s = 0.0
+                    for l in range(d):
+                        s += P[i * d + l] * P[j * d + l]
+                    L[i * d + j] = s
+                    norm += s * s
+            distance = 0.0
+            for i in range(d):  # linear = L a; distance = a^T L a
+                s = 0.0
+                for j in range(d):
+                    s += L[i * d + j] * centered[k, j]
+                expansion[i, k] = s
+                distance += s * centered[k, i]
+            p = d
+            for i in range(d):  # the upper triangle: -1/2 on the diagonal, -1 off it
+                for j in range(i, d):
+                    expansion[p, k] = L[i * d + j] * (-0.5 if i == j else -1.0)
+                    p += 1
+            spread = 0.0
+            for i in range(d):
+                spread += cov[(0 if shared_precision else k * d * d) + i * d + i]
+            s = 0.0
+            for j in range(d):
+                s += centered[k, j] * centered[k, j]
+            rounding = sqrt(norm) * (s + spread)
+            if not rounding <= distance:  # (np.maximum: a NaN distance stays NaN)
+                rounding = rounding if distance == distance else distance
+            else:
+                rounding = distance
+        elif code == TIED:  # in y = x P coordinates: linear = a P, distance |a P|^2
+            log_det = 0.0
+            for i in range(d):
+                log_det += log(prec[i * d + i])
+            distance = 0.0
+            for j in range(d):
+                s = 0.0
+                for i in range(d):
+                    s += centered[k, i] * prec[i * d + j]
+                expansion[j, k] = s
+                distance += s * s
+            expansion[d, k] = -0.5
+            rounding = distance
+        else:  # diag (k, d) or spherical (k,) factors
+            log_det = 0.0
+            distance = 0.0
+            for j in range(d):
+                s = prec[k * d + j] if code == DIAG else prec[k]
+                if code == DIAG:
+                    log_det += log(s)
+                s = s * s
+                expansion[j, k] = centered[k, j] * s
+                distance += expansion[j, k] * centered[k, j]
+                if code == DIAG:
+                    expansion[d + j, k] = -0.5 * s
+            if code == SPHERICAL:
+                log_det = d * log(prec[k])
+                expansion[d, k] = -0.5 * (prec[k] * prec[k])
+            rounding = distance
+        if not rounding <= far_distance:
+            return None
+        top = max(top, rounding)
+        expansion[d + n_quadratic, k] = (log(weights[k]) + (log_det - 0.5 * d * log_2pi)
+                                         - 0.5 * distance)
+    return np.asarray(shift), np.asarray(centered), np.asarray(expansion), top
