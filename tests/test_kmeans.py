@@ -249,8 +249,8 @@ def test_kmeans_plusplus_rounds_in_c_match_python(rng, cpu_level, parallel_passe
                                                   n_features, weights, duplicated):
     """The seeding rounds in C (``_lloyd.seed_rounds``) choose bitwise the centres the
     rounds in Python choose, and use the same uniforms, at every CPU level, on two
-    threads; with kept distances (d=64) and without, and on data of few distinct rows, where identical candidates tie and the
-    C rounds hand the round back for exact sums."""
+    threads; with kept distances (d=64) and without, and on data of few distinct rows,
+    where identical candidates tie and the C rounds hand the round back for exact sums."""
     X = make_blobs(rng, 2000, n_features, 6, offset=5.0).astype(dtype)
     if duplicated:
         X = X[rng.integers(0, 12, len(X))]

@@ -371,73 +371,61 @@ cdef Py_ssize_t _pass(
     double[:, ::1] block_counts, double[::1] block_inertia, Py_ssize_t[::1] block_changed,
     _Paths p, bint update_centers, int n_threads, bint with_inertia,
 ) noexcept nogil:
-    """One pass over X with the centres' forms ready: ``lloyd_step``'s work."""
+    """One pass over X with the centres' forms ready: ``lloyd_step``'s work (done
+    ``PASS_REPEATS`` times: the labels changed are counted on the first)."""
     global PASSES
-    cdef Py_ssize_t b, changed = 0
-    cdef int repeat
-    PASSES += 1
-    for repeat in range(PASS_REPEATS):
-        _pass_once(X, weights, shift, centers, sq_norms, centers_m2, labels, block_sums,
-                   block_counts, block_inertia, block_changed, p, update_centers,
-                   n_threads, with_inertia)
-        if repeat == 0:  # (a repeat finds the labels it set: none changed)
-            for b in range(block_inertia.shape[0]):
-                changed += block_changed[b]
-    return changed
-
-
-cdef void _pass_once(
-    const floating[:, ::1] X, const floating *weights, const floating[::1] shift,
-    const floating[:, ::1] centers, const floating[::1] sq_norms,
-    const floating[:, ::1] centers_m2, int[::1] labels, double[:, :, ::1] block_sums,
-    double[:, ::1] block_counts, double[::1] block_inertia, Py_ssize_t[::1] block_changed,
-    _Paths p, bint update_centers, int n_threads, bint with_inertia,
-) noexcept nogil:
-    """The parallel part of ``_pass``."""
     cdef:
         Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
         Py_ssize_t n_clusters = centers.shape[0], n_blocks = block_inertia.shape[0]
         Py_ssize_t rows_per_block = (n_samples + n_blocks - 1) // n_blocks
-        Py_ssize_t b, start, end
+        Py_ssize_t b, start, end, changed = 0
+        int repeat
         floating *xs
         floating *dist
         double *sums
         double *counts
-    with parallel(num_threads=n_threads):
-        xs = <floating*> calloc(p.n_xs, sizeof(floating))  # rowwise: zero padding
-        dist = <floating*> malloc(p.chunk * n_clusters * sizeof(floating))
-        # Each thread sums a block in its own buffers, then copies them to the block's
-        # slots: neighbouring slots share cache lines, and two threads adding rows into
-        # them (one store per row) made d=2 k=8 up to 1.7x slower, depending on where
-        # numpy put the arrays (2.85 ms 64-byte aligned, 4.81 at offset 48).
-        sums = <double*> malloc(n_clusters * n_features * sizeof(double))
-        counts = <double*> malloc(n_clusters * sizeof(double))
-        for b in prange(n_blocks, schedule='dynamic'):
-            start = b * rows_per_block
-            end = min(start + rows_per_block, n_samples)
-            block_inertia[b] = 0.0
-            block_changed[b] = 0
-            if update_centers:
-                memset(sums, 0, n_clusters * n_features * sizeof(double))
-                memset(counts, 0, n_clusters * sizeof(double))
-            if start < end and p.direct:
-                block_inertia[b] = _lloyd_direct(
-                    X, weights, shift, centers, centers_m2, sq_norms,
-                    start, end, labels, sums if update_centers else NULL,
-                    counts if update_centers else NULL, xs, &block_changed[b], p.rowwise,
-                    with_inertia)
-            elif start < end:
-                _lloyd_block(X, weights, shift, centers, sq_norms,
-                             start, end, p.chunk, labels, sums if update_centers else NULL,
-                             counts if update_centers else NULL, &block_inertia[b],
-                             &block_changed[b], update_centers, with_inertia, xs, dist)
-            if update_centers:
-                memcpy(&block_sums[b, 0, 0], sums, n_clusters * n_features * sizeof(double))
-                memcpy(&block_counts[b, 0], counts, n_clusters * sizeof(double))
-        free(xs)
-        free(dist)
-        free(sums)
-        free(counts)
+    PASSES += 1
+    for repeat in range(PASS_REPEATS):
+        with parallel(num_threads=n_threads):
+            xs = <floating*> calloc(p.n_xs, sizeof(floating))  # rowwise: zero padding
+            dist = <floating*> malloc(p.chunk * n_clusters * sizeof(floating))
+            # Each thread sums a block in its own buffers, then copies them to the block's
+            # slots: neighbouring slots share cache lines, and two threads adding rows into
+            # them (one store per row) made d=2 k=8 up to 1.7x slower, depending on where
+            # numpy put the arrays (2.85 ms 64-byte aligned, 4.81 at offset 48).
+            sums = <double*> malloc(n_clusters * n_features * sizeof(double))
+            counts = <double*> malloc(n_clusters * sizeof(double))
+            for b in prange(n_blocks, schedule='dynamic'):
+                start = b * rows_per_block
+                end = min(start + rows_per_block, n_samples)
+                block_inertia[b] = 0.0
+                block_changed[b] = 0
+                if update_centers:
+                    memset(sums, 0, n_clusters * n_features * sizeof(double))
+                    memset(counts, 0, n_clusters * sizeof(double))
+                if start < end and p.direct:
+                    block_inertia[b] = _lloyd_direct(
+                        X, weights, shift, centers, centers_m2, sq_norms,
+                        start, end, labels, sums if update_centers else NULL,
+                        counts if update_centers else NULL, xs, &block_changed[b], p.rowwise,
+                        with_inertia)
+                elif start < end:
+                    _lloyd_block(X, weights, shift, centers, sq_norms,
+                                 start, end, p.chunk, labels, sums if update_centers else NULL,
+                                 counts if update_centers else NULL, &block_inertia[b],
+                                 &block_changed[b], update_centers, with_inertia, xs, dist)
+                if update_centers:
+                    memcpy(&block_sums[b, 0, 0], sums,
+                           n_clusters * n_features * sizeof(double))
+                    memcpy(&block_counts[b, 0], counts, n_clusters * sizeof(double))
+            free(xs)
+            free(dist)
+            free(sums)
+            free(counts)
+        if repeat == 0:  # (a repeat finds the labels it set: none changed)
+            for b in range(n_blocks):
+                changed += block_changed[b]
+    return changed
 
 
 def lloyd_step(
