@@ -19,7 +19,7 @@ from ._validation import (check_array, check_nonnegative_float, check_positive_i
                           mean_weight)
 
 # Rows per numpy step in the helpers that are not kernels (bounded temporaries, 1 MB
-# in float64: 4 MB made the column variances the largest allocation of a fit).
+# in float64: at 4 MB such steps were the largest allocation of a fit).
 _STEP_ELEMENTS = 2**17
 # Squared distances below this fraction of |x - s|^2 + |c - s|^2 come from differences
 # in ``KMeans.transform`` (see ``_distances``).
