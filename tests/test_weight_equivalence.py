@@ -206,8 +206,9 @@ def test_canonical_order_ignores_row_order_and_orders_collisions(monkeypatch):
 @pytest.mark.parametrize("n", [40, 400])
 @pytest.mark.parametrize("dense", [True, False])
 def test_canonical_order_is_hash_then_values_then_index(monkeypatch, dtype, n, dense):
-    """Runs of equal hashes, short (sorted in C) or long (by numpy's sorts), and rows that
-    are not an ndarray: by hash, then the values (-0.0 as 0.0), then the index."""
+    """Runs of equal hashes, short (sorted in C) or long (by numpy's sorts; of identical
+    rows: left in index order), and rows that are not an ndarray: by hash, then the
+    values (-0.0 as 0.0), then the index."""
     rng = np.random.default_rng(n)
     X = rng.integers(-1, 2, size=(n, 3)).astype(dtype) * rng.choice([1.0, 2.5], (n, 3))
     X[rng.integers(0, n, n // 4)] = -0.0
@@ -217,6 +218,13 @@ def test_canonical_order_is_hash_then_values_then_index(monkeypatch, dtype, n, d
         def __len__(self):
             return len(self.X)
 
+    order = _draws.canonical_order(X if dense else Rows(X))
+    values = X.astype(np.float64) + 0.0
+    expected = np.lexsort([np.arange(n)] + [values[:, f] for f in (2, 1, 0)] + [hashes])
+    np.testing.assert_array_equal(order, expected)
+    # Long runs of identical rows (each value's rows hash alike): in index order.
+    X = X[rng.integers(0, 3, n)]
+    hashes[:] = X[:, 0].astype(np.int64).astype(np.uint64) * np.uint64(2**40)
     order = _draws.canonical_order(X if dense else Rows(X))
     values = X.astype(np.float64) + 0.0
     expected = np.lexsort([np.arange(n)] + [values[:, f] for f in (2, 1, 0)] + [hashes])

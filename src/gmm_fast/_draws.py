@@ -94,10 +94,17 @@ def canonical_order(X):
     if _dense(X):
         from ._draws_kernel import sort_hash_runs
         runs = sort_hash_runs(X, hashes, order)
-    else:
-        starts = np.flatnonzero(np.concatenate([[True], hashes[1:] != hashes[:-1], [True]]))
-        runs = [(head, last) for head, last in zip(starts[:-1], starts[1:]) if last - head > 1]
-    for head, last in runs:
+    else:  # (runs of identical rows are in index order already: only mixed runs)
+        runs = set()
+        equal = np.flatnonzero(hashes[1:] == hashes[:-1]) + 1
+        for begin in range(0, len(equal), _STEP):
+            at = equal[begin:begin + _STEP]
+            rows = np.asarray(X[order[at]], dtype=np.float64)
+            previous = np.asarray(X[order[at - 1]], dtype=np.float64)
+            for position in at[(rows != previous).any(axis=1)]:
+                runs.add((int(np.searchsorted(hashes, hashes[position], side="left")),
+                          int(np.searchsorted(hashes, hashes[position], side="right"))))
+    for head, last in sorted(runs):
         run = np.sort(order[head:last])
         values = np.asarray(X[run], dtype=np.float64)
         order[head:last] = run[np.lexsort(values.T[::-1])]  # (stable: ties by index)

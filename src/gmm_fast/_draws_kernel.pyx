@@ -86,6 +86,14 @@ def dense_row_hashes(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
     return np.asarray(hashes)
 
 
+cdef inline bint _same_values(const floating[:, :] X, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    cdef Py_ssize_t f
+    for f in range(X.shape[1]):
+        if X[a, f] != X[b, f]:
+            return False
+    return True
+
+
 cdef inline int _compare_rows(const floating[:, :] X, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     """Rows ``a`` and ``b`` by their values in order (numerically: -0.0 equals 0.0), then
     by index: -1, 0 or 1."""
@@ -102,9 +110,10 @@ def sort_hash_runs(const floating[:, :] X, const uint64_t[::1] ordered,
                    Py_ssize_t[::1] order, Py_ssize_t longest=64):
     """Within each run of equal hashes (``ordered``: the hashes in ``order``), order the
     rows by their values, then by index (``_draws.canonical_order``), in place. Runs
-    longer than ``longest`` (rows equal in float32 but not in float64, or repeated many
-    times; an insertion sort would be quadratic) are left as they are and returned as
-    ``(start, stop)`` pairs, for numpy's sorts."""
+    longer than ``longest`` of rows not all identical (rows equal in float32 but not in
+    float64; an insertion sort would be quadratic) are left as they are and returned as
+    ``(start, stop)`` pairs, for numpy's sorts; identical rows are in index order
+    already."""
     cdef:
         Py_ssize_t n = order.shape[0], head = 0, i, j, k, row
     long_runs = []
@@ -112,7 +121,10 @@ def sort_hash_runs(const floating[:, :] X, const uint64_t[::1] ordered,
         if i < n and ordered[i] == ordered[head]:
             continue
         if i - head > longest:
-            long_runs.append((head, i))
+            for j in range(head + 1, i):  # (identical rows: in index order already)
+                if not _same_values(X, order[head], order[j]):
+                    long_runs.append((head, i))
+                    break
         else:
             for j in range(head + 1, i):  # (runs are short: pairs of repeated rows)
                 row = order[j]
