@@ -317,13 +317,15 @@ cdef _Paths _choose(Py_ssize_t n_features, Py_ssize_t n_clusters, Py_ssize_t ite
     return p
 
 
-def _centers_m2_buffer(_Paths p, Py_ssize_t n_features, dtype):
-    """Zeros for the direct paths' -2 c, padded to their centre (and, wide, feature)
-    blocks; a dummy for the GEMM path."""
-    if not p.direct:
-        return np.zeros((1, 1), dtype=dtype)
-    return np.zeros((p.k_pad, n_features if p.narrow else GMM_LLOYD_PAD_FEATURES(n_features)),
-                    dtype=dtype)
+def _pass_buffers(_Paths p, Py_ssize_t n_features, Py_ssize_t n_blocks, dtype):
+    """A pass's buffers: |c|^2 (the padded centres' +inf: never nearest), zeros for the
+    direct paths' -2 c padded to their centre (and, wide, feature) blocks (a dummy for
+    the GEMM path), and the labels changed per block."""
+    m2_shape = (1, 1)
+    if p.direct:
+        m2_shape = (p.k_pad, n_features if p.narrow else GMM_LLOYD_PAD_FEATURES(n_features))
+    return (np.full(p.k_pad, np.inf, dtype=dtype), np.zeros(m2_shape, dtype=dtype),
+            np.empty(n_blocks, dtype=np.intp))
 
 
 cdef void _centers_forms(const floating[:, ::1] centers, floating[::1] sq_norms,
@@ -464,9 +466,11 @@ def lloyd_step(
     if X.shape[0] == 0 or block_inertia.shape[0] == 0:
         return 0
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[::1] sq_norms = np.full(p.k_pad, np.inf, dtype=dtype)
-    cdef floating[:, ::1] centers_m2 = _centers_m2_buffer(p, n_features, dtype)
-    cdef Py_ssize_t[::1] block_changed = np.empty(block_inertia.shape[0], dtype=np.intp)
+    cdef floating[::1] sq_norms
+    cdef floating[:, ::1] centers_m2
+    cdef Py_ssize_t[::1] block_changed
+    sq_norms, centers_m2, block_changed = _pass_buffers(p, n_features,
+                                                        block_inertia.shape[0], dtype)
     _centers_forms(centers, sq_norms, centers_m2, p.direct)
     with nogil:
         changed = _pass(X, weights, shift, centers, sq_norms, centers_m2, labels,
@@ -521,9 +525,10 @@ def lloyd_iterations(
     if X.shape[0] == 0 or n_blocks == 0:
         raise ValueError("lloyd_iterations needs samples and at least one block")
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[::1] sq_norms = np.full(p.k_pad, np.inf, dtype=dtype)
-    cdef floating[:, ::1] centers_m2 = _centers_m2_buffer(p, n_features, dtype)
-    cdef Py_ssize_t[::1] block_changed = np.empty(n_blocks, dtype=np.intp)
+    cdef floating[::1] sq_norms
+    cdef floating[:, ::1] centers_m2
+    cdef Py_ssize_t[::1] block_changed
+    sq_norms, centers_m2, block_changed = _pass_buffers(p, n_features, n_blocks, dtype)
     cdef double[:, ::1] sums = np.empty((n_clusters, n_features))
     cdef double[::1] counts = np.empty(n_clusters)
 
