@@ -16,7 +16,7 @@ import pytest
 
 import gmm_reference as ref
 from gmm_fast import GaussianMixture
-from gmm_fast._estep import CHUNK_SIZE, uses_direct_rows
+from gmm_fast._estep import COVARIANCE_CODES, CHUNK_SIZE, feature_layout, uses_direct_rows
 from gmm_fast import _em
 from gmm_fast._em import SufficientStatistics, _KernelParameters, estep_statistics, mstep
 from gmm_fast._threads import MAX_BLOCKS, MIN_ROWS_PER_BLOCK
@@ -151,35 +151,52 @@ CHUNK_EDGES = sorted({1, 2, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 2 * CHUN
                       MAX_BLOCKS * MIN_ROWS_PER_BLOCK + 1} - {0})
 
 
-# Up to 12 features the kernel stores the features column by column, above that row by
-# row (with the responsibilities normalised in place): both layouts at every edge.
-WIDTHS = pytest.mark.parametrize("n_features", [3, 16], ids=["by_column", "by_row"])
+# Model sizes with each of the kernels' feature layouts (``feature_layout``): stored
+# column by column with the products by loops (narrow rows, and wider ones with few
+# components), or by GEMMs (narrow rows, many components), or row by row (wider rows,
+# many components; the responsibilities normalised in place). Tied: always row by row.
+LAYOUT_SIZES = {"column_loops": (3, 3), "wide_column_loops": (16, 3), "columns": (12, 20),
+                "rows": (16, 20)}
+WIDTHS = pytest.mark.parametrize("n_features, n_components", list(LAYOUT_SIZES.values()),
+                                 ids=list(LAYOUT_SIZES))
+
+
+@pytest.mark.parametrize("name", LAYOUT_SIZES)
+def test_layout_sizes_take_their_layout(covariance_type, name):
+    """Each of LAYOUT_SIZES runs the layout it is named after (tied: rows), so the
+    tests parametrised by WIDTHS cover every path."""
+    n_features, n_components = LAYOUT_SIZES[name]
+    want = "rows" if covariance_type == "tied" else name.removeprefix("wide_").replace("_", " ")
+    assert feature_layout(COVARIANCE_CODES[covariance_type], n_features, n_components) == want
 
 
 @WIDTHS
 @pytest.mark.parametrize("n_samples", CHUNK_EDGES)
-def test_estep_statistics_chunk_edges(covariance_type, dtype, n_samples, n_features):
+def test_estep_statistics_chunk_edges(covariance_type, dtype, n_samples, n_features,
+                                      n_components):
     """Row counts around the kernel chunk and the reduction blocks, 2 threads."""
     _check_against_reference(n_samples, covariance_type, dtype, n_threads=2, seed=2,
-                             n_features=n_features)
+                             n_features=n_features, n_components=n_components)
 
 
-@pytest.mark.parametrize("n_features", [4, 16], ids=["by_column", "by_row"])
-def test_estep_statistics_threads_bitwise(covariance_type, dtype, n_features):
+@WIDTHS
+def test_estep_statistics_threads_bitwise(covariance_type, dtype, n_features, n_components):
     """The fixed-order block reduction makes the statistics independent of n_threads."""
     X, sw, w0, m0, pc = _problem(3 * MAX_BLOCKS * MIN_ROWS_PER_BLOCK // 2 + 17,
-                                 covariance_type, dtype, n_features=n_features, seed=3)
+                                 covariance_type, dtype, n_features=n_features,
+                                 n_components=n_components, seed=3)
     one = estep_statistics(X, sw, w0, m0, pc, covariance_type, n_threads=1)
     two = estep_statistics(X, sw, w0, m0, pc, covariance_type, n_threads=2)
     for name in FIELDS + ("shift",):
         assert np.array_equal(getattr(one, name), getattr(two, name)), name
 
 
-@pytest.mark.parametrize("n_features", [4, 16], ids=["by_column", "by_row"])
-def test_estep_statistics_none_weights_are_unit_weights(covariance_type, dtype, n_features):
+@WIDTHS
+def test_estep_statistics_none_weights_are_unit_weights(covariance_type, dtype, n_features,
+                                                        n_components):
     """sample_weight=None (no n-vector of ones) gives bitwise the statistics of ones."""
     X, _, w0, m0, pc = _problem(2 * CHUNK_SIZE + 50, covariance_type, dtype,
-                                n_features=n_features, seed=5)
+                                n_features=n_features, n_components=n_components, seed=5)
     ones = estep_statistics(X, np.ones(len(X), dtype=dtype), w0, m0, pc, covariance_type,
                             n_threads=2)
     none = estep_statistics(X, None, w0, m0, pc, covariance_type, n_threads=2)
@@ -230,16 +247,20 @@ def test_estep_then_mstep_is_one_em_step(covariance_type, dtype):
 
 @pytest.mark.parametrize("offset, direct", [(0.0, True), (1.0, True), (10.0, False)])
 def test_spherical_wide_float64_rows_with_and_without_the_shifted_copy(offset, direct):
-    """Spherical float64 rows wider than 12 whose shift lies within 4 standard
-    deviations of the origin go into the GEMMs as they are (no shifted copy); farther
-    out they are shifted first. Both paths: the oracle's statistics (float64 bound),
-    the same for 1 and 2 threads, for the E-step and the per-sample outputs."""
+    """Spherical float64 rows laid out row by row (wider than 12, many components) whose
+    shift lies within 4 standard deviations of the origin go into the GEMMs as they are
+    (no shifted copy); farther out they are shifted first. Both paths: the oracle's
+    statistics (float64 bound), the same for 1 and 2 threads, for the E-step and the
+    per-sample outputs."""
+    n_features, n_components = LAYOUT_SIZES["rows"]
     X, sw, w0, m0, pc = _problem(2 * CHUNK_SIZE + 77, "spherical", np.float64,
-                                 n_features=16, seed=12, offset=offset)
+                                 n_features=n_features, n_components=n_components, seed=12,
+                                 offset=offset)
     params = _KernelParameters(w0, m0, pc, "spherical", X.dtype)
     assert uses_direct_rows(params.code, params.shift, params.expansion) == direct
     got = _check_against_reference(len(X), "spherical", np.float64, n_threads=2,
-                                   n_features=16, seed=12, offset=offset)
+                                   n_features=n_features, n_components=n_components,
+                                   seed=12, offset=offset)
     one = estep_statistics(X, sw, w0, m0, pc, "spherical", n_threads=1)
     for name in FIELDS:
         assert np.array_equal(getattr(one, name), getattr(got, name)), name
@@ -252,25 +273,28 @@ def test_spherical_wide_float64_rows_with_and_without_the_shifted_copy(offset, d
 
 
 @WIDTHS
-def test_estep_statistics_far_from_origin(covariance_type, n_features):
+def test_estep_statistics_far_from_origin(covariance_type, n_features, n_components):
     """Moments about the current means: X + 1e6 gives the same covariances as X.
 
     Float64 holds X + 1e6 to ~1e-10 absolute, so after the M-step the covariances (O(1))
     must agree to ~1e-9; 1e-6 is the issue's bar. The naive sum x x^T - nk m m^T would lose
     all digits here (1e12 * eps ~ 1e-4 per term, summed over rows).
     """
-    near = _problem(1000, covariance_type, np.float64, seed=7, n_features=n_features)
+    near = _problem(1000, covariance_type, np.float64, seed=7, n_features=n_features,
+                    n_components=n_components)
     far = _problem(1000, covariance_type, np.float64, seed=7, offset=1e6,
-                   n_features=n_features)
+                   n_features=n_features, n_components=n_components)
     cov_near = mstep(estep_statistics(*near, covariance_type), covariance_type, 0.0)[2]
     cov_far = mstep(estep_statistics(*far, covariance_type), covariance_type, 0.0)[2]
     np.testing.assert_allclose(cov_far, cov_near, rtol=1e-6, atol=1e-6 * np.abs(cov_near).max())
 
 
 @WIDTHS
-def test_estep_statistics_no_underflow_for_far_points(covariance_type, dtype, n_features):
+def test_estep_statistics_no_underflow_for_far_points(covariance_type, dtype, n_features,
+                                                      n_components):
     """Rows thousands of standard deviations away: finite log-likelihood, all weight assigned."""
-    X, sw, w0, m0, pc = _problem(200, covariance_type, dtype, seed=8, n_features=n_features)
+    X, sw, w0, m0, pc = _problem(200, covariance_type, dtype, seed=8, n_features=n_features,
+                                 n_components=n_components)
     X = X.copy()
     X[:5] = 1e3
     sw = np.ones(len(X), dtype=dtype)
@@ -283,7 +307,7 @@ def test_estep_statistics_no_underflow_for_far_points(covariance_type, dtype, n_
     assert got.log_likelihood == pytest.approx(want.log_likelihood, rel=RTOL[dtype])
 
 
-@WIDTHS
+@pytest.mark.parametrize("n_features", [3, 16])
 def test_float32_shorter_polynomials_keep_float64_accuracy(covariance_type, n_features,
                                                             monkeypatch):
     """float32 data gets a degree-7 exp and a shorter log: on the same values held as
@@ -315,7 +339,8 @@ def test_float32_gemm_error_within_its_bound(covariance_type, n_features, monkey
     by about eps32 (R + d), a responsibility by as much relative. Measured: 0.05-0.5
     eps32 (R + d). The statistics must move at all (the float32 path ran)."""
     X, sw, w0, m0, pc = _problem(3000, covariance_type, np.float32, seed=11,
-                                 n_features=n_features, n_components=5)
+                                 n_features=n_features, n_components=20)
+    assert feature_layout(COVARIANCE_CODES[covariance_type], n_features, 20) == "rows"
     pc = (pc * 0.1).astype(np.float32)
     params = _KernelParameters(w0, m0, pc, covariance_type, np.float32)
     assert params.single.size > 0
@@ -339,13 +364,14 @@ def test_float32_gemm_only_near_the_shift():
     assert _KernelParameters(w0, m0, tight, "diag", np.float32).single.size == 0
 
 
-def _far_components_problem(covariance_type, dtype, n_features, n_far, seed=21):
-    """Three components whose last ``n_far`` are tight (covariances x 1e-4) and 1e4 or
+def _far_components_problem(covariance_type, dtype, n_features, n_far, seed=21,
+                            n_components=3):
+    """Components whose last ``n_far`` are tight (covariances x 1e-4) and 1e4 or
     6e4 away from the others: squared Mahalanobis distances from the shift of ~1e12
     (tied, whose one covariance is x 1e-2: ~1e10), where working about one shift loses
     ~1e-4 (1e-6) of their moments."""
     rng = np.random.default_rng(seed)
-    n_samples, n_components = 2 * CHUNK_SIZE + 77, 3
+    n_samples = 2 * CHUNK_SIZE + 77
     means = rng.normal(scale=3.0, size=(n_components, n_features))
     scales = np.ones(n_components)
     for j, k in enumerate(range(n_components - n_far, n_components)):
@@ -381,16 +407,18 @@ def _assert_matches_oracle(X, sw, w0, m0, pc, covariance_type, rtol, n_threads=1
 @WIDTHS
 @pytest.mark.parametrize("n_far", [1, 2])
 def test_far_components_are_computed_about_their_own_means(covariance_type, dtype,
-                                                           n_features, n_far, monkeypatch):
+                                                           n_features, n_components, n_far,
+                                                           monkeypatch):
     """Components far from the shift relative to their spread (here ~1e12 in squared
     Mahalanobis distance) are computed about their own means: the oracle's statistics
     (float64: 1e-10 of their scale), the same for 1 and 2 threads; about the shift
     alone the same comparison fails (float64), so the test sees the difference."""
-    problem = _far_components_problem(covariance_type, dtype, n_features, n_far)
+    problem = _far_components_problem(covariance_type, dtype, n_features, n_far,
+                                      n_components=n_components)
     params = _KernelParameters(*problem[2:], covariance_type, dtype)
     # (one near component left, full at d >= 8: it is computed apart too)
-    alone = n_far == 2 and covariance_type == "full" and n_features >= 8
-    assert len(params.far) == (3 if alone else n_far)
+    alone = n_far == n_components - 1 and covariance_type == "full" and n_features >= 8
+    assert len(params.far) == (n_components if alone else n_far)
     got = _assert_matches_oracle(*problem, covariance_type, RTOL[dtype], n_threads=2)
     one = estep_statistics(*problem, covariance_type, n_threads=1)
     for name in FIELDS:
@@ -402,11 +430,12 @@ def test_far_components_are_computed_about_their_own_means(covariance_type, dtyp
 
 
 @WIDTHS
-def test_far_components_per_sample_outputs(covariance_type, n_features):
+def test_far_components_per_sample_outputs(covariance_type, n_features, n_components):
     """score_samples and predict_proba with far components: the oracle's values."""
-    X, _, w0, m0, pc = _far_components_problem(covariance_type, np.float64, n_features, 1)
+    X, _, w0, m0, pc = _far_components_problem(covariance_type, np.float64, n_features, 1,
+                                               n_components=n_components)
     precisions = ref.precisions_from_cholesky(pc, covariance_type)
-    model = GaussianMixture(3, covariance_type=covariance_type, max_iter=0, weights_init=w0,
+    model = GaussianMixture(n_components, covariance_type=covariance_type, max_iter=0, weights_init=w0,
                             means_init=m0, precisions_init=precisions).fit(X)
     log_prob_norm, resp = ref.estep(X, w0, m0, model.precisions_cholesky_, covariance_type)
     np.testing.assert_allclose(model.score_samples(X), log_prob_norm, rtol=1e-11)

@@ -37,8 +37,8 @@ block, their responsibilities then zeroed so that the shared GEMM adds nothing f
 them. Slower per component (no shared features), but nothing cancels however far
 apart the components are.
 Each product is a GEMM of useful size even for small d (the narrowest models, whose
-GEMM calls would be mostly call overhead, take the same two products by loops:
-``COLUMN_PRODUCTS_MAX``), the features are built once per row (not once per
+GEMM calls would be mostly call overhead, and those with few components, take the
+same two products by loops: ``COLUMN_PRODUCTS_MAX``), the features are built once per row (not once per
 component), and the same features serve both products. No n x k array is kept: per
 thread only a chunk of rows, its features and responsibilities.
 
@@ -80,6 +80,16 @@ cdef Py_ssize_t TRANSPOSED_FEATURES_MAX_WIDTH = 12
 # 2.9 -> 1.8; diag (2, 4) 2.3 -> 1.6; diag (8, 8) (136) 5.8 -> 4.6; full (4, 16)
 # (240) 8.0 -> 7.7; but full (8, 8) (360) float32 8.8 -> 10.3.
 cdef Py_ssize_t COLUMN_PRODUCTS_MAX = 256
+# Wider rows take the same loops (their features then stored transposed) when the
+# products are that small, and full models with up to 4 components whatever their
+# width: a row-major GEMM with k <= 4 output columns and the per-row normalisation of
+# k terms are mostly overhead. E-step, n=1e5, 1 / 2 threads, ms, float64 (float32
+# alike or better), AVX2: diag (16, 4) 9.5 -> 5.3 / 4.7 -> 3.3, (30, 2) 16.1 -> 7.0 /
+# 7.3 -> 4.0; spherical (64, 3) 22.9 -> 19.9 / 11.3 -> 8.5; full (16, 1) 25.3 -> 6.7;
+# n=5e4: full (16, 4) 12.9 -> 8.4, (30, 2) 41.6 -> 21.0, (64, 2) 162 -> 110. Beyond
+# 256 products diag and spherical were mixed ((16, 8) 8.8 -> 9.3, spherical (64, 8)
+# 15.4 -> 22.9).
+cdef Py_ssize_t FULL_COLUMN_PRODUCTS_MAX_K = 4
 # A far full/tied component's moments come from a SYRK of its scaled rows when more than
 # 1/DENSE_FAR_ROWS of a chunk's rows weigh for it, else row by row skipping the rest.
 # E-step, 2 threads, ms, rows loop -> SYRK when dense: every component far because a
@@ -103,6 +113,35 @@ def n_feature_columns(int covariance_type, Py_ssize_t n_features):
     if covariance_type == DIAG:
         return 2 * n_features
     return n_features + 1
+
+
+cdef enum:  # how a chunk's features are laid out and multiplied
+    ROWS = 0          # row-major, both products by GEMM (and tied, always)
+    COLUMNS = 1       # stored transposed (F^T), both products by GEMM
+    COLUMN_LOOPS = 2  # stored transposed, both products by loops
+
+LAYOUT_NAMES = {ROWS: "rows", COLUMNS: "columns", COLUMN_LOOPS: "column loops"}
+
+
+cdef int _layout(int covariance_type, Py_ssize_t n_features, Py_ssize_t n_columns,
+                 Py_ssize_t n_components) noexcept nogil:
+    """The layout of a model's features (TRANSPOSED_FEATURES_MAX_WIDTH,
+    COLUMN_PRODUCTS_MAX, FULL_COLUMN_PRODUCTS_MAX_K)."""
+    if covariance_type == TIED:
+        return ROWS
+    if ((n_columns + 1) * n_components <= COLUMN_PRODUCTS_MAX
+            or (covariance_type == FULL and n_components <= FULL_COLUMN_PRODUCTS_MAX_K)):
+        return COLUMN_LOOPS
+    return COLUMNS if n_features <= TRANSPOSED_FEATURES_MAX_WIDTH else ROWS
+
+
+def feature_layout(int covariance_type, Py_ssize_t n_features, Py_ssize_t n_components):
+    """``"rows"``, ``"columns"`` or ``"column loops"``: how the kernels lay out and
+    multiply the features of such a model (for tests: every layout must give the
+    oracle's answers)."""
+    return LAYOUT_NAMES[_layout(covariance_type, n_features,
+                                n_feature_columns(covariance_type, n_features),
+                                n_components)]
 
 
 def chunk_rows(int covariance_type, Py_ssize_t n_features):
@@ -224,7 +263,7 @@ cdef struct Model:
     const double *shift       # (d,) s
     const double *expansion   # (n_columns + 1, k): the last row is log_const
     const double *prec        # (d, d) P, tied only
-    bint transposed           # features stored column by column (narrow rows)
+    bint transposed           # features stored column by column (narrow rows, loops)
     bint column_products      # transposed, and products small enough for loops
     const double *direct_const  # (k,) log_const - s.b_k, or NULL: see _direct_rows
     Py_ssize_t n_far          # components computed about their own means (far)
@@ -241,6 +280,7 @@ cdef Model _model(int covariance_type, Py_ssize_t n_features, const double[::1] 
                   const double[:, ::1] far_factors, const float[::1] single):
     """The kernels' view of their parameter arguments (see ``estep``)."""
     cdef Model model
+    cdef int layout
     model.covariance_type = covariance_type
     model.n_features = n_features
     model.n_components = expansion.shape[1]
@@ -249,10 +289,9 @@ cdef Model _model(int covariance_type, Py_ssize_t n_features, const double[::1] 
     model.shift = &shift[0]
     model.expansion = &expansion[0, 0]
     model.prec = &prec[0, 0]
-    model.transposed = (covariance_type != TIED
-                        and n_features <= TRANSPOSED_FEATURES_MAX_WIDTH)
-    model.column_products = (model.transposed and (model.n_columns + 1) * model.n_components
-                             <= COLUMN_PRODUCTS_MAX)
+    layout = _layout(covariance_type, n_features, model.n_columns, model.n_components)
+    model.transposed = layout != ROWS
+    model.column_products = layout == COLUMN_LOOPS
     model.direct_const = NULL
     model.n_far = far.shape[0]
     model.far = &far[0] if model.n_far else NULL
@@ -338,9 +377,10 @@ cdef void _features(const Model *model, const floating *X, Py_ssize_t n_rows,
     """The chunk's features F (see the module docstring), with a last column of ones
     (so ``wr^T`` times them also gives ``nk``).
 
-    Full, diag, spherical: F is stored transposed, ``features[c * n_rows + i]``, so
-    every feature is a loop along the rows that vectorises whatever d (row by row,
-    d=2 gives 3-wide loops). Tied: ``xd = X - s`` and ``F = [xd @ P, |xd @ P|^2, 1]``
+    Full, diag, spherical: F is stored transposed, ``features[c * n_rows + i]``, for
+    narrow rows and products by loops, so that every feature is a loop along the rows
+    that vectorises whatever d (row by row, d=2 gives 3-wide loops); row-major
+    otherwise. Tied: ``xd = X - s`` and ``F = [xd @ P, |xd @ P|^2, 1]``
     row-major (rows ``n_columns + 1`` long).
     """
     cdef:
