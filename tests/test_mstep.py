@@ -1,0 +1,136 @@
+"""The in-memory EM iteration's one-call statistics and M-step (``_mstep``) against the
+numpy path it stands for (``estep_statistics``, ``mstep``, ``moved_far``) and the oracle.
+
+Tolerance against the numpy path: both add the same float64 blocks and apply the same
+formulas term by term; only the order of some sums differs (numpy's pairwise sums over
+k or d, contraction to FMA in C), a few ulps of the terms: 1e-12 of each array's
+largest value. Against the plain-numpy oracle: the kernel tests' float64 bound (1e-10).
+"""
+import numpy as np
+import pytest
+
+import gmm_reference as ref
+from gmm_fast import _em
+from gmm_fast._em import (SufficientStatistics, _KernelParameters, _usual_first_pass,
+                          em_step, estep_statistics, moved_far, mstep)
+from gmm_fast._estep import COVARIANCE_CODES, feature_layout
+
+FIELDS = ("log_likelihood", "sum_weights", "nk", "sums", "second", "shift")
+TYPES = ("full", "diag", "spherical")
+# (n_samples, n_features, n_components): narrow, wide with few components, and wide
+# with many (the kernels' three layouts), one row, and more rows than one block.
+SIZES = [(300, 3, 3), (500, 16, 3), (400, 16, 20), (1, 4, 2), (40_000, 5, 4)]
+
+
+def _problem(covariance_type, dtype, n_samples, n_features, n_components, seed=0,
+             offset=0.0):
+    rng = np.random.default_rng(seed)
+    X, weights, means, covariances = ref.make_mixture(
+        rng, max(n_samples, n_components), n_features, n_components, covariance_type)
+    X = np.ascontiguousarray(X[:n_samples] + offset, dtype=dtype)
+    w0, m0, c0 = ref.perturbed_parameters(rng, weights, means, covariances, covariance_type)
+    sample_weight = rng.uniform(0.0, 3.0, size=n_samples).astype(dtype)
+    prec_chol = ref.precisions_cholesky_from_covariances(c0, covariance_type)
+    return X, sample_weight, (w0, m0 + offset, c0, prec_chol)
+
+
+def _assert_close(got, want, rtol, name, scale=None):
+    """Equal to ``rtol`` of the largest value (or of ``scale``, the terms that cancel)."""
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape, name
+    scale = np.abs(want).max() if scale is None else scale
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale, err_msg=name)
+
+
+def _covariance_scale(stats):
+    """The size of ``second / nk``, from which the covariances cancel ``delta^2``
+    (a component on one row: to ~0)."""
+    nk = stats.nk.reshape((-1,) + (1,) * (stats.second.ndim - 1)) + _em._NK_FLOOR
+    return float(np.abs(stats.second / nk).max())
+
+
+def _numpy_path(X, sample_weight, params, covariance_type, reg_covar):
+    weights, means, covariances, prec_chol = params
+    stats = estep_statistics(X, sample_weight, weights, means, prec_chol, covariance_type,
+                             covariances=covariances)
+    new = mstep(stats, covariance_type, reg_covar)
+    return stats, new, moved_far(stats, new[2], covariance_type)
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", SIZES, ids=[str(size) for size in SIZES])
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_one_call_matches_the_numpy_path(covariance_type, dtype, size, offset):
+    X, sw, params = _problem(covariance_type, dtype, *size, offset=offset)
+    got = _usual_first_pass(X, sw, params, covariance_type, 1e-6, 2)
+    assert got is not None
+    want = _numpy_path(X, sw, params, covariance_type, 1e-6)
+    for name in FIELDS:
+        _assert_close(getattr(got[0], name), getattr(want[0], name), 1e-12, name)
+    scales = (None, None, _covariance_scale(want[0]))
+    for name, g, w, scale in zip(("weights", "means", "covariances"), got[1], want[1], scales):
+        _assert_close(g, w, 1e-12, name, scale)
+    np.testing.assert_array_equal(got[2], want[2])
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_one_call_matches_the_oracle(covariance_type):
+    X, sw, params = _problem(covariance_type, np.float64, 700, 6, 4, seed=3)
+    weights, means, covariances, prec_chol = params
+    stats, new, moved = _usual_first_pass(X, sw, params, covariance_type, 1e-3, 1)
+    want = ref.estep_statistics(X, sw, weights, means, prec_chol, covariance_type)
+    for name in ("log_likelihood", "sum_weights", "nk", "sums", "second"):
+        _assert_close(getattr(stats, name), getattr(want, name), 1e-10, name)
+    for name, g, w in zip(("weights", "means", "covariances"), new,
+                          ref.mstep(want, covariance_type, 1e-3)):
+        _assert_close(g, w, 1e-10, name)
+    assert moved.size == 0
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+@pytest.mark.parametrize("threshold", [1e-3, 1e-1, 1.0])
+def test_one_call_names_the_components_moved_far(covariance_type, threshold, monkeypatch):
+    """At thresholds where some components count as moved and others not, both paths
+    name the same ones (the usual 1e5 names none here)."""
+    X, sw, params = _problem(covariance_type, np.float64, 800, 4, 6, seed=5)
+    params = (params[0], params[1] + 0.3, *params[2:])  # means moved off their groups
+    monkeypatch.setattr(_em, "_MOVED_FAR", threshold)
+    got = _usual_first_pass(X, sw, params, covariance_type, 1e-6, 1)[2]
+    want = _numpy_path(X, sw, params, covariance_type, 1e-6)[2]
+    np.testing.assert_array_equal(got, want)
+    if threshold == 1e-1:
+        assert 0 < got.size < 6
+
+
+def test_em_step_redoes_the_moved_components(monkeypatch):
+    """em_step through the one call still redoes the moments of a moved component about
+    its new mean: the same iteration as the numpy path's."""
+    X, sw, params = _problem("diag", np.float64, 800, 4, 6, seed=5)
+    params = (params[0], params[1] + 0.3, *params[2:])
+    monkeypatch.setattr(_em, "_MOVED_FAR", 1e-1)
+    stats, new = em_step(X, sw, params, "diag", 1e-6)
+    monkeypatch.setattr(_em, "_usual_first_pass", lambda *args: None)
+    want_stats, want_new = em_step(X, sw, params, "diag", 1e-6)
+    for name in FIELDS:
+        _assert_close(getattr(stats, name), getattr(want_stats, name), 1e-12, name)
+    for g, w in zip(new, want_new):
+        _assert_close(g, w, 1e-12, "parameters")
+
+
+def test_one_call_leaves_tied_and_far_components_to_the_numpy_path():
+    X, sw, params = _problem("tied", np.float64, 300, 8, 3)
+    assert _usual_first_pass(X, sw, params, "tied", 1e-6, 1) is None
+    X, sw, (w0, m0, c0, pc) = _problem("diag", np.float64, 300, 3, 3)
+    m0 = m0.copy()
+    m0[2] += 1e5  # far from the shift: computed about its own mean
+    c0 = c0.copy()
+    assert len(_KernelParameters(w0, m0, pc, "diag", X.dtype, c0).far) == 1
+    assert _usual_first_pass(X, sw, (w0, m0, c0, pc), "diag", 1e-6, 1) is None
+
+
+def test_sizes_cover_the_layouts():
+    for covariance_type in TYPES:
+        layouts = {feature_layout(COVARIANCE_CODES[covariance_type], d, k)
+                   for _, d, k in SIZES}
+        assert {"column loops", "rows"} <= layouts, covariance_type
