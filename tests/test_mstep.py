@@ -134,3 +134,39 @@ def test_sizes_cover_the_layouts():
         layouts = {feature_layout(COVARIANCE_CODES[covariance_type], d, k)
                    for _, d, k in SIZES}
         assert {"column loops", "rows"} <= layouts, covariance_type
+
+
+@pytest.mark.parametrize("covariance_type", ("full", "tied", "diag", "spherical"))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_label_statistics_match_the_responsibilities_path(covariance_type, dtype, weighted,
+                                                         offset):
+    """Hard labels' moments in one C call: those of the one-hot responsibilities (the
+    numpy path, its products in other orders: 1e-12 of the terms), an empty component
+    included (its nk 0, its means and moments 0). The means of the first pass differ
+    by rounding (sums of |x| ~ 1e4 here), which ``sums`` (about them: ~0) carry: the
+    M-step's means ``shift + sums / nk`` are compared instead."""
+    from gmm_fast._mixture_init import (statistics_from_labels,
+                                        statistics_from_responsibilities)
+    rng = np.random.default_rng(8)
+    X = np.ascontiguousarray(rng.normal(size=(2000, 5)) * [1, 2, 3, 4, 5] + offset,
+                             dtype=dtype)
+    labels = rng.integers(0, 4, size=len(X)).astype(np.int32)  # (KMeans' labels_ dtype)
+    sample_weight = rng.uniform(0, 3, size=len(X)).astype(dtype) if weighted else None
+    got = statistics_from_labels(X, sample_weight, labels, 5, covariance_type)
+    want = statistics_from_responsibilities(X, sample_weight, 5, covariance_type,
+                                            lambda start, stop: labels[start:stop])
+    assert got.nk[4] == 0 and not got.shift[4].any() and not got.sums[4].any()
+    for name in ("sum_weights", "nk", "second"):
+        _assert_close(getattr(got, name), getattr(want, name), 1e-12, name)
+    for name, g, w in zip(("weights", "means", "covariances"),
+                          mstep(got, covariance_type, 0.0), mstep(want, covariance_type, 0.0)):
+        _assert_close(g, w, 1e-12, name)
+
+
+def test_label_statistics_reject_a_label_out_of_range():
+    from gmm_fast._mixture_init import statistics_from_labels
+    X = np.zeros((3, 2))
+    with pytest.raises(ValueError, match="label 3 of row 1"):
+        statistics_from_labels(X, None, np.array([0, 3, 1]), 3, "diag")

@@ -23,7 +23,8 @@ from ._missing import (MISSING_VALUES, MissingRows, check_missing_rows, logsumex
                        mean_imputed)
 from ._online import model_statistics, stepwise_update
 from ._mixture_init import (check_covariance_like, check_means_init, check_weights_init,
-                            statistics_from_responsibilities, statistics_from_samples)
+                            statistics_from_labels, statistics_from_responsibilities,
+                            statistics_from_samples)
 from ._ordering import check_finish_options, finish_fit
 from ._outliers import OutlierMixin
 from ._threads import effective_n_threads, sequential_blas
@@ -289,17 +290,15 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                 labels = KMeans(n_clusters=n_components, n_init=1, random_state=random_state,
                                 n_threads=n_threads)._fit(
                     X, _kmeans_weight(draw_weight, sample_weight, X.dtype), warn=False).labels_
-                stats = statistics_from_responsibilities(
-                    X, sample_weight, n_components, covariance_type,
-                    lambda start, stop: labels[start:stop])
+                stats = statistics_from_labels(X, sample_weight, labels, n_components,
+                                               covariance_type)
             elif self.init_params == "hc":
                 # Model-based hierarchical clustering cut at n_components (_hc); on
                 # more than HC_MAX_SAMPLES rows built on a sample drawn with random_state.
                 labels = hc_partitions(X, [n_components], sample_weight,
                                        random_state)[n_components]
-                stats = statistics_from_responsibilities(
-                    X, sample_weight, n_components, covariance_type,
-                    lambda start, stop: labels[start:stop])
+                stats = statistics_from_labels(X, sample_weight, labels, n_components,
+                                               covariance_type)
             elif self.init_params == "random":
                 # Per row from a hash of its values and one draw: identical rows (a
                 # weighted row's repeats) get the same responsibilities, in any order.
@@ -325,9 +324,8 @@ class GaussianMixture(OutlierMixin, EstimatorBase):
                     and self.init_params in ("k-means++", "random_from_data")):
                 # Single samples give a shared covariance of 0 (scikit-learn's formula
                 # gives a broad one there: its tied scatter takes all rows): the data's.
-                whole = statistics_from_responsibilities(
-                    X, sample_weight, 1, "tied",
-                    lambda start, stop: np.zeros(stop - start, dtype=np.intp))
+                whole = statistics_from_labels(X, sample_weight, np.zeros(len(X), np.intp),
+                                               1, "tied")
                 covariances = mstep(whole, "tied", 0.0)[2]
             covariances = _degenerate_variances(covariances, means, stats.nk, covariance_type)
             # As scikit-learn: weights are nk / sum of sample weights, so that samples

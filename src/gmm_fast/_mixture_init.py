@@ -8,6 +8,8 @@ weights). Moments are taken in two passes (means, then scatter about the means).
 import numpy as np
 
 from ._covariances import COVARIANCE_TYPES
+from ._estep import COVARIANCE_CODES
+from ._mstep import label_statistics
 from ._validation import total_weight
 
 # Rows per numpy step: keeps each temporary near 4 MB.
@@ -75,6 +77,20 @@ def statistics_from_responsibilities(X, sample_weight, n_components, covariance_
                 second[k] += wr[:, k] @ np.einsum("ij,ij->i", diff, diff)
     return SufficientStatistics(0.0, total_weight(sample_weight, n_samples), nk, sums,
                                 second, means)
+
+
+def statistics_from_labels(X, sample_weight, labels, n_components, covariance_type):
+    """``statistics_from_responsibilities`` of hard labels (row i in component
+    ``labels[i]``), dense X: in one C call (``_mstep.label_statistics``), without the
+    one-hot rows and the product per component."""
+    from ._em import _NK_FLOOR, SufficientStatistics
+
+    code = COVARIANCE_CODES[covariance_type]
+    labels = np.ascontiguousarray(labels, dtype=np.intp)
+    nk, sums, second, means = label_statistics(code, X, sample_weight, labels, n_components,
+                                               _NK_FLOOR)
+    return SufficientStatistics(0.0, total_weight(sample_weight, len(X)), nk, sums, second,
+                                means)
 
 
 def statistics_from_samples(X, sample_weight, indices, covariance_type, draw_weight=None):

@@ -1,4 +1,5 @@
-"""The statistics and the M-step of an in-memory EM iteration, in one call.
+"""The M-step's statistics by loops, for in-memory fits: of an EM iteration (with its
+M-step, in one call), and of hard labels (the k-means and hc starts).
 
 On small data most of an EM iteration went to numpy calls on k x d arrays: adding the
 kernel's blocks, moving the moments to the means (``_em.moments_about``), the M-step
@@ -9,11 +10,19 @@ arithmetic in loops, for the kernels' full, diag and spherical statistics (tied 
 over the components by BLAS products, and keeps the numpy path). The formulas are
 those of ``_em``, term for term; numpy adds some sums pairwise, so the two paths agree
 to rounding (tested), not always bitwise.
+
+``label_statistics``: the moments of hard labels, as
+``_mixture_init.statistics_from_responsibilities`` takes them from responsibilities
+(a one-hot n x k block and a product per component, k times the work: digits' start,
+1797 x 20, k=10, 0.78 ms -> 0.03 ms).
 """
+from cython cimport floating
+
 import numpy as np
 
 cdef enum:  # _estep's codes
     FULL = 0
+    TIED = 1
     DIAG = 2
     SPHERICAL = 3
 
@@ -139,3 +148,78 @@ def statistics_and_mstep(int covariance_type, const double[:, ::1] blocks,
             moved.append(k)
     statistics = (total[0], total[1], nk, sums_array, second_array, about_array)
     return statistics, (weights, means, covariances), np.array(moved, dtype=np.int64)
+
+
+def label_statistics(int covariance_type, const floating[:, ::1] X,
+                     const floating[::1] sample_weight, const Py_ssize_t[::1] labels,
+                     Py_ssize_t n_components, double nk_floor):
+    """Weighted moments of hard labels (row i wholly in component ``labels[i]``) about
+    the components' weighted means: ``(nk, sums, second, means)`` as
+    ``_mixture_init.statistics_from_responsibilities`` gives them (``second`` in the
+    covariance type's shape; tied: summed over the components). Two passes over the
+    rows in order: the means (``first / (nk + nk_floor)``), then the moments about
+    them. ``sample_weight`` None: unit weights.
+    """
+    cdef:
+        Py_ssize_t n = X.shape[0], d = X.shape[1], K = n_components, i, f, g, label, row
+        Py_ssize_t width = (d * d if covariance_type == FULL or covariance_type == TIED
+                            else d if covariance_type == DIAG else 1)
+        double w = 1.0, q
+        double[::1] nk_view, diff
+        double[:, ::1] means_view, sums_view, second_view
+    nk = np.zeros(K)
+    nk_view = nk
+    means = np.zeros((K, d))
+    means_view = means
+    sums = np.zeros((K, d))
+    sums_view = sums
+    # (rows of `width`: full d x d, diag d, spherical 1; tied: one row)
+    second_rows = np.zeros((K if covariance_type != TIED else 1, width))
+    second_view = second_rows
+    diff = np.empty(d)
+    for i in range(n):
+        label = labels[i]
+        if not 0 <= label < K:
+            raise ValueError(f"label {label} of row {i} is not in [0, {K}).")
+        if sample_weight is not None:
+            w = sample_weight[i]
+        nk_view[label] += w
+        for f in range(d):
+            means_view[label, f] += w * X[i, f]
+    for label in range(K):
+        for f in range(d):
+            means_view[label, f] /= nk_view[label] + nk_floor
+    for i in range(n):
+        label = labels[i]
+        if sample_weight is not None:
+            w = sample_weight[i]
+        for f in range(d):
+            diff[f] = X[i, f] - means_view[label, f]
+            sums_view[label, f] += w * diff[f]
+        if covariance_type == FULL or covariance_type == TIED:
+            row = label if covariance_type == FULL else 0
+            for f in range(d):  # the upper triangle, mirrored below
+                q = w * diff[f]
+                for g in range(f, d):
+                    second_view[row, f * d + g] += q * diff[g]
+        elif covariance_type == DIAG:
+            for f in range(d):
+                second_view[label, f] += w * diff[f] * diff[f]
+        else:
+            q = 0.0
+            for f in range(d):
+                q = q + diff[f] * diff[f]
+            second_view[label, 0] += w * q
+    if covariance_type == FULL or covariance_type == TIED:
+        for label in range(second_view.shape[0]):
+            for f in range(d):
+                for g in range(f + 1, d):
+                    second_view[label, g * d + f] = second_view[label, f * d + g]
+        second = second_rows.reshape(-1, d, d)
+        if covariance_type == TIED:
+            second = second[0]
+    elif covariance_type == DIAG:
+        second = second_rows
+    else:
+        second = second_rows[:, 0].copy()
+    return nk, sums, second, means
