@@ -45,10 +45,14 @@ cdef inline double largest(const double *values, const double *weight,
                            Py_ssize_t n) noexcept nogil:
     """The largest value of a row of positive weight (weight NULL: of any row), or 0."""
     cdef Py_ssize_t i
-    cdef double top = 0.0
+    cdef double top = 0.0, value
+    if weight == NULL:  # (selects, not branches: a loop gcc can keep in registers)
+        for i in range(n):
+            top = values[i] if values[i] > top else top
+        return top
     for i in range(n):
-        if (weight == NULL or weight[i] > 0) and values[i] > top:
-            top = values[i]
+        value = values[i] if weight[i] > 0 else 0.0
+        top = value if value > top else top
     return top
 
 

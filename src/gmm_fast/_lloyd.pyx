@@ -850,9 +850,9 @@ def seed_rounds(
             if kept is None:
                 _min_sq_distances(X, &centers[c, 0], &center64[0], closest_sq_dist,
                                   distance_threads, False)
-            else:
+            else:  # (a select, not a branch: taken at random, it mispredicted)
                 for i in range(n_samples):
-                    if kept[best, i] < closest_sq_dist[i]:
-                        closest_sq_dist[i] = kept[best, i]
+                    closest_sq_dist[i] = (kept[best, i] if kept[best, i] < closest_sq_dist[i]
+                                          else closest_sq_dist[i])
             c += 1
     return c
