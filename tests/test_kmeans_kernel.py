@@ -121,10 +121,13 @@ def test_lloyd_step_chunk_edges(rng, dtype, chunks, extra, one_block, n_features
 
 @pytest.mark.parametrize("n_samples", [1, 3, 4, 5, 9, 259])
 @pytest.mark.parametrize("one_block", [False, True], ids=["default_blocks", "one_block"])
-def test_wide_direct_path_row_groups(rng, dtype, n_samples, one_block):
+@pytest.mark.parametrize("n_features", [100, 103])
+def test_wide_direct_path_row_groups(rng, dtype, n_samples, one_block, n_features):
     """The wide-row path takes rows 3 (AVX2) or 4 (AVX-512) at a time: partial last groups,
-    in one or many blocks (d=100, k=5: that path at both levels, in both dtypes)."""
-    X, w, shift, centers = make_step_input(rng, max(n_samples, 8), 100, 5, dtype)
+    in one or many blocks (k=5: that path at both levels, in both dtypes); its first
+    block shifts whole vectors of a full group's features (d=103: a tail left over
+    in both dtypes)."""
+    X, w, shift, centers = make_step_input(rng, max(n_samples, 8), n_features, 5, dtype)
     X, w = X[:n_samples], w[:n_samples]
     result = run_lloyd_step(X, w, shift, centers, n_threads=2, blocks=1 if one_block else None)
     assert_step_matches_reference(X, w, shift, centers, result)

@@ -37,8 +37,10 @@
         }
 /* Centres j .. j+Q-1 against the group's rows: dot products in a register block
    of rows x Q vectors, lanes folded in halves (a serial sum of the lanes cost more
-   than the dot products at d=128), then the running first minimum per row. */
-#define GMM_LLOYD_WIDE_BLOCK(T, Q)                                                   \
+   than the dot products at d=128), then the running first minimum per row. SHIFT
+   (a constant): the group's first block also shifts its rows' features [0, body)
+   into xs as it goes, instead of a pass of its own before the blocks. */
+#define GMM_LLOYD_WIDE_BLOCK(T, Q, SHIFT)                                            \
     {                                                                                \
         enum { LANES_ = GMM_WIDE_BYTES / sizeof(T) };                                \
         const T *c = centers_m2 + j * d_pad;                                         \
@@ -53,6 +55,13 @@
                 GMM_PREFETCH(ahead + f * GMM_WIDE_ROWS * sizeof(T));                 \
                 GMM_PREFETCH(ahead + f * GMM_WIDE_ROWS * sizeof(T) + 64);            \
             }                                                                        \
+            if ((SHIFT) && f < body)                                                 \
+                for (int r = 0; r < GMM_WIDE_ROWS; r++) {                            \
+                    const T *x_ = X + (i0 + r) * n_features + f;                     \
+                    _Pragma("omp simd")                                              \
+                    for (int l = 0; l < LANES_; l++)                                 \
+                        xs[r * d_pad + f + l] = x_[l] - shift[f + l];                \
+                }                                                                    \
             for (int r = 0; r < GMM_WIDE_ROWS; r++)                                  \
                 for (int q = 0; q < (Q); q++) {                                      \
                     _Pragma("omp simd")                                              \
@@ -245,18 +254,24 @@ static double TYPED(gmm_lloyd_narrow)(GMM_LLOYD_DIRECT_ARGS(T)) {
    holds GMM_LLOYD_WIDE_ROWS (>= GMM_WIDE_ROWS) rows as long, whose padding the
    caller zeroed. */
 static double TYPED(gmm_lloyd_rowwise)(GMM_LLOYD_DIRECT_ARGS(T)) {
-    enum { ROWS = GMM_WIDE_ROWS, CENTERS = GMM_LLOYD_CENTERS };
+    enum { ROWS = GMM_WIDE_ROWS, CENTERS = GMM_LLOYD_CENTERS,
+           LANES = GMM_WIDE_BYTES / sizeof(T) };
     const ptrdiff_t d_pad = GMM_LLOYD_PAD_FEATURES(n_features);
+    /* Whole vectors of a row's features, which the first block shifts (the rest, and
+       every feature of a last group short of rows, are shifted here first). */
+    const ptrdiff_t whole = n_features - n_features % LANES;
     double inertia = 0.0;
     ptrdiff_t n_changed = 0;
     for (ptrdiff_t i0 = 0; i0 < n_rows; i0 += ROWS) {
         int rows = n_rows - i0 < ROWS ? (int)(n_rows - i0) : ROWS;
+        int fused = rows == ROWS && k_pad >= CENTERS;
+        ptrdiff_t body = fused ? whole : 0;
         for (int r = 0; r < ROWS; r++) {
             const T *x = X + (i0 + r) * n_features;
             T *y = xs + r * d_pad;
             if (r < rows) {
                 #pragma omp simd
-                for (ptrdiff_t f = 0; f < n_features; f++) y[f] = x[f] - shift[f];
+                for (ptrdiff_t f = body; f < n_features; f++) y[f] = x[f] - shift[f];
             } else {
                 for (ptrdiff_t f = 0; f < n_features; f++) y[f] = (T)0;
             }
@@ -273,8 +288,12 @@ static double TYPED(gmm_lloyd_rowwise)(GMM_LLOYD_DIRECT_ARGS(T)) {
         for (int r = 0; r < ROWS; r++) { best_dist[r] = (T)INFINITY; best[r] = 0; }
         /* k_pad: the centres rounded up to 2; a last pair takes a narrower block */
         ptrdiff_t j = 0;
-        for (; j + CENTERS <= k_pad; j += CENTERS) GMM_LLOYD_WIDE_BLOCK(T, CENTERS)
-        if (j < k_pad) GMM_LLOYD_WIDE_BLOCK(T, 2)
+        if (fused) {
+            GMM_LLOYD_WIDE_BLOCK(T, CENTERS, 1)
+            j = CENTERS;
+        }
+        for (; j + CENTERS <= k_pad; j += CENTERS) GMM_LLOYD_WIDE_BLOCK(T, CENTERS, 0)
+        if (j < k_pad) GMM_LLOYD_WIDE_BLOCK(T, 2, 0)
         for (int r = 0; r < rows; r++) {
             int label = best[r];
             const T *c = centers + label * n_features, *y = xs + r * d_pad;
