@@ -60,37 +60,29 @@ def statistics_and_mstep(int covariance_type, const double[:, ::1] blocks,
     cdef:
         Py_ssize_t K = centered.shape[0], d = centered.shape[1]
         Py_ssize_t size = blocks.shape[1], first = 2 + K, rest = 2 + K + K * d
+        Py_ssize_t per = (d * d if covariance_type == FULL
+                          else d if covariance_type == DIAG else 1)
         Py_ssize_t b, j, k, f, g, at
         double a, t, n, dot, trace, nk_total = 0.0
-        double[::1] total = np.zeros(size)
-        double[::1] nk_view, second, covariances_flat, weights_view, delta
-        double[:, ::1] sums, about, means_view
+        double[::1] total = np.zeros(size), nk = np.empty(K), weights = np.empty(K)
+        double[::1] delta = np.empty(d)
+        double[::1] second = np.empty(K * per), covariances = np.empty(K * per)
+        double[:, ::1] sums = np.empty((K, d)), about = np.empty((K, d))
+        double[:, ::1] means = np.empty((K, d))
+        object shape = (K, per)  # (diag; full and spherical below)
     for b in range(blocks.shape[0]):  # in order: the same sum for any threads
         for j in range(size):
             total[j] += blocks[b, j]
 
-    nk = np.empty(K)
-    nk_view = nk
-    sums_array = np.empty((K, d))
-    sums = sums_array
-    about_array = np.empty((K, d))
-    about = about_array
     for k in range(K):
-        nk_view[k] = total[2 + k]
+        nk[k] = total[2 + k]
         for f in range(d):
             about[k, f] = shift[f] + centered[k, f]
-            sums[k, f] = total[first + k * d + f] - nk_view[k] * centered[k, f]
+            sums[k, f] = total[first + k * d + f] - nk[k] * centered[k, f]
 
     # Second moments moved from the shift to the means (``_em.moments_about``).
-    if covariance_type == FULL:
-        second_array = np.empty((K, d, d))
-    elif covariance_type == DIAG:
-        second_array = np.empty((K, d))
-    else:
-        second_array = np.empty(K)
-    second = second_array.reshape(-1)
     for k in range(K):
-        n = nk_view[k]
+        n = nk[k]
         if covariance_type == FULL:
             for f in range(d):
                 for g in range(d):
@@ -112,44 +104,44 @@ def statistics_and_mstep(int covariance_type, const double[:, ::1] blocks,
             second[k] = total[rest + k] - dot
 
     # The M-step (``_em.mstep``) and the far moves (``_em.moved_far``).
-    weights = np.empty(K)
-    weights_view = weights
-    means = np.empty((K, d))
-    means_view = means
-    covariances = np.empty_like(second_array)
-    covariances_flat = covariances.reshape(-1)
-    delta = np.empty(d)
     moved = []
     for k in range(K):
-        nk_total += nk_view[k] + nk_floor
+        nk_total += nk[k] + nk_floor
     for k in range(K):
-        n = nk_view[k] + nk_floor
-        weights_view[k] = n / nk_total
+        n = nk[k] + nk_floor
+        weights[k] = n / nk_total
         dot = 0.0
         for f in range(d):
             delta[f] = sums[k, f] / n
-            means_view[k, f] = about[k, f] + delta[f]
+            means[k, f] = about[k, f] + delta[f]
             dot = dot + delta[f] * delta[f]
         trace = 0.0
         if covariance_type == FULL:
             for f in range(d):
                 for g in range(d):
                     at = (k * d + f) * d + g
-                    covariances_flat[at] = second[at] / n - delta[f] * delta[g]
-                covariances_flat[(k * d + f) * d + f] += reg_covar
-                trace = trace + covariances_flat[(k * d + f) * d + f]
+                    covariances[at] = second[at] / n - delta[f] * delta[g]
+                covariances[(k * d + f) * d + f] += reg_covar
+                trace = trace + covariances[(k * d + f) * d + f]
         elif covariance_type == DIAG:
             for f in range(d):
                 at = k * d + f
-                covariances_flat[at] = second[at] / n - delta[f] * delta[f] + reg_covar
-                trace = trace + covariances_flat[at]
+                covariances[at] = second[at] / n - delta[f] * delta[f] + reg_covar
+                trace = trace + covariances[at]
         else:
-            covariances_flat[k] = (second[k] / n - dot) / d + reg_covar
-            trace = d * covariances_flat[k]
+            covariances[k] = (second[k] / n - dot) / d + reg_covar
+            trace = d * covariances[k]
         if not dot <= moved_far * trace:  # (NaN: moved, as there)
             moved.append(k)
-    statistics = (total[0], total[1], nk, sums_array, second_array, about_array)
-    return statistics, (weights, means, covariances), np.array(moved, dtype=np.int64)
+    if covariance_type == FULL:
+        shape = (K, d, d)
+    elif covariance_type == SPHERICAL:
+        shape = (K,)
+    statistics = (total[0], total[1], np.asarray(nk), np.asarray(sums),
+                  np.asarray(second).reshape(shape), np.asarray(about))
+    return (statistics,
+            (np.asarray(weights), np.asarray(means), np.asarray(covariances).reshape(shape)),
+            np.array(moved, dtype=np.int64))
 
 
 def label_statistics(int covariance_type, const floating[:, ::1] X,
@@ -167,64 +159,55 @@ def label_statistics(int covariance_type, const floating[:, ::1] X,
         Py_ssize_t width = (d * d if covariance_type == FULL or covariance_type == TIED
                             else d if covariance_type == DIAG else 1)
         double w = 1.0, q
-        double[::1] nk_view, diff
-        double[:, ::1] means_view, sums_view, second_view
-    nk = np.zeros(K)
-    nk_view = nk
-    means = np.zeros((K, d))
-    means_view = means
-    sums = np.zeros((K, d))
-    sums_view = sums
-    # (rows of `width`: full d x d, diag d, spherical 1; tied: one row)
-    second_rows = np.zeros((K if covariance_type != TIED else 1, width))
-    second_view = second_rows
-    diff = np.empty(d)
+        double[::1] nk = np.zeros(K), diff = np.empty(d)
+        double[:, ::1] means = np.zeros((K, d)), sums = np.zeros((K, d))
+        # (rows of `width`: full d x d, diag d, spherical 1; tied: one row)
+        double[:, ::1] second = np.zeros((K if covariance_type != TIED else 1, width))
     for i in range(n):
         label = labels[i]
         if not 0 <= label < K:
             raise ValueError(f"label {label} of row {i} is not in [0, {K}).")
         if sample_weight is not None:
             w = sample_weight[i]
-        nk_view[label] += w
+        nk[label] += w
         for f in range(d):
-            means_view[label, f] += w * X[i, f]
+            means[label, f] += w * X[i, f]
     for label in range(K):
         for f in range(d):
-            means_view[label, f] /= nk_view[label] + nk_floor
+            means[label, f] /= nk[label] + nk_floor
     for i in range(n):
         label = labels[i]
         if sample_weight is not None:
             w = sample_weight[i]
         for f in range(d):
-            diff[f] = X[i, f] - means_view[label, f]
-            sums_view[label, f] += w * diff[f]
+            diff[f] = X[i, f] - means[label, f]
+            sums[label, f] += w * diff[f]
         if covariance_type == FULL or covariance_type == TIED:
             row = label if covariance_type == FULL else 0
             for f in range(d):  # the upper triangle, mirrored below
                 q = w * diff[f]
                 for g in range(f, d):
-                    second_view[row, f * d + g] += q * diff[g]
+                    second[row, f * d + g] += q * diff[g]
         elif covariance_type == DIAG:
             for f in range(d):
-                second_view[label, f] += w * diff[f] * diff[f]
+                second[label, f] += w * diff[f] * diff[f]
         else:
             q = 0.0
             for f in range(d):
                 q = q + diff[f] * diff[f]
-            second_view[label, 0] += w * q
+            second[label, 0] += w * q
+    moments = np.asarray(second)
     if covariance_type == FULL or covariance_type == TIED:
-        for label in range(second_view.shape[0]):
+        for label in range(second.shape[0]):
             for f in range(d):
                 for g in range(f + 1, d):
-                    second_view[label, g * d + f] = second_view[label, f * d + g]
-        second = second_rows.reshape(-1, d, d)
+                    second[label, g * d + f] = second[label, f * d + g]
+        moments = moments.reshape(-1, d, d)
         if covariance_type == TIED:
-            second = second[0]
-    elif covariance_type == DIAG:
-        second = second_rows
-    else:
-        second = second_rows[:, 0].copy()
-    return nk, sums, second, means
+            moments = moments[0]
+    elif covariance_type == SPHERICAL:
+        moments = moments[:, 0].copy()
+    return np.asarray(nk), np.asarray(sums), moments, np.asarray(means)
 
 
 def full_precisions_cholesky(const double[:, :, ::1] covariances):
