@@ -137,10 +137,10 @@ def statistics_and_mstep(int covariance_type, const double[:, ::1] blocks,
         shape = (K, d, d)
     elif covariance_type == SPHERICAL:
         shape = (K,)
-    statistics = (total[0], total[1], np.asarray(nk), np.asarray(sums),
-                  np.asarray(second).reshape(shape), np.asarray(about))
-    return (statistics,
-            (np.asarray(weights), np.asarray(means), np.asarray(covariances).reshape(shape)),
+    # (a view's base: the array it was made from; np.asarray(view) cost ~0.4 us each)
+    statistics = (total[0], total[1], nk.base, sums.base, second.base.reshape(shape),
+                  about.base)
+    return (statistics, (weights.base, means.base, covariances.base.reshape(shape)),
             np.array(moved, dtype=np.int64))
 
 
@@ -196,7 +196,7 @@ def label_statistics(int covariance_type, const floating[:, ::1] X,
             for f in range(d):
                 q = q + diff[f] * diff[f]
             second[label, 0] += w * q
-    moments = np.asarray(second)
+    moments = second.base
     if covariance_type == FULL or covariance_type == TIED:
         for label in range(second.shape[0]):
             for f in range(d):
@@ -207,7 +207,7 @@ def label_statistics(int covariance_type, const floating[:, ::1] X,
             moments = moments[0]
     elif covariance_type == SPHERICAL:
         moments = moments[:, 0].copy()
-    return np.asarray(nk), np.asarray(sums), moments, np.asarray(means)
+    return nk.base, sums.base, moments, means.base
 
 
 def full_precisions_cholesky(const double[:, :, ::1] covariances):
