@@ -155,8 +155,9 @@ def test_label_statistics_match_the_responsibilities_path(covariance_type, dtype
     labels = rng.integers(0, 4, size=len(X)).astype(np.int32)  # (KMeans' labels_ dtype)
     sample_weight = rng.uniform(0, 3, size=len(X)).astype(dtype) if weighted else None
     got = statistics_from_labels(X, sample_weight, labels, 5, covariance_type)
+    one_hot = np.eye(5)[labels]  # (the labels as responsibilities: the numpy path)
     want = statistics_from_responsibilities(X, sample_weight, 5, covariance_type,
-                                            lambda start, stop: labels[start:stop])
+                                            lambda start, stop: one_hot[start:stop])
     assert got.nk[4] == 0 and not got.shift[4].any() and not got.sums[4].any()
     for name in ("sum_weights", "nk", "second"):
         _assert_close(getattr(got, name), getattr(want, name), 1e-12, name)

@@ -492,12 +492,9 @@ def em_step(X, sample_weight, params, covariance_type, reg_covar, n_threads=1,
     ``missing``: the rows with NaN cells (``_missing.MissingRows``; X then holds the
     complete rows), whose statistics are added about the same centres.
     """
-    def usual():
-        if missing is None:
-            return _usual_first_pass(X, sample_weight, params, covariance_type, reg_covar,
-                                     n_threads)
-        return None
-
+    usual = None if missing is not None else (
+        lambda: _usual_first_pass(X, sample_weight, params, covariance_type, reg_covar,
+                                  n_threads))
     return em_iteration(
         lambda **about: data_statistics(X, sample_weight, params, covariance_type, n_threads,
                                         missing, **about),

@@ -1,9 +1,10 @@
 """Starting parameters of a Gaussian mixture: from responsibilities, and user-given checks.
 
 scikit-learn initialises EM from responsibilities (hard k-means labels, random
-rows, or chosen samples); here they come chunk by chunk so that no n x k array
-and no copy of X is held, and every sum is weighted by ``sample_weight`` (frequency
-weights). Moments are taken in two passes (means, then scatter about the means).
+rows, or chosen samples); here random ones come chunk by chunk so that no n x k array
+and no copy of X is held, hard labels go through one C pass (``statistics_from_labels``),
+and every sum is weighted by ``sample_weight`` (frequency weights). Moments are taken in
+two passes (means, then scatter about the means).
 """
 import numpy as np
 
@@ -24,10 +25,10 @@ def statistics_from_responsibilities(X, sample_weight, n_components, covariance_
                                      responsibilities, replay=None):
     """Weighted statistics about the weighted means of the given responsibilities.
 
-    ``responsibilities(start, stop)`` returns either int labels (hard, one component
-    per row) or a (stop - start, n_components) float array; it is called twice per
-    chunk (once per pass), after ``replay()`` when given (to redraw random ones).
-    Returns a ``SufficientStatistics`` with ``log_likelihood`` 0.
+    ``responsibilities(start, stop)`` returns a (stop - start, n_components) float
+    array; it is called twice per chunk (once per pass), after ``replay()`` when given
+    (to redraw random ones). Returns a ``SufficientStatistics`` with ``log_likelihood``
+    0. (Hard labels: ``statistics_from_labels``.)
     """
     from ._em import SufficientStatistics
 
@@ -37,13 +38,9 @@ def statistics_from_responsibilities(X, sample_weight, n_components, covariance_
 
     def weighted_resp(start, stop):
         resp = responsibilities(start, stop)
-        w = (np.ones(stop - start) if sample_weight is None
-             else sample_weight[start:stop].astype(np.float64))
-        if resp.ndim == 1:  # labels -> one-hot, weighted
-            hard = np.zeros((stop - start, n_components))
-            hard[np.arange(stop - start), resp] = w
-            return hard
-        return resp * w[:, None]
+        if sample_weight is None:
+            return resp
+        return resp * sample_weight[start:stop].astype(np.float64)[:, None]
 
     nk = np.zeros(n_components)
     first = np.zeros((n_components, n_features))
