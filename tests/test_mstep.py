@@ -218,3 +218,21 @@ def test_full_precisions_cholesky_name_the_first_failure():
     for name, bad in bad_cases.items():
         factors, failed = full_precisions_cholesky(np.array([good, good, bad, bad]))
         assert factors is None and failed == 2, name
+
+
+@pytest.mark.parametrize("n_features", [3, 130])
+def test_full_precision_factors_on_both_sides_of_the_loops_width(n_features):
+    """The full model's precision factors by loops (narrow) and by LAPACK (wider than
+    ``_FACTOR_LOOPS_MAX_FEATURES``): U^T C U = I, and the first indefinite component
+    named in the error."""
+    from gmm_fast._covariances import COVARIANCE_TYPES, _FACTOR_LOOPS_MAX_FEATURES
+    assert (n_features <= _FACTOR_LOOPS_MAX_FEATURES) == (n_features == 3)
+    helpers = COVARIANCE_TYPES["full"]
+    covariances = _spd(np.random.default_rng(1), 3, n_features, 100.0)
+    factors = helpers.precisions_cholesky(covariances, 1e-6, np.float64)
+    for factor, covariance in zip(factors, covariances):
+        np.testing.assert_allclose(factor.T @ covariance @ factor, np.eye(n_features),
+                                   atol=1e-10)
+    covariances[1, 0, 0] = -1.0
+    with pytest.raises(ValueError, match="full covariance of component 1"):
+        helpers.precisions_cholesky(covariances, 1e-6, np.float64)
