@@ -236,3 +236,23 @@ def test_full_precision_factors_on_both_sides_of_the_loops_width(n_features):
     covariances[1, 0, 0] = -1.0
     with pytest.raises(ValueError, match="full covariance of component 1"):
         helpers.precisions_cholesky(covariances, 1e-6, np.float64)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_wide_label_moments_by_products_match_the_loops(covariance_type, monkeypatch):
+    """Wider than ``_LABEL_LOOPS_MAX_FEATURES``, hard labels' full and tied moments come
+    from BLAS products: the loops' statistics (forced by a larger limit) to 1e-12."""
+    from gmm_fast import _mixture_init
+    rng = np.random.default_rng(3)
+    n_features = _mixture_init._LABEL_LOOPS_MAX_FEATURES + 3
+    X = rng.normal(size=(300, n_features)) + 2.0
+    labels = rng.integers(0, 3, size=300)
+    sample_weight = rng.uniform(0, 2, size=300)
+    products = _mixture_init.statistics_from_labels(X, sample_weight, labels, 3,
+                                                    covariance_type)
+    monkeypatch.setattr(_mixture_init, "_LABEL_LOOPS_MAX_FEATURES", n_features)
+    loops = _mixture_init.statistics_from_labels(X, sample_weight, labels, 3, covariance_type)
+    for name in ("sum_weights", "nk", "second"):
+        _assert_close(getattr(loops, name), getattr(products, name), 1e-12, name)
+    for g, w in zip(mstep(loops, covariance_type, 0.0), mstep(products, covariance_type, 0.0)):
+        _assert_close(g, w, 1e-12, "parameters")
