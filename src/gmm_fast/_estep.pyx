@@ -81,15 +81,19 @@ cdef Py_ssize_t TRANSPOSED_FEATURES_MAX_WIDTH = 12
 # (240) 8.0 -> 7.7; but full (8, 8) (360) float32 8.8 -> 10.3.
 cdef Py_ssize_t COLUMN_PRODUCTS_MAX = 256
 # Wider rows take the same loops (their features then stored transposed) when the
-# products are that small, and full models with up to 4 components whatever their
-# width: a row-major GEMM with k <= 4 output columns and the per-row normalisation of
-# k terms are mostly overhead. E-step, n=1e5, 1 / 2 threads, ms, float64 (float32
-# alike or better), AVX2: diag (16, 4) 9.5 -> 5.3 / 4.7 -> 3.3, (30, 2) 16.1 -> 7.0 /
-# 7.3 -> 4.0; spherical (64, 3) 22.9 -> 19.9 / 11.3 -> 8.5; full (16, 1) 25.3 -> 6.7;
-# n=5e4: full (16, 4) 12.9 -> 8.4, (30, 2) 41.6 -> 21.0, (64, 2) 162 -> 110. Beyond
-# 256 products diag and spherical were mixed ((16, 8) 8.8 -> 9.3, spherical (64, 8)
-# 15.4 -> 22.9).
-cdef Py_ssize_t FULL_COLUMN_PRODUCTS_MAX_K = 4
+# products are that small, and full models with up to 3 components whatever their
+# width (4 up to FULL_FOUR_PRODUCTS_MAX products): a row-major GEMM with so few output
+# columns and the per-row normalisation of k terms are mostly overhead. E-step, n=1e5,
+# 1 / 2 threads, ms, float64 (float32 alike or better), AVX2: diag (16, 4) 9.5 -> 5.3 /
+# 4.7 -> 3.3, (30, 2) 16.1 -> 7.0 / 7.3 -> 4.0; spherical (64, 3) 22.9 -> 19.9 / 11.3 ->
+# 8.5; full (16, 1) 25.3 -> 6.7; one thread, CPU ms, n=5e4: full (16, 4) 12.9 -> 8.4,
+# (30, 4) 40.6 -> 35.8, (30, 2) 41.6 -> 21.0, (64, 2) 162 -> 110; n=2e4: (96, 3) 168 ->
+# 143, (128, 2) 242 -> 179, (160, 2) 372 -> 247, (200, 1, n=1e4) 260 -> 138; but (64, 4)
+# 67 -> 82, (96, 4) 144 -> 163, (128, 4) 252 -> 319 (a chunk's features outgrow L2,
+# read again per component). Beyond 256 products diag and spherical were mixed ((16, 8)
+# 8.8 -> 9.3, spherical (64, 8) 15.4 -> 22.9).
+cdef Py_ssize_t FULL_COLUMN_LOOPS_MAX_K = 3
+cdef Py_ssize_t FULL_FOUR_PRODUCTS_MAX = 2048
 # A far full/tied component's moments come from a SYRK of its scaled rows when more than
 # 1/DENSE_FAR_ROWS of a chunk's rows weigh for it, else row by row skipping the rest.
 # E-step, 2 threads, ms, rows loop -> SYRK when dense: every component far because a
@@ -126,11 +130,13 @@ LAYOUT_NAMES = {ROWS: "rows", COLUMNS: "columns", COLUMN_LOOPS: "column loops"}
 cdef int _layout(int covariance_type, Py_ssize_t n_features, Py_ssize_t n_columns,
                  Py_ssize_t n_components) noexcept nogil:
     """The layout of a model's features (TRANSPOSED_FEATURES_MAX_WIDTH,
-    COLUMN_PRODUCTS_MAX, FULL_COLUMN_PRODUCTS_MAX_K)."""
+    COLUMN_PRODUCTS_MAX, FULL_COLUMN_LOOPS_MAX_K, FULL_FOUR_PRODUCTS_MAX)."""
     if covariance_type == TIED:
         return ROWS
     if ((n_columns + 1) * n_components <= COLUMN_PRODUCTS_MAX
-            or (covariance_type == FULL and n_components <= FULL_COLUMN_PRODUCTS_MAX_K)):
+            or covariance_type == FULL and (
+                n_components <= FULL_COLUMN_LOOPS_MAX_K
+                or n_components == 4 and (n_columns + 1) * 4 <= FULL_FOUR_PRODUCTS_MAX)):
         return COLUMN_LOOPS
     return COLUMNS if n_features <= TRANSPOSED_FEATURES_MAX_WIDTH else ROWS
 
