@@ -428,14 +428,20 @@ def estep_statistics(X, sample_weight, weights, means, precisions_cholesky, cova
     ``sum_i w r_ik (x_i - m_k) = T_k - nk_k a_k`` and likewise for second moments.
     """
     _covariance_helpers(covariance_type)  # a clear error for an unknown type
-    n_features = X.shape[1]
-    n_components = len(weights)
     params = _KernelParameters(weights, means, precisions_cholesky, covariance_type, X.dtype,
                                covariances, centres, apart)
+    return _statistics(params, _kernel_blocks(X, sample_weight, params, n_threads),
+                       covariance_type)
+
+
+def _statistics(params, blocks, covariance_type):
+    """The kernel's blocks (``_kernel_blocks``, with ``params``) as statistics about the
+    means: added in order (the same sum for any n_threads), moved from the shift."""
+    n_components, n_features = params.centered.shape
     kernel_type = _KERNEL_NAMES[params.code]
     second_shape = COVARIANCE_TYPES[kernel_type].shape(n_components, n_features)
     sums_end = 2 + n_components * (n_features + 1)
-    total = _kernel_blocks(X, sample_weight, params, n_threads).sum(axis=0)  # (in order)
+    total = blocks.sum(axis=0)
     nk = total[2:2 + n_components]
     first = total[2 + n_components:sums_end].reshape(n_components, n_features)  # T_k
     second = total[sums_end:].reshape(second_shape)
@@ -492,47 +498,46 @@ def em_step(X, sample_weight, params, covariance_type, reg_covar, n_threads=1,
     ``missing``: the rows with NaN cells (``_missing.MissingRows``; X then holds the
     complete rows), whose statistics are added about the same centres.
     """
-    usual = None if missing is not None else (
-        lambda: _usual_first_pass(X, sample_weight, params, covariance_type, reg_covar,
-                                  n_threads))
+    first_pass = None if missing is not None else (
+        lambda: _first_pass(X, sample_weight, params, covariance_type, reg_covar, n_threads))
     return em_iteration(
         lambda **about: data_statistics(X, sample_weight, params, covariance_type, n_threads,
                                         missing, **about),
-        covariance_type, reg_covar, usual)
+        covariance_type, reg_covar, first_pass)
 
 
-def _usual_first_pass(X, sample_weight, params, covariance_type, reg_covar, n_threads):
-    """``em_iteration``'s first pass over rows in memory, when no component is far from
-    the shift (nor tied): the kernel, then the statistics, M-step and far moves in one
-    C call (``_mstep``: ~45 us of numpy calls per iteration on small data). None
-    otherwise."""
-    if covariance_type == "tied":
-        return None
+def _first_pass(X, sample_weight, params, covariance_type, reg_covar, n_threads):
+    """``em_iteration``'s first pass over rows in memory: ``(stats, new parameters,
+    moved)``. With no component far from the shift (nor tied), the statistics, M-step
+    and far moves are one C call (``_mstep``: they took ~45 us of numpy calls per
+    iteration on small data); else ``_statistics``, ``mstep`` and ``moved_far``."""
     weights, means, covariances, precisions_cholesky = params
     kernel = _KernelParameters(weights, means, precisions_cholesky, covariance_type, X.dtype,
                                covariances)
-    if len(kernel.far):
-        return None
     blocks = _kernel_blocks(X, sample_weight, kernel, n_threads)
+    if covariance_type == "tied" or len(kernel.far):
+        return _mstep_and_moves(_statistics(kernel, blocks, covariance_type),
+                                covariance_type, reg_covar)
     statistics, new, moved = statistics_and_mstep(kernel.code, blocks, kernel.shift,
                                                   kernel.centered, reg_covar, _NK_FLOOR,
                                                   _MOVED_FAR)
     return SufficientStatistics(*statistics), new, moved
 
 
-def em_iteration(statistics, covariance_type, reg_covar, usual=None):
+def _mstep_and_moves(stats, covariance_type, reg_covar):
+    """``(stats, mstep(stats), moved_far(...))``."""
+    new = mstep(stats, covariance_type, reg_covar)
+    return stats, new, moved_far(stats, new[2], covariance_type)
+
+
+def em_iteration(statistics, covariance_type, reg_covar, first_pass=None):
     """One EM iteration from ``statistics(**about)``, the E-step's statistics wherever
     the rows are (``about``: ``estep_statistics``' ``centres`` and ``apart``):
     ``(stats, (weights, means, covariances))``, with the second pass for components
-    that moved far. ``usual()``: the first pass's ``(stats, new parameters, moved)``
-    in one go where it can (``_usual_first_pass``), else None."""
-    first = usual() if usual is not None else None
-    if first is None:
-        stats = statistics()
-        new = mstep(stats, covariance_type, reg_covar)
-        moved = moved_far(stats, new[2], covariance_type)
-    else:
-        stats, new, moved = first
+    that moved far. ``first_pass()``, when given, gives the first pass's ``(stats, new
+    parameters, moved)`` itself (``_first_pass``)."""
+    stats, new, moved = (first_pass() if first_pass is not None
+                         else _mstep_and_moves(statistics(), covariance_type, reg_covar))
     if moved.size:
         stats = statistics(centres=new[1], apart=moved)
         new = mstep(stats, covariance_type, reg_covar)
