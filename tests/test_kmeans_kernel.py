@@ -363,24 +363,32 @@ def test_lloyd_iterations_in_c_match_the_python_loop(rng, capsys, parallel_passe
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("strided", [False, True])
-def test_column_mean_and_variance_matches_numpy(rng, dtype, strided):
-    """Lloyd's shift and its tolerance's scale (one C pass each) against numpy's mean and
-    variance in float64, far from the origin too: both sum n terms in float64, so they
-    differ by at most ~n eps of the sums of magnitudes."""
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("shape", [(5001, 7), (1400, 600)], ids=["blocks", "tiles"])
+def test_column_mean_and_variance_matches_numpy(rng, dtype, strided, n_threads, shape):
+    """Lloyd's shift and its tolerance's scale (one read of X: tiles' means and spreads,
+    merged) against a two-pass reference in extended precision, far from the origin
+    too. The mean sums n terms in float64: within ~n eps of the sums of magnitudes. The
+    variance adds, to that, the merges' differences of means, each rounded at |mean| eps:
+    ~|mean| eps / std relative (4e-10 for the column of std 1e-3 at 1e3). The same
+    answer on any number of threads (the blocks depend on the data only). "tiles": rows
+    wide enough for several tiles per block, and a last tile short of 4 rows."""
     from gmm_fast._lloyd import column_mean_and_variance
 
-    X = (rng.standard_normal((5001, 7)) * [1, 10, 1e-3, 1, 1, 5, 1] + 1e3).astype(dtype)
+    scales = np.resize([1, 10, 1e-3, 1, 1, 5, 1], shape[1])
+    X = (rng.standard_normal(shape) * scales + 1e3).astype(dtype)
     if strided:
         X = X[::2, ::2]
-    mean, variance = column_mean_and_variance(X)
-    X64 = X.astype(np.float64)
+    mean, variance = column_mean_and_variance(X, n_threads)
+    exact = X.astype(np.longdouble)
+    exact_mean = exact.mean(axis=0)
+    exact_variance = ((exact - exact_mean) ** 2).mean(axis=0)
+    eps = np.finfo(np.float64).eps
     n = len(X)
-    bound = 4 * n * np.finfo(np.float64).eps
-    np.testing.assert_allclose(mean, X64.mean(axis=0), rtol=bound)
-    centred = X64 - mean
-    np.testing.assert_allclose(variance, (centred * centred).mean(axis=0),
-                               rtol=bound, atol=0)
-    np.testing.assert_allclose(variance, X64.var(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(mean, exact_mean.astype(np.float64), rtol=4 * n * eps)
+    bound = 4 * n * eps + 4 * eps * np.abs(exact_mean) / np.sqrt(exact_variance)
+    assert np.all(np.abs(variance / exact_variance - 1) <= bound.astype(np.float64))
+    np.testing.assert_array_equal(column_mean_and_variance(X, 3 - n_threads)[1], variance)
 
 
 def test_repeated_passes_give_the_same_fit(rng):

@@ -44,6 +44,15 @@ def test_overflowing_X():
         KMeans(1).fit(np.full((3, 2), 1e308))
 
 
+def test_X_whose_squares_overflow(X):
+    """Sums finite, squares not: the tolerance's scale (the column variances) would be
+    infinite, and Lloyd would stop at once. fit's first pass over X, its column means
+    and variances, is also its check of X's values."""
+    with pytest.raises(ValueError, match="too large for float64: their squares overflow"):
+        KMeans(2).fit(X * 1e160)
+    KMeans(2).fit(X * 1e150)  # (squares within range: fitted)
+
+
 @pytest.mark.parametrize("bad,ndim", [(np.arange(6.0), 1), (np.zeros((4, 3, 2)), 3),
                                       (np.float64(2.0), 0)])
 def test_X_not_2d(bad, ndim, fitted):

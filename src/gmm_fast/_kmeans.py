@@ -14,9 +14,9 @@ from ._online import minibatch_centers
 from ._sparse import SparseRows, candidate_potentials, check_data, min_sq_distances
 from ._ordering import check_finish_options, finish_fit
 from ._threads import effective_n_threads, n_blocks, pass_threads, sequential_blas
-from ._validation import (check_array, check_nonnegative_float, check_positive_int,
-                          check_random_state, check_sample_weight, fit_random_state,
-                          mean_weight)
+from ._validation import (check_array, check_finite, check_nonnegative_float,
+                          check_positive_int, check_random_state, check_sample_weight,
+                          fit_random_state, mean_weight)
 
 # Rows per numpy step in the helpers that are not kernels (bounded temporaries, 1 MB
 # in float64: at 4 MB such steps were the largest allocation of a fit).
@@ -58,12 +58,14 @@ def _warn_fewer_clusters(labels, n_clusters):
             sklearn_compatible(ConvergenceWarning), stacklevel=3)
 
 
-def column_mean_and_variance(X):
+def column_mean_and_variance(X, n_threads=1):
     """Per-feature mean and variance of X in float64 (Lloyd's shift, and its tolerance's
-    scale: scikit-learn's, unweighted)."""
+    scale: scikit-learn's, unweighted), on at most ``n_threads`` threads."""
     if isinstance(X, SparseRows):
         return _sparse.mean_and_variance(X)
-    return _column_mean_and_variance(X)
+    # (single-thread seconds: one read of X, ~10 GB/s)
+    threads = pass_threads(n_threads, X.nbytes * 1e-10, n_blocks(len(X), 2 * X.shape[1]))
+    return _column_mean_and_variance(X, threads)
 
 
 def kmeans_plusplus(X, n_clusters, *, sample_weight=None, x_squared_norms=None,
@@ -517,9 +519,9 @@ class KMeans(EstimatorBase):
                 n_init = 1
         return n_clusters, init, n_init
 
-    def _check_fit_data(self, X, min_samples=1):
+    def _check_fit_data(self, X, min_samples=1, **finite):
         if not _sparse.issparse(X):
-            return super()._check_fit_data(X, min_samples)
+            return super()._check_fit_data(X, min_samples, **finite)
         X = _sparse.check_sparse(X)
         self.n_features_in_ = X.shape[1]
         self.__dict__.pop("feature_names_in_", None)
@@ -589,7 +591,8 @@ class KMeans(EstimatorBase):
         if is_dask_collection(X):  # the same Lloyd steps over the blocks (gmm_fast._dask)
             from ._dask_kmeans import fit_kmeans
             return fit_kmeans(self, X, sample_weight)
-        X = self._check_fit_data(X)
+        # (dense X's values: checked by _fit's first pass, its column means)
+        X = self._check_fit_data(X, finite=False)
         # None stays None: the kernels take it as unit weights, without an n-vector of ones.
         weight_scale = 1.0
         if sample_weight is not None:
@@ -605,14 +608,20 @@ class KMeans(EstimatorBase):
         return self._fit(X, sample_weight, weight_scale)
 
     def _fit(self, X, sample_weight, weight_scale=1.0, warn=True):
-        """``fit`` on checked data: X from ``check_array``, weights None or checked in X's
+        """``fit`` on checked data: X from ``check_array`` (its values checked here, by
+        their column means and variances, if not before), weights None or checked in X's
         dtype and summing to within ``_WEIGHT_TOTALS`` (GaussianMixture's start passes
         its own, and ``warn=False``: fewer distinct clusters than asked is fine there)."""
         n_clusters, init, n_init = self._check_params(X)
         check_finish_options(self)
         n_threads = effective_n_threads(self.n_threads)
 
-        mean, variance = column_mean_and_variance(X)
+        mean, variance = column_mean_and_variance(X, n_threads)
+        if not (np.isfinite(mean).all() and np.isfinite(variance).all()):
+            if not isinstance(X, SparseRows):  # (sparse X's values are checked)
+                check_finite(X)  # NaN or infinity: its error
+            raise ValueError(f"Input X contains values too large for {X.dtype}: their "
+                             "squares overflow; rescale the data.")
         tol = float(np.mean(variance)) * self.tol
         # (sparse X is not centred: its shift is 0)
         shift = (np.zeros_like(mean) if isinstance(X, SparseRows) else mean).astype(X.dtype)

@@ -74,6 +74,10 @@ cdef extern from "kernels.h":
                            const double *shift, double *xs) noexcept nogil
     void add_row_float(double *s, const float *x, double w, Py_ssize_t d) noexcept nogil
     void add_row_double(double *s, const double *x, double w, Py_ssize_t d) noexcept nogil
+    void column_spread_float(const float *X, Py_ssize_t n_rows, Py_ssize_t d, double seen,
+                             double *mean, double *m2, double *tile) noexcept nogil
+    void column_spread_double(const double *X, Py_ssize_t n_rows, Py_ssize_t d, double seen,
+                              double *mean, double *m2, double *tile) noexcept nogil
     void min_sq_dist_rows_float(const float *X, Py_ssize_t n_rows, Py_ssize_t d,
                                 const float *center, double *closest) noexcept nogil
     void min_sq_dist_rows_double(const double *X, Py_ssize_t n_rows, Py_ssize_t d,
@@ -568,26 +572,64 @@ def lloyd_iterations(
     return n_iter, how, changed
 
 
-def column_mean_and_variance(const floating[:, :] X):
-    """Per-feature mean and variance of X in float64: each a sum in row order, as
-    numpy's ``sum(axis=0)`` adds (bitwise its result on one step of rows), in one pass
-    without temporaries (numpy's took ~140 us on digits' 1797 x 20, a tenth of a fit)."""
+# Rows per tile of column_mean_and_variance: a tile is read twice (its mean, then its
+# spread about it), the second time from L2.
+cdef Py_ssize_t SPREAD_TILE_BYTES = 131072
+
+
+def column_mean_and_variance(X, int n_threads=1):
+    """Per-feature mean and variance of X in float64, in one read of X on up to
+    ``n_threads`` threads: each tile of rows' mean and spread about it (two passes while
+    it is in cache), merged in row order within a block and the blocks in block order
+    (``_threads.n_blocks``), so the answer does not depend on the threads. The old two
+    passes over X (a mean, then squares about it) took ~90 ms at (1e5, 784) float64,
+    more than a Lloyd iteration."""
+    X = np.ascontiguousarray(X, dtype=np.float32 if X.dtype == np.float32 else np.float64)
+    return _mean_and_variance(X, n_threads)
+
+
+def _mean_and_variance(const floating[:, ::1] X, int n_threads):
+    from gmm_fast._threads import n_blocks
     cdef:
-        Py_ssize_t n = X.shape[0], d = X.shape[1], i, f
+        Py_ssize_t n = X.shape[0], d = X.shape[1], b, f, start, stop, t
+        Py_ssize_t blocks = n_blocks(n, 2 * d)
+        Py_ssize_t block_rows = (n + blocks - 1) // blocks
+        Py_ssize_t tile = max(1, SPREAD_TILE_BYTES // max(1, d * sizeof(floating)))
+        double[:, ::1] means = np.zeros((blocks, d)), m2s = np.zeros((blocks, d))
         double[::1] mean = np.zeros(d), variance = np.zeros(d)
-        double diff
-    with nogil:
-        for i in range(n):
-            for f in range(d):
-                mean[f] += X[i, f]
+        double *scratch
+        double seen, rows, share, delta
+    with nogil, parallel(num_threads=n_threads):
+        scratch = <double*> malloc(2 * d * sizeof(double))
+        for b in prange(blocks, schedule='static'):
+            stop = min(n, (b + 1) * block_rows)
+            start = b * block_rows
+            seen = 0
+            while start < stop:
+                t = min(tile, stop - start)
+                if floating is float:
+                    column_spread_float(&X[start, 0], t, d, seen, &means[b, 0], &m2s[b, 0],
+                                        scratch)
+                else:
+                    column_spread_double(&X[start, 0], t, d, seen, &means[b, 0],
+                                         &m2s[b, 0], scratch)
+                seen = seen + t
+                start = start + t
+        free(scratch)
+    # The blocks in order, by the same update (a block's rows: all but a last one's).
+    seen = 0
+    for b in range(blocks):
+        rows = min(n, (b + 1) * block_rows) - min(n, b * block_rows)
+        if rows <= 0:
+            continue
+        share = rows / (seen + rows)
         for f in range(d):
-            mean[f] /= n
-        for i in range(n):
-            for f in range(d):
-                diff = X[i, f] - mean[f]
-                variance[f] += diff * diff
-        for f in range(d):
-            variance[f] /= n
+            delta = means[b, f] - mean[f]
+            mean[f] += delta * share
+            variance[f] += m2s[b, f] + delta * delta * seen * share
+        seen += rows
+    for f in range(d):
+        variance[f] /= n
     return np.asarray(mean), np.asarray(variance)
 
 

@@ -15,12 +15,15 @@ def check_dtype(X):
     return np.float64
 
 
-def check_array(X, name="X", dtype=None, min_samples=1, allow_nan=False, nan_advice=None):
+def check_array(X, name="X", dtype=None, min_samples=1, allow_nan=False, nan_advice=None,
+                finite=True):
     """A finite, 2-D, C-contiguous float32/float64 array from ``X`` (copied only when needed).
 
     ``dtype`` forces a dtype (for data that must match a fitted model); by
     default it follows ``check_dtype``. ``allow_nan``: NaN cells pass (infinity
-    does not); otherwise ``nan_advice`` ends the NaN error's message.
+    does not); otherwise ``nan_advice`` ends the NaN error's message. ``finite=False``
+    leaves the values unchecked, for a caller whose own first pass over X tells
+    (``KMeans.fit``: its column means, then ``check_finite`` for the error).
     """
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
         raise TypeError(f"{name} is a sparse matrix; GaussianMixture needs dense data (use "
@@ -58,7 +61,8 @@ def check_array(X, name="X", dtype=None, min_samples=1, allow_nan=False, nan_adv
             f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required."
         )
     X = np.ascontiguousarray(X, dtype=target)
-    check_finite(X, name, allow_nan, nan_advice)
+    if finite:
+        check_finite(X, name, allow_nan, nan_advice)
     return X
 
 

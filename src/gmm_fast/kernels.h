@@ -99,6 +99,10 @@ struct gmm_kernel_table {
                               const double *shift, double *xs);
     void (*add_row_float)(double *s, const float *x, double w, ptrdiff_t d);
     void (*add_row_double)(double *s, const double *x, double w, ptrdiff_t d);
+    void (*column_spread_float)(const float *X, ptrdiff_t n_rows, ptrdiff_t d,
+                                double seen, double *mean, double *m2, double *tile);
+    void (*column_spread_double)(const double *X, ptrdiff_t n_rows, ptrdiff_t d,
+                                 double seen, double *mean, double *m2, double *tile);
     void (*min_sq_dist_rows_float)(const float *X, ptrdiff_t n_rows, ptrdiff_t d,
                                    const float *center, double *closest);
     void (*min_sq_dist_rows_double)(const double *X, ptrdiff_t n_rows, ptrdiff_t d,
@@ -183,6 +187,8 @@ extern const struct gmm_kernel_table *gmm_active_kernels;
 #define shift_rows_double(...) GMM_K->shift_rows_double(__VA_ARGS__)
 #define add_row_float(...) GMM_K->add_row_float(__VA_ARGS__)
 #define add_row_double(...) GMM_K->add_row_double(__VA_ARGS__)
+#define column_spread_float(...) GMM_K->column_spread_float(__VA_ARGS__)
+#define column_spread_double(...) GMM_K->column_spread_double(__VA_ARGS__)
 #define min_sq_dist_rows_float(...) GMM_K->min_sq_dist_rows_float(__VA_ARGS__)
 #define min_sq_dist_rows_double(...) GMM_K->min_sq_dist_rows_double(__VA_ARGS__)
 #define gmm_missing_diag_distances(...) GMM_K->missing_diag_distances(__VA_ARGS__)
