@@ -271,6 +271,39 @@ def test_small_passes_take_one_thread_large_ones_more(monkeypatch):
     assert {threads for _, threads, _ in calls} == {1}
 
 
+def test_kmeans_keeps_blas_on_one_thread_where_its_passes_call_it(monkeypatch, cpu_level):
+    """KMeans limits BLAS to one thread only where a pass calls it from its threads (the
+    GEMM path); narrow rows (the direct path from AVX2 on) leave BLAS alone, and the
+    fit is the same either way."""
+    from gmm_fast import KMeans, _kmeans
+    from gmm_fast._lloyd import calls_blas
+
+    entered = []
+    real = _kmeans.sequential_blas
+
+    def counting():
+        entered.append(1)
+        return real()
+
+    monkeypatch.setattr(_kmeans, "sequential_blas", counting)
+    rng = np.random.default_rng(0)
+    for n_features, n_clusters in ((4, 3), (64, 32)):
+        entered.clear()
+        X = rng.standard_normal((500, n_features))
+        KMeans(n_clusters, random_state=0).fit(X).predict(X)
+        assert len(entered) == (2 if calls_blas(n_features, n_clusters, X.itemsize) else 0)
+    # From AVX2 on, narrow rows take a direct path (no BLAS); wide rows with many
+    # centres take the GEMM at every level.
+    assert calls_blas(4, 3, 8) == (cpu_level == "baseline")
+    assert calls_blas(64, 32, 8)
+    X = rng.standard_normal((500, 4))
+    free = KMeans(3, random_state=0).fit(X)
+    with real():
+        limited = KMeans(3, random_state=0).fit(X)
+    np.testing.assert_array_equal(limited.cluster_centers_, free.cluster_centers_)
+    np.testing.assert_array_equal(limited.labels_, free.labels_)
+
+
 def test_sequential_blas_limits_every_blas_and_restores_it(tmp_path):
     # Every BLAS the process loaded runs on one thread inside, nested or while another
     # Python thread is inside too; leaving restores each library's own count. (The

@@ -321,6 +321,12 @@ cdef _Paths _choose(Py_ssize_t n_features, Py_ssize_t n_clusters, Py_ssize_t ite
     return p
 
 
+def calls_blas(Py_ssize_t n_features, Py_ssize_t n_clusters, Py_ssize_t itemsize):
+    """Whether a dense pass on this shape takes the GEMM path: BLAS, called from the
+    pass's threads (the caller then keeps BLAS on one thread); the direct paths do not."""
+    return not _choose(n_features, n_clusters, itemsize).direct
+
+
 def _pass_buffers(_Paths p, Py_ssize_t n_features, Py_ssize_t n_blocks, dtype):
     """A pass's buffers: |c|^2 (the padded centres' +inf: never nearest), zeros for the
     direct paths' -2 c padded to their centre (and, wide, feature) blocks (a dummy for
