@@ -281,3 +281,24 @@ def test_wide_label_moments_by_products_match_the_loops(covariance_type, monkeyp
         _assert_close(getattr(loops, name), getattr(products, name), 1e-12, name)
     for g, w in zip(mstep(loops, covariance_type, 0.0), mstep(products, covariance_type, 0.0)):
         _assert_close(g, w, 1e-12, "parameters")
+
+
+def test_reciprocal_roots_are_numpys_or_none(rng):
+    """Diag and spherical precision factors in one call: bitwise numpy's 1 / sqrt(v)
+    (both correctly rounded), and None (the numpy path's error then) for a variance
+    that is not positive and finite; the estimator's path gives the same factors and
+    still names the bad component."""
+    from gmm_fast._covariances import COVARIANCE_TYPES
+    from gmm_fast._mstep import reciprocal_roots
+
+    variances = np.exp(rng.uniform(-300, 300, size=500)) * rng.uniform(0.5, 2, size=500)
+    np.testing.assert_array_equal(reciprocal_roots(variances), 1.0 / np.sqrt(variances))
+    for bad in (0.0, -1e-300, np.inf, np.nan):
+        assert reciprocal_roots(np.array([1.0, bad, 2.0])) is None
+    diag = COVARIANCE_TYPES["diag"].precisions_cholesky
+    covariances = rng.uniform(0.1, 3, size=(3, 4))
+    np.testing.assert_array_equal(diag(covariances, 1e-6, np.float64),
+                                  1.0 / np.sqrt(covariances))
+    covariances[2, 1] = 0.0
+    with pytest.raises(ValueError, match="component 2|covariance"):
+        diag(covariances, 1e-6, np.float64)

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 from scipy.linalg import cholesky, lapack
 
-from ._mstep import full_precisions_cholesky
+from ._mstep import full_precisions_cholesky, reciprocal_roots
 
 
 def _precision_error(covariance_type, component, reg_covar, dtype):
@@ -138,6 +138,10 @@ def _diag_covariances(stats, nk, delta, reg_covar):
 
 def _positive_precisions_cholesky(name):
     def precisions_cholesky(covariances, reg_covar, dtype):
+        if isinstance(covariances, np.ndarray) and covariances.dtype == np.float64:
+            roots = reciprocal_roots(covariances.ravel())
+            if roots is not None:  # (the usual case, in one call)
+                return roots.reshape(covariances.shape)
         bad = ~(covariances > 0) | ~np.isfinite(covariances)
         if bad.any():
             component = int(np.flatnonzero(bad.reshape(len(covariances), -1).any(axis=1))[0])

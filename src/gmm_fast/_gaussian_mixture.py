@@ -57,10 +57,10 @@ def _degenerate_variances(covariances, means, nk, covariance_type):
     tie the fit to the origin); at the origin it stays 0, and the fit fails as
     scikit-learn's does. Full and tied covariances of rank < d fail as there too.
     """
-    if covariance_type not in ("diag", "spherical"):
-        return covariances
+    if covariance_type not in ("diag", "spherical") or covariances.min() > 0:
+        return covariances  # (the usual case, in one call)
     degenerate = covariances <= 0
-    if not degenerate.any():
+    if not degenerate.any():  # (NaN: precisions_cholesky's error)
         return covariances
     square = means * means
     scale = _NK_FLOOR * nk / (nk + _NK_FLOOR) ** 2

@@ -248,3 +248,18 @@ def full_precisions_cholesky(const double[:, :, ::1] covariances):
                     s = s + lower[i, p] * upper[k, j, p]
                 upper[k, j, i] = -s / lower[i, i]
     return factors, -1
+
+
+def reciprocal_roots(const double[::1] variances):
+    """``1 / sqrt(v)`` of every variance (diag and spherical precision factors, flat),
+    or None if one is not positive and finite (the caller's numpy path then names it).
+    Bitwise numpy's ``1.0 / np.sqrt(v)`` (both correctly rounded), in one call instead
+    of ~7 numpy calls (~8 us an EM iteration on small data)."""
+    cdef:
+        Py_ssize_t n = variances.shape[0], i
+        double[::1] roots = np.empty(n)
+    for i in range(n):
+        if not (variances[i] > 0 and variances[i] < INFINITY):
+            return None
+        roots[i] = 1.0 / sqrt(variances[i])
+    return roots.base
