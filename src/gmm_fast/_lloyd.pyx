@@ -30,6 +30,7 @@ from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from gmm_fast cimport _draws_core as core
+from gmm_fast._threads import n_blocks
 
 # Rows per distance computation: as many as keep a chunk of shifted rows within
 # 256 KiB (they stay in L2 between the GEMM and the sums) and its distances to
@@ -595,7 +596,6 @@ def column_mean_and_variance(X, int n_threads=1):
 
 
 def _mean_and_variance(const floating[:, ::1] X, int n_threads):
-    from gmm_fast._threads import n_blocks
     cdef:
         Py_ssize_t n = X.shape[0], d = X.shape[1], b, f, start, stop, t
         Py_ssize_t blocks = n_blocks(n, 2 * d)
