@@ -272,8 +272,8 @@ def test_small_passes_take_one_thread_large_ones_more(monkeypatch):
 
 
 def test_kmeans_keeps_blas_on_one_thread_where_its_passes_call_it(monkeypatch, cpu_level):
-    """KMeans limits BLAS to one thread only where a pass calls it from its threads (the
-    GEMM path); narrow rows (the direct path from AVX2 on) leave BLAS alone, and the
+    """KMeans (fit, predict, partial_fit) limits BLAS to one thread only where a pass
+    calls it from its threads (the GEMM path); narrow rows (the direct path from AVX2 on) leave BLAS alone, and the
     fit is the same either way."""
     from gmm_fast import KMeans, _kmeans
     from gmm_fast._lloyd import calls_blas
@@ -291,7 +291,9 @@ def test_kmeans_keeps_blas_on_one_thread_where_its_passes_call_it(monkeypatch, c
         entered.clear()
         X = rng.standard_normal((500, n_features))
         KMeans(n_clusters, random_state=0).fit(X).predict(X)
-        assert len(entered) == (2 if calls_blas(n_features, n_clusters, X.itemsize) else 0)
+        online = KMeans(n_clusters, random_state=0).partial_fit(X)  # (seeds, then steps)
+        online.partial_fit(X)
+        assert len(entered) == (4 if calls_blas(n_features, n_clusters, X.itemsize) else 0)
     # From AVX2 on, narrow rows take a direct path (no BLAS); wide rows with many
     # centres take the GEMM at every level.
     assert calls_blas(4, 3, 8) == (cpu_level == "baseline")

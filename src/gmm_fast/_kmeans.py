@@ -697,9 +697,10 @@ class KMeans(EstimatorBase):
                   else check_sample_weight(sample_weight, X.shape[0], X.dtype))
         n_threads = effective_n_threads(self.n_threads)
         counts = getattr(self, "_counts", None)
-        with sequential_blas():
+        if first:
+            n_clusters, init, _ = self._check_params(X)
+        with _blas_on_one_thread(X, n_clusters if first else len(self.cluster_centers_)):
             if first:
-                n_clusters, init, _ = self._check_params(X)
                 with fit_random_state(self.random_state,
                                       reuse=not callable(init)) as random_state:
                     centers = self._init_centers(X, init, n_clusters, weight, random_state,

@@ -75,6 +75,8 @@ cdef extern from "kernels.h":
                            const double *shift, double *xs) noexcept nogil
     void add_row_float(double *s, const float *x, double w, Py_ssize_t d) noexcept nogil
     void add_row_double(double *s, const double *x, double w, Py_ssize_t d) noexcept nogil
+    void merge_spread(Py_ssize_t d, double seen, double *mean, double *m2, double count,
+                      const double *their_mean, const double *their_m2) noexcept nogil
     void column_spread_float(const float *X, Py_ssize_t n_rows, Py_ssize_t d, double seen,
                              double *mean, double *m2, double *tile) noexcept nogil
     void column_spread_double(const double *X, Py_ssize_t n_rows, Py_ssize_t d, double seen,
@@ -604,7 +606,7 @@ def _mean_and_variance(const floating[:, ::1] X, int n_threads):
         double[:, ::1] means = np.zeros((blocks, d)), m2s = np.zeros((blocks, d))
         double[::1] mean = np.zeros(d), variance = np.zeros(d)
         double *scratch
-        double seen, rows, share, delta
+        double seen, rows
     with nogil, parallel(num_threads=n_threads):
         scratch = <double*> malloc(2 * d * sizeof(double))
         for b in prange(blocks, schedule='static'):
@@ -622,18 +624,13 @@ def _mean_and_variance(const floating[:, ::1] X, int n_threads):
                 seen = seen + t
                 start = start + t
         free(scratch)
-    # The blocks in order, by the same update (a block's rows: all but a last one's).
+    # The blocks in order, by the tiles' update (a block's rows: all but a last one's).
     seen = 0
     for b in range(blocks):
         rows = min(n, (b + 1) * block_rows) - min(n, b * block_rows)
-        if rows <= 0:
-            continue
-        share = rows / (seen + rows)
-        for f in range(d):
-            delta = means[b, f] - mean[f]
-            mean[f] += delta * share
-            variance[f] += m2s[b, f] + delta * delta * seen * share
-        seen += rows
+        if rows > 0:
+            merge_spread(d, seen, &mean[0], &variance[0], rows, &means[b, 0], &m2s[b, 0])
+            seen += rows
     for f in range(d):
         variance[f] /= n
     return np.asarray(mean), np.asarray(variance)

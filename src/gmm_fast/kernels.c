@@ -81,6 +81,7 @@ const struct gmm_kernel_table GMM_KERNEL_TABLE = {
     .shift_rows_double = gmm_shift_rows_double,
     .add_row_float = gmm_add_row_float,
     .add_row_double = gmm_add_row_double,
+    .merge_spread = gmm_merge_spread,
     .column_spread_float = gmm_column_spread_float,
     .column_spread_double = gmm_column_spread_double,
     .min_sq_dist_rows_float = gmm_min_sq_dist_rows_float,

@@ -99,6 +99,8 @@ struct gmm_kernel_table {
                               const double *shift, double *xs);
     void (*add_row_float)(double *s, const float *x, double w, ptrdiff_t d);
     void (*add_row_double)(double *s, const double *x, double w, ptrdiff_t d);
+    void (*merge_spread)(ptrdiff_t d, double seen, double *mean, double *m2, double count,
+                         const double *their_mean, const double *their_m2);
     void (*column_spread_float)(const float *X, ptrdiff_t n_rows, ptrdiff_t d,
                                 double seen, double *mean, double *m2, double *tile);
     void (*column_spread_double)(const double *X, ptrdiff_t n_rows, ptrdiff_t d,
@@ -187,6 +189,7 @@ extern const struct gmm_kernel_table *gmm_active_kernels;
 #define shift_rows_double(...) GMM_K->shift_rows_double(__VA_ARGS__)
 #define add_row_float(...) GMM_K->add_row_float(__VA_ARGS__)
 #define add_row_double(...) GMM_K->add_row_double(__VA_ARGS__)
+#define merge_spread(...) GMM_K->merge_spread(__VA_ARGS__)
 #define column_spread_float(...) GMM_K->column_spread_float(__VA_ARGS__)
 #define column_spread_double(...) GMM_K->column_spread_double(__VA_ARGS__)
 #define min_sq_dist_rows_float(...) GMM_K->min_sq_dist_rows_float(__VA_ARGS__)

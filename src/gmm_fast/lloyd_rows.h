@@ -82,6 +82,22 @@
                 best_dist[r] = nearer ? dist : best_dist[r];                         \
             }                                                                        \
     }
+
+/* Chan, Golub and LeVeque's pairwise update: the column means and spreads (sums of
+   squares about the mean) of `seen` rows, in place, merged with those of `count` more
+   (their_mean, their_m2). column_mean_and_variance's tiles and blocks alike. */
+static void gmm_merge_spread(ptrdiff_t d, double seen, double *restrict mean,
+                             double *restrict m2, double count,
+                             const double *restrict their_mean,
+                             const double *restrict their_m2) {
+    double share = count / (seen + count), cross = seen * share;
+    #pragma omp simd
+    for (ptrdiff_t f = 0; f < d; f++) {
+        double delta = their_mean[f] - mean[f];
+        mean[f] += delta * share;
+        m2[f] += their_m2[f] + delta * delta * cross;
+    }
+}
 #endif
 
 /* Index of the first minimum of off + v, written with selects so that gcc emits
@@ -204,13 +220,7 @@ static void TYPED(gmm_column_spread)(const T *restrict X, ptrdiff_t n_rows, ptrd
             tile_m2[f] += diff * diff;
         }
     }
-    double share = (double)n_rows / (seen + (double)n_rows), cross = seen * share;
-    #pragma omp simd
-    for (ptrdiff_t f = 0; f < d; f++) {
-        double delta = tile_mean[f] - mean[f];
-        mean[f] += delta * share;
-        m2[f] += tile_m2[f] + delta * delta * cross;
-    }
+    gmm_merge_spread(d, seen, mean, m2, (double)n_rows, tile_mean, tile_m2);
 }
 
 /* k-means++: closest[i] = min(closest[i], |x_i - c|^2) for n_rows rows, each
