@@ -174,11 +174,57 @@ static void gmm_column_moments(const double *restrict wr,
     }
 }
 
+/* Rows of at least this many scores are normalised along the row, in vectors (max,
+   then exp and sum in one pass). Shorter rows do not fill a vector at AVX-512 (16
+   floats, 8 doubles): GCC 12 leaves them to its scalar epilogue, whose `omp simd`
+   reductions go through memory at each step (a tied float32 (1e5, 8, 8) E-step took
+   twice float64's). Those rows get their max and sums component by component across
+   the rows, and their exps in one loop over the chunk (GMM_SHORT_ROWS). From k = 16
+   on, along the row is faster: the normalisation of spherical (5e4, 64, 32) took
+   1.4x as long across the rows (AVX-512 Ice Lake). */
+enum { GMM_ROW_VECTOR_MIN = 16 };
+
+/* Short rows (n < GMM_ROW_VECTOR_MIN) of scores (type T) -> their exps, shifted by
+   each row's largest, as doubles in terms (may be scores itself when T is double);
+   top[i] the largest (NaN skipped, as in gmm_normalize_chunk), total[i] the row's
+   sum in component order. */
+#define GMM_SHORT_ROWS(name, T)                                                      \
+    GMM_BODY void name(int single, const T *scores, double *terms, ptrdiff_t n_rows,  \
+                       ptrdiff_t n, double *top, double *total) {                    \
+        ptrdiff_t i, k;                                                              \
+        for (i = 0; i < n_rows; i++) top[i] = -INFINITY;                             \
+        for (k = 0; k < n; k++)                                                      \
+            for (i = 0; i < n_rows; i++) {                                           \
+                double s = scores[i * n + k];                                        \
+                top[i] = s > top[i] ? s : top[i];                                    \
+            }                                                                        \
+        for (i = 0; i < n_rows; i++)                                                 \
+            for (k = 0; k < n; k++) terms[i * n + k] = (double)scores[i * n + k] - top[i]; \
+        _Pragma("omp simd")                                                          \
+        for (i = 0; i < n_rows * n; i++)                                             \
+            terms[i] = gmm_exp_nonpositive(terms[i], single);                        \
+        for (i = 0; i < n_rows; i++) total[i] = 0.0;                                 \
+        for (k = 0; k < n; k++)                                                      \
+            for (i = 0; i < n_rows; i++) total[i] += terms[i * n + k];               \
+    }
+GMM_SHORT_ROWS(gmm_short_rows, double)
+GMM_SHORT_ROWS(gmm_short_rows_f32, float)
+
+/* row[k] *= weights[i] / total[i], row by row (rows of n). */
+GMM_BODY void gmm_scale_rows(double *rows, ptrdiff_t n_rows, ptrdiff_t n,
+                             const double *total, const double *weights) {
+    for (ptrdiff_t i = 0; i < n_rows; i++) {
+        double *row = rows + i * n;
+        double scale = weights[i] / total[i];
+        #pragma omp simd
+        for (ptrdiff_t k = 0; k < n; k++) row[k] *= scale;
+    }
+}
+
 /* gmm_normalize_chunk's results, in place on row-major scores (rows of n): for the
    E-step of row-major models, whose second GEMM then reads the responsibilities
    transposed ('T') instead of this copying them component-major (a scalar scatter:
-   with the exp, 13% of a spherical E-step at d=64 k=32, one thread). The exp and
-   the sums run along each row; the logs along the rows, as there. While the exps
+   with the exp, 13% of a spherical E-step at d=64 k=32, one thread). While the exps
    run, the next chunk's rows (ahead_rows of row_bytes from ahead) are fetched:
    reading X otherwise stalls the next chunk's first pass (spherical (5e4, 64, 32)
    E-step 5.5-6.5% faster). */
@@ -187,30 +233,32 @@ GMM_BODY void gmm_normalize_rows_body(int single, double *scores, ptrdiff_t n_ro
                                       const double *weights, const char *ahead,
                                       ptrdiff_t ahead_rows, ptrdiff_t row_bytes) {
     ptrdiff_t i, k;
-    for (i = 0; i < n_rows; i++) {
-        if (ahead && i < ahead_rows)
+    if (n < GMM_ROW_VECTOR_MIN) {
+        for (i = 0; ahead && i < ahead_rows; i++)
             for (ptrdiff_t offset = 0; offset < row_bytes; offset += 64)
                 GMM_PREFETCH(ahead + i * row_bytes + offset);
-        double *row = scores + i * n;
-        double top = -INFINITY, sum = 0.0;
-        #pragma omp simd reduction(max:top)
-        for (k = 0; k < n; k++) top = row[k] > top ? row[k] : top;
-        #pragma omp simd reduction(+:sum)
-        for (k = 0; k < n; k++) {
-            double e = gmm_exp_nonpositive(row[k] - top, single);
-            row[k] = e;
-            sum += e;
+        gmm_short_rows(single, scores, scores, n_rows, n, log_norm, total);
+    }
+    else
+        for (i = 0; i < n_rows; i++) {
+            if (ahead && i < ahead_rows)
+                for (ptrdiff_t offset = 0; offset < row_bytes; offset += 64)
+                    GMM_PREFETCH(ahead + i * row_bytes + offset);
+            double *row = scores + i * n;
+            double top = -INFINITY, sum = 0.0;
+            #pragma omp simd reduction(max:top)
+            for (k = 0; k < n; k++) top = row[k] > top ? row[k] : top;
+            #pragma omp simd reduction(+:sum)
+            for (k = 0; k < n; k++) {
+                double e = gmm_exp_nonpositive(row[k] - top, single);
+                row[k] = e;
+                sum += e;
+            }
+            log_norm[i] = top;
+            total[i] = sum;
         }
-        log_norm[i] = top;
-        total[i] = sum;
-    }
     gmm_add_log(log_norm, total, n_rows, single);
-    for (i = 0; i < n_rows; i++) {
-        double *row = scores + i * n;
-        double scale = weights[i] / total[i];
-        #pragma omp simd
-        for (k = 0; k < n; k++) row[k] *= scale;
-    }
+    gmm_scale_rows(scores, n_rows, n, total, weights);
 }
 
 /* gmm_normalize_rows for float32 scores (the float32 GEMM's, see _estep's
@@ -222,29 +270,27 @@ static void gmm_normalize_rows_f32(const float *restrict scores, double *restric
                                    ptrdiff_t n_rows, ptrdiff_t n, double *log_norm,
                                    double *total, const double *weights) {
     ptrdiff_t i, k;
-    for (i = 0; i < n_rows; i++) {
-        const float *row = scores + i * n;
-        double *restrict wrow = out + i * n;
-        float top = -INFINITY;
-        double sum = 0.0;
-        #pragma omp simd reduction(max:top)
-        for (k = 0; k < n; k++) top = row[k] > top ? row[k] : top;
-        #pragma omp simd reduction(+:sum)
-        for (k = 0; k < n; k++) {
-            double e = gmm_exp_nonpositive((double)row[k] - top, 1);
-            wrow[k] = e;
-            sum += e;
+    if (n < GMM_ROW_VECTOR_MIN)
+        gmm_short_rows_f32(1, scores, out, n_rows, n, log_norm, total);
+    else
+        for (i = 0; i < n_rows; i++) {
+            const float *row = scores + i * n;
+            double *restrict wrow = out + i * n;
+            float top = -INFINITY;
+            double sum = 0.0;
+            #pragma omp simd reduction(max:top)
+            for (k = 0; k < n; k++) top = row[k] > top ? row[k] : top;
+            #pragma omp simd reduction(+:sum)
+            for (k = 0; k < n; k++) {
+                double e = gmm_exp_nonpositive((double)row[k] - top, 1);
+                wrow[k] = e;
+                sum += e;
+            }
+            log_norm[i] = top;
+            total[i] = sum;
         }
-        log_norm[i] = top;
-        total[i] = sum;
-    }
     gmm_add_log(log_norm, total, n_rows, 1);
-    for (i = 0; i < n_rows; i++) {
-        double *wrow = out + i * n;
-        double scale = weights[i] / total[i];
-        #pragma omp simd
-        for (k = 0; k < n; k++) wrow[k] *= scale;
-    }
+    gmm_scale_rows(out, n_rows, n, total, weights);
 }
 
 /* dst = src rounded to float32 (the float32 GEMMs' operands). */
@@ -256,17 +302,16 @@ static void gmm_round_to_float(const double *restrict src, float *restrict dst,
 
 /* Tied features' last two columns: |y|^2 of each row's first d, and a 1 (rows of m);
    in float64, and in float32 for the float32 GEMM's features (_single_log_prob).
-   A sum does not vectorise without reassociation: asked for here, deterministically
-   (the order depends on the build, not on the threads). */
+   Feature by feature across the rows: each row's sum in feature order, as a plain
+   loop adds, and no chain of dependent adds (an `omp simd` reduction along a row of
+   d < 16 floats ran as AVX-512's scalar epilogue, each step through memory). */
 #define GMM_TIED_NORMS(name, T)                                                     \
     static void name(T *features, ptrdiff_t n_rows, ptrdiff_t d, ptrdiff_t m) {     \
-        for (ptrdiff_t i = 0; i < n_rows; i++) {                                    \
-            T *row = features + i * m, acc = 0;                                     \
-            _Pragma("omp simd reduction(+:acc)")                                    \
-            for (ptrdiff_t f = 0; f < d; f++) acc += row[f] * row[f];               \
-            row[d] = acc;                                                           \
-            row[d + 1] = 1;                                                         \
-        }                                                                           \
+        for (ptrdiff_t i = 0; i < n_rows; i++) features[i * m + d] = 0;             \
+        for (ptrdiff_t f = 0; f < d; f++)                                           \
+            for (ptrdiff_t i = 0; i < n_rows; i++)                                  \
+                features[i * m + d] += features[i * m + f] * features[i * m + f];   \
+        for (ptrdiff_t i = 0; i < n_rows; i++) features[i * m + d + 1] = 1;         \
     }
 GMM_TIED_NORMS(gmm_tied_norms, double)
 GMM_TIED_NORMS(gmm_tied_norms_f32, float)
