@@ -171,6 +171,8 @@ cdef extern from "kernels.h":
                            Py_ssize_t columns, Py_ssize_t n, double *lp) noexcept nogil
     void gmm_column_moments(const double *wr, const double *features, Py_ssize_t n_rows,
                             Py_ssize_t columns, Py_ssize_t n, double *moments) noexcept nogil
+    void gmm_row_sums(const double *rows, Py_ssize_t n_rows, Py_ssize_t n, double *out,
+                      Py_ssize_t stride) noexcept nogil
     void gmm_normalize_rows_f32(const float *scores, double *out, Py_ssize_t n_rows,
                                 Py_ssize_t n, double *log_norm, double *total,
                                 const double *weights) noexcept nogil
@@ -721,9 +723,7 @@ cdef void _estep_block(
                         moments[k * (m + 1) + m] += scores[i * K + k]
                 _gemm('T', 'N', K, d, n_rows, scores, K, xd, d, 1.0, moments, m + 1)
             else:
-                for k in range(K):
-                    for i in range(n_rows):
-                        moments[k * (m + 1) + m] += lp[k * n_rows + i]
+                gmm_row_sums(lp, n_rows, K, moments + m, m + 1)
                 _gemm('N', 'N', K, d, n_rows, lp, n_rows, xd, d, 1.0, moments, m + 1)
             for i in range(n_rows):
                 w = weights[i]

@@ -57,6 +57,7 @@ const struct gmm_kernel_table GMM_KERNEL_TABLE = {
     .tied_norms = gmm_tied_norms,
     .column_scores = gmm_column_scores,
     .column_moments = gmm_column_moments,
+    .row_sums = gmm_row_sums,
     .normalize_rows_f32 = gmm_normalize_rows_f32,
     .round_to_float = gmm_round_to_float,
     .tied_norms_f32 = gmm_tied_norms_f32,

@@ -46,6 +46,8 @@ struct gmm_kernel_table {
                           ptrdiff_t columns, ptrdiff_t n, double *lp);
     void (*column_moments)(const double *wr, const double *features, ptrdiff_t n_rows,
                            ptrdiff_t columns, ptrdiff_t n, double *moments);
+    void (*row_sums)(const double *rows, ptrdiff_t n_rows, ptrdiff_t n, double *out,
+                     ptrdiff_t stride);
     /* float32 GEMM of float32 data (estep_normalize.h) */
     void (*normalize_rows_f32)(const float *scores, double *out, ptrdiff_t n_rows,
                                ptrdiff_t n, double *log_norm, double *total,
@@ -165,6 +167,7 @@ extern const struct gmm_kernel_table *gmm_active_kernels;
 #define gmm_tied_norms(...) GMM_K->tied_norms(__VA_ARGS__)
 #define gmm_column_scores(...) GMM_K->column_scores(__VA_ARGS__)
 #define gmm_column_moments(...) GMM_K->column_moments(__VA_ARGS__)
+#define gmm_row_sums(...) GMM_K->row_sums(__VA_ARGS__)
 #define gmm_normalize_rows_f32(...) GMM_K->normalize_rows_f32(__VA_ARGS__)
 #define gmm_round_to_float(...) GMM_K->round_to_float(__VA_ARGS__)
 #define gmm_tied_norms_f32(...) GMM_K->tied_norms_f32(__VA_ARGS__)
