@@ -3,11 +3,14 @@
 ``thresholds.json`` holds one table of speed-ups over scikit-learn per CPU level
 (``LEVELS``): the same kernels run at different speeds on AVX-512, AVX2 and
 baseline code paths while scikit-learn's BLAS moves less, so a table measured at
-one level cannot gate another. The gate takes the table of the level gmm_fast
-runs at, or else the nearest lower level's (slower kernels: more lenient
-thresholds), and says which. ``slow_down`` makes the kernels do their work
-``factor`` times per call, same answer, so CI can check that a real 2x
-regression fails the gate.
+one level cannot gate another. Within a level, CPUs differ too (a Zen 4 and an Ice
+Lake Xeon both run the AVX-512 kernels, at different speed-ups): each row keeps the
+figure of every CPU measured at that level (``by_cpu``), and its threshold is the
+margin times the lowest, so the gate holds on each of them. The gate takes the
+table of the level gmm_fast runs at, or else the nearest lower level's (slower
+kernels: more lenient thresholds), and says which. ``slow_down`` makes the kernels
+do their work ``factor`` times per call, same answer, so CI can check that a real
+2x regression fails the gate.
 """
 import datetime
 import functools
@@ -88,18 +91,43 @@ def select_table(thresholds, level):
     return None, None
 
 
+def cpu_id(path="/proc/cpuinfo"):
+    """The CPU as a table records it: model name, family and model numbers."""
+    fields = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                if not line.strip():
+                    break  # the first processor's fields only
+                name, _, value = line.partition(":")
+                fields[name.strip()] = value.strip()
+    except OSError:
+        pass
+    if "model name" not in fields:
+        return harness.cpu_model()
+    return (f"{fields['model name']} (family {fields.get('cpu family', '?')}, "
+            f"model {fields.get('model', '?')})")
+
+
+def measured_on(table):
+    """``{cpu: record}`` of the CPUs a level's table was measured on (a table from
+    before ``by_cpu`` has one record, its CPU named inside it)."""
+    records = table.get("measured_on", {})
+    return {records.get("cpu", "?"): records} if "date" in records else records
+
+
 def describe_table(level, table_level, table):
     """The gate's first lines: which table gates this level, and where it came from."""
     if table is None:
         return [f"thresholds: no table for {level!r} or a lower level in thresholds.json: "
                 f"measure one (bench/README.md, 'The CI gate')"]
-    where = table.get("measured_on", {})
-    origin = (f"measured {where.get('date', '?')} on {where.get('cpu', '?')} "
-              f"({where.get('label', '')})")
-    if table_level == level:
-        return [f"thresholds: table {level!r}, margin {table['margin']}, {origin}"]
-    return [f"thresholds: no table for {level!r}; using {table_level!r}, the nearest lower "
-            f"level (slower kernels: more lenient), margin {table['margin']}, {origin}"]
+    head = (f"thresholds: table {level!r}" if table_level == level else
+            f"thresholds: no table for {level!r}; using {table_level!r}, the nearest lower "
+            f"level (slower kernels: more lenient)")
+    lines = [f"{head}, margin {table['margin']} x the lowest figure of the CPUs measured:"]
+    for cpu, where in measured_on(table).items():
+        lines.append(f"  {cpu}: {where.get('date', '?')} ({where.get('label', '')})")
+    return lines
 
 
 def speedup(row):
@@ -169,40 +197,52 @@ def lowest(rows, remeasure, runs, log):
 
 
 def refresh(path, level, measured, runs, margin, label):
-    """Rewrite ``level``'s table of ``path`` from ``measured`` (``{key: speed-up}``, the
-    lowest of ``runs``), other levels kept: the table's other rows kept, GMM quick rows
-    never measured null."""
+    """Record ``measured`` (``{key: speed-up}``, the lowest of ``runs``) as this CPU's
+    figures in ``level``'s table of ``path``, and set each row's threshold to ``margin``
+    x the lowest figure of the CPUs measured at that level. Other CPUs' figures, other
+    rows and other levels are kept; GMM quick rows never measured stay null."""
     try:
         thresholds = load(path)
     except (OSError, ValueError):
         thresholds = {}
-    ratios = thresholds.get("levels", {}).get(level, {}).get("ratios", {})
+    tables = thresholds.get("levels", {})
+    table = tables.get(level, {})
+    records = measured_on(table)
+    ratios = table.get("ratios", {})
+    for entry in ratios.values():  # a table from before by_cpu: its one CPU's figures
+        if "by_cpu" not in entry:
+            (old_cpu,) = records
+            entry["by_cpu"] = {} if entry["measured"] is None else {old_cpu: entry["measured"]}
     for n, d, k in cases.QUICK_GMM_WORKLOADS:
         for cov in cases.GMM_PEER_COVARIANCES + cases.GMM_SKLEARN_ONLY_COVARIANCES:
             for dtype in cases.DTYPES:
-                ratios.setdefault(cases.case_key("gmm", n, d, k, dtype, cov),
-                                  {"measured": None, "threshold": None})
+                ratios.setdefault(cases.case_key("gmm", n, d, k, dtype, cov), {"by_cpu": {}})
+    cpu = cpu_id()
     for key, value in measured.items():
-        ratios[key] = {"measured": None if value is None else round(value, 3),
-                       "threshold": None if value is None else round(margin * value, 3)}
-    tables = thresholds.get("levels", {})
-    tables[level] = {
-        "measured_on": {"date": datetime.date.today().isoformat(),
-                        "label": f"{label}{'; ' if label else ''}the lowest of {runs} quick runs",
-                        "checkout": harness.environment_report()[0],
-                        "cpu": f"{harness.cpu_model()}, {os.cpu_count()} logical cores",
-                        "level": level},
-        "margin": margin,
-        "ratios": dict(sorted(ratios.items())),
-    }
+        figures = ratios.setdefault(key, {"by_cpu": {}})["by_cpu"]
+        figures.pop(cpu, None)
+        if value is not None:
+            figures[cpu] = round(value, 3)
+    for key, entry in ratios.items():
+        lowest = min(entry["by_cpu"].values(), default=None)
+        ratios[key] = {"measured": lowest,
+                       "threshold": None if lowest is None else round(margin * lowest, 3),
+                       "by_cpu": entry["by_cpu"]}
+    records[cpu] = {"date": datetime.date.today().isoformat(),
+                    "label": f"{label}{'; ' if label else ''}the lowest of {runs} quick runs",
+                    "checkout": harness.environment_report()[0],
+                    "cpus": f"{os.cpu_count()} logical cores", "level": level}
+    tables[level] = {"measured_on": records, "margin": margin,
+                     "ratios": dict(sorted(ratios.items()))}
     data = {
         "about": "Quick-mode gate (bench/run.py --quick): speed-up of gmm_fast over "
                  "scikit-learn (sklearn s/iter / gmm_fast s/iter, same run), one table per "
-                 "CPU level gmm_fast runs at (baseline, avx2, avx512). The gate uses its "
-                 "level's table, else the nearest lower level's, and fails when a speed-up "
-                 "is below 'threshold' = margin x 'measured'. null: not gated. Refresh one "
-                 "level with `python bench/run.py --quick --refresh-thresholds` "
-                 "(see bench/README.md).",
+                 "CPU level gmm_fast runs at (baseline, avx2, avx512). Each row holds the "
+                 "figure of every CPU measured at that level ('by_cpu'), 'measured' the "
+                 "lowest of them; the gate uses its level's table, else the nearest lower "
+                 "level's, and fails when a speed-up is below 'threshold' = margin x "
+                 "'measured'. null: not gated. Record this CPU's figures with `python "
+                 "bench/run.py --quick --refresh-thresholds` (see bench/README.md).",
         "levels": {name: tables[name] for name in LEVELS if name in tables},
     }
     with open(path, "w") as f:
