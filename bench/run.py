@@ -10,8 +10,8 @@ gmm_fast time (above 1: gmm_fast is faster), measured in the same run.
 ``--quick`` runs the small workloads of ``cases.QUICK_*`` against scikit-learn
 only and exits with status 1 when a speed-up falls below its threshold in
 ``bench/thresholds.json``, in the table of the CPU level gmm_fast runs at
-(``gate.py``); ``--refresh-thresholds`` rewrites that level's table from the run
-(threshold = margin x measured). ``--slowdown 2`` runs gmm_fast's kernels twice
+(``gate.py``); ``--refresh-thresholds`` records the run's figures as this CPU's in
+that level's table (threshold = margin x the lowest CPU's figure). ``--slowdown 2`` runs gmm_fast's kernels twice
 per call: the gate must then fail (CI's self-test of the gate).
 """
 import argparse
