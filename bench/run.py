@@ -214,8 +214,8 @@ def main(argv=None):
                              "(printed, and stored by --refresh-thresholds)")
     parser.add_argument("--json", metavar="PATH", help="also write every figure to PATH")
     parser.add_argument("--refresh-thresholds", action="store_true",
-                        help="with --quick: rewrite the table of this CPU level in "
-                             "thresholds.json from this run")
+                        help="with --quick: record this run's figures as this CPU's in "
+                             "its level's table of thresholds.json")
     parser.add_argument("--refresh-runs", type=int, default=2, metavar="N",
                         help="with --refresh-thresholds: measure each row N times and keep "
                              "its lowest speed-up (default 2)")
