@@ -331,18 +331,20 @@ def test_float32_shorter_polynomials_keep_float64_accuracy(covariance_type, n_fe
                         _scales(X, sw, w0, m0, pc, covariance_type, double), np.float32)
 
 
-@pytest.mark.parametrize("n_features", [16, 40])
-def test_float32_gemm_error_within_its_bound(covariance_type, n_features, monkeypatch):
+@pytest.mark.parametrize("n_features, n_components", [(16, 20), (40, 20), (40, 8)])
+def test_float32_gemm_error_within_its_bound(covariance_type, n_features, n_components,
+                                              monkeypatch):
     """float32 data near the shift gets its log-densities from a float32 GEMM (row-major
     models: d > 12, or tied from d = 7): against float64 GEMMs on the same values,
     every statistic moves by at most 2 eps32 (R + d) of its scale, R + d the size of
     the terms that cancel for rows near the components (``largest_rounding``: R, the
     means' part; the rows' spread adds d): the GEMM's rounding perturbs a log-density
     by about eps32 (R + d), a responsibility by as much relative. Measured: 0.05-0.5
-    eps32 (R + d). The statistics must move at all (the float32 path ran)."""
+    eps32 (R + d). The statistics must move at all (the float32 path ran). k = 8: rows
+    shorter than 16 components, normalised across the rows."""
     X, sw, w0, m0, pc = _problem(3000, covariance_type, np.float32, seed=11,
-                                 n_features=n_features, n_components=20)
-    assert feature_layout(COVARIANCE_CODES[covariance_type], n_features, 20) == "rows"
+                                 n_features=n_features, n_components=n_components)
+    assert feature_layout(COVARIANCE_CODES[covariance_type], n_features, n_components) == "rows"
     pc = (pc * 0.1).astype(np.float32)
     params = _KernelParameters(w0, m0, pc, covariance_type, np.float32)
     assert params.single.size > 0
