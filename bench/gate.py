@@ -44,12 +44,7 @@ def level_from_cpuinfo(path="/proc/cpuinfo"):
     """The CPU level the flags of ``path`` allow; "baseline" off Linux x86-64."""
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
         return "baseline"
-    try:
-        with open(path) as f:
-            flags = set(next(line for line in f if line.startswith("flags")).split(":", 1)[1]
-                        .split())
-    except (OSError, StopIteration):
-        return "baseline"
+    flags = set(harness.cpuinfo(path).get("flags", "").split())
     if _AVX512_FLAGS <= flags:
         return "avx512"
     return "avx2" if _AVX2_FLAGS <= flags else "baseline"
@@ -91,18 +86,9 @@ def select_table(thresholds, level):
     return None, None
 
 
-def cpu_id(path="/proc/cpuinfo"):
+def cpu_id():
     """The CPU as a table records it: model name, family and model numbers."""
-    fields = {}
-    try:
-        with open(path) as f:
-            for line in f:
-                if not line.strip():
-                    break  # the first processor's fields only
-                name, _, value = line.partition(":")
-                fields[name.strip()] = value.strip()
-    except OSError:
-        pass
+    fields = harness.cpuinfo()
     if "model name" not in fields:
         return harness.cpu_model()
     return (f"{fields['model name']} (family {fields.get('cpu family', '?')}, "

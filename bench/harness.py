@@ -173,14 +173,25 @@ def blas_report():
     return lines
 
 
+def cpuinfo(path="/proc/cpuinfo"):
+    """The first processor's fields of ``path`` (``{"model name": ..., "flags": ...}``),
+    or {} where it cannot be read."""
+    fields = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                if not line.strip():
+                    break
+                name, _, value = line.partition(":")
+                fields[name.strip()] = value.strip()
+    except OSError:
+        pass
+    return fields
+
+
 def cpu_model():
     """The CPU's model name from /proc/cpuinfo, or "unknown"."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f
-                        if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return "unknown"
+    return cpuinfo().get("model name", "unknown")
 
 
 def environment_report():

@@ -128,10 +128,10 @@ static void gmm_column_scores(const double *restrict coef,
     }
 }
 
-/* The GMM_DOT_LANES (8) partial sums of a dot product, added in a fixed tree. */
-GMM_BODY double gmm_fold_lanes(const double *p) {
-    return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
-}
+/* The GMM_DOT_LANES (8) partial sums of a dot product, added in a fixed tree (float
+   or double lanes). */
+#define GMM_FOLD_LANES(p) \
+    ((((p)[0] + (p)[1]) + ((p)[2] + (p)[3])) + (((p)[4] + (p)[5]) + ((p)[6] + (p)[7])))
 
 /* q (<= 4, a constant where inlined) columns' sums for one component. */
 GMM_BODY void gmm_column_dots(int q, const double *restrict w,
@@ -148,7 +148,7 @@ GMM_BODY void gmm_column_dots(int q, const double *restrict w,
         }
     for (i = body; i < n_rows; i++)
         for (int j = 0; j < q; j++) a[j][i - body] += w[i] * f0[j * n_rows + i];
-    for (int j = 0; j < q; j++) out[j] += gmm_fold_lanes(a[j]);
+    for (int j = 0; j < q; j++) out[j] += GMM_FOLD_LANES(a[j]);
 }
 
 /* moments[k * columns + c] += sum_i wr[k * n_rows + i] features[c * n_rows + i].
@@ -190,7 +190,7 @@ static void gmm_row_sums(const double *restrict rows, ptrdiff_t n_rows, ptrdiff_
             for (int l = 0; l < L; l++) a[l] += row[i + l];
         }
         for (ptrdiff_t i = body; i < n_rows; i++) a[i - body] += row[i];
-        out[k * stride] += gmm_fold_lanes(a);
+        out[k * stride] += GMM_FOLD_LANES(a);
     }
 }
 
@@ -336,7 +336,7 @@ static void gmm_round_to_float(const double *restrict src, float *restrict dst,
                 _Pragma("omp simd")                                                 \
                 for (int l = 0; l < L; l++) a[l] += row[f + l] * row[f + l];        \
             for (ptrdiff_t l = 0; f + l < d; l++) a[l] += row[f + l] * row[f + l];  \
-            row[d] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); \
+            row[d] = GMM_FOLD_LANES(a);                                             \
             row[d + 1] = 1;                                                         \
         }                                                                           \
     }
