@@ -89,9 +89,7 @@ def select_table(thresholds, level):
 def cpu_id():
     """The CPU as a table records it: model name, family and model numbers."""
     fields = harness.cpuinfo()
-    if "model name" not in fields:
-        return harness.cpu_model()
-    return (f"{fields['model name']} (family {fields.get('cpu family', '?')}, "
+    return (f"{fields.get('model name', 'unknown')} (family {fields.get('cpu family', '?')}, "
             f"model {fields.get('model', '?')})")
 
 

@@ -36,6 +36,8 @@ from threadpoolctl import threadpool_info
 import gmm_fast
 from gmm_fast._datasets import make_tilted_blobs
 
+import harness
+
 SETTLE_SECONDS = 0.3
 TARGETS = {"fit": 3.0, "select_model": 6.0}
 
@@ -170,12 +172,7 @@ def environment():
     lines = [f"gmm_fast {gmm_fast.__version__ if hasattr(gmm_fast, '__version__') else '?'}"
              f" ({os.path.dirname(gmm_fast.__file__)}), python {sys.version.split()[0]}, "
              f"{os.cpu_count()} CPUs"]
-    with open("/proc/cpuinfo") as f:
-        info = f.read()
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines()
-                  if line.startswith("model name")), "?")
-    level = "AVX-512" if " avx512f" in info else ("AVX2" if " avx2" in info else "SSE")
-    lines.append(f"cpu: {model}, {level}")
+    lines.append(f"cpu: {harness.cpu_model()}, gmm_fast's CPU level {gmm_fast.cpu_level()}")
     for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS"):
         if name in os.environ:
             lines.append(f"warning: {name}={os.environ[name]} is set")
