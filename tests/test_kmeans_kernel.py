@@ -133,6 +133,19 @@ def test_wide_direct_path_row_groups(rng, dtype, n_samples, one_block, n_feature
     assert_step_matches_reference(X, w, shift, centers, result)
 
 
+@pytest.mark.parametrize("n_samples", [1, 7, 8, 11, 12, 13, 16, 23, 24, 25, 33, 259])
+@pytest.mark.parametrize("one_block", [False, True], ids=["default_blocks", "one_block"])
+@pytest.mark.parametrize("n_features", [3, 16])
+def test_narrow_direct_path_row_groups(rng, dtype, n_samples, one_block, n_features):
+    """The narrow path takes rows in groups of 96 bytes (AVX2: 12 float64, 24 float32) or
+    128 (AVX-512: 16, 32): partial last groups and groups across block edges, with k=5
+    (a partial block of the 4 centres taken at a time)."""
+    X, w, shift, centers = make_step_input(rng, max(n_samples, 8), n_features, 5, dtype)
+    X, w = X[:n_samples], w[:n_samples]
+    result = run_lloyd_step(X, w, shift, centers, n_threads=2, blocks=1 if one_block else None)
+    assert_step_matches_reference(X, w, shift, centers, result)
+
+
 @pytest.mark.parametrize("n_samples", [MIN_ROWS_PER_BLOCK - 1, MIN_ROWS_PER_BLOCK,
                                        MIN_ROWS_PER_BLOCK + 1, 3 * MIN_ROWS_PER_BLOCK + 1,
                                        MAX_BLOCKS * MIN_ROWS_PER_BLOCK - 1,

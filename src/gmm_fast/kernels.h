@@ -149,9 +149,10 @@ int gmm_set_kernel_level(int level);
 extern const struct gmm_kernel_table *gmm_active_kernels;
 
 /* The Lloyd direct paths' layout (lloyd_rows.h), which _lloyd's buffers follow.
-   Narrow rows: groups of two 64-byte vectors of rows (16 doubles, 32 floats), 4
-   centres per pass (8 independent FMA chains, each row vector loaded once for 4
-   centres: d=16 k=64 float64, one thread, 89 ms with 1 centre, 77 with 4). Wide
+   Narrow rows: groups of up to 128 bytes of rows (16 doubles, 32 floats; the
+   group at each level: lloyd_rows.h's GMM_NARROW_BYTES), 4 centres per pass
+   (independent FMA chains, each row vector loaded once for 4 centres: d=16 k=64
+   float64, AVX-512, one thread, 89 ms with 1 centre, 77 with 4). Wide
    rows: GMM_LLOYD_WIDE_ROWS rows at a time, features padded to GMM_LLOYD_PAD. */
 #define GMM_LLOYD_ROW_BYTES 128
 #define GMM_LLOYD_CENTERS 4
