@@ -61,33 +61,54 @@ def _reference(X, sample_weight, weights, means, prec_chol, covariance_type):
 def _scales(X, sample_weight, weights, means, prec_chol, covariance_type, want):
     """Size of the terms behind each statistic, for absolute tolerances.
 
-    log_likelihood: sum_i w_i |log p(x_i)|; nk: sum_weights; sums (can cancel):
-    sqrt(nk_k * second_kjj) >= sum_i w_i r_ik |x_ij - m_kj| (Cauchy-Schwarz); second
-    (off-diagonals can cancel): sqrt(second_ii second_jj).
+    Per component and feature, ``root_kf = sqrt(second_kff)`` bounds
+    ``sqrt(sum_i w_i r_ik (x_if - m_kf)^2)``; for float32 data, whose moments may be
+    summed in float32 about the shift s = weights @ means before they move to each
+    component's mean m_k (cancelling terms of that size), ``root_kf = sqrt(second_kff)
+    + sqrt(nk_k) |m_kf - s_f|`` bounds the same about s (Minkowski). (float64 moments
+    must not lose that cancellation: components far from s are summed about their own
+    means.) Tied sums over the components, spherical over the features, before the
+    root. log_likelihood: sum_i w_i |log p(x_i)|; nk: sum_weights; sums: sqrt(nk_k)
+    root_kf (Cauchy-Schwarz); second: root_kf root_kg (full, tied), root_kf^2 (diag,
+    spherical).
     """
     log_prob_norm, _ = ref.estep(X, weights, means, prec_chol, covariance_type)
     sw = np.asarray(sample_weight, dtype=np.float64)
     ll_scale = float(sw @ np.abs(log_prob_norm))
+    # (m_k - s)^2 times nk_k: the terms that cancel, for float32 data only
+    means = np.asarray(means, dtype=np.float64)
+    shift = np.asarray(weights, dtype=np.float64) @ means
+    away = (want.nk[:, None] * (means - shift) ** 2 if X.dtype == np.float32
+            else np.zeros_like(means))
     if covariance_type == "full":
-        diag = np.einsum("kii->ki", want.second)
-        second_scale = np.sqrt(diag[:, :, None] * diag[:, None, :])
-        diag_per_k = diag
+        root = np.sqrt(np.einsum("kii->ki", want.second)) + np.sqrt(away)
+        second_scale = root[:, :, None] * root[:, None, :]
     elif covariance_type == "tied":
-        diag = np.diag(want.second)
-        second_scale = np.sqrt(np.outer(diag, diag))
-        # Tied keeps only the sum over k: bound each component's diagonal by the total.
-        diag_per_k = np.broadcast_to(diag, want.sums.shape)
+        root = np.sqrt(np.diag(want.second)) + np.sqrt(away.sum(axis=0))
+        second_scale = np.outer(root, root)
+        # Tied keeps only the sum over k: bound each component's by the total.
+        root = np.broadcast_to(root, want.sums.shape)
     elif covariance_type == "diag":
-        second_scale = want.second
-        diag_per_k = want.second
-    else:
-        second_scale = want.second
-        diag_per_k = np.broadcast_to(want.second[:, None], want.sums.shape)
+        root = np.sqrt(want.second) + np.sqrt(away)
+        second_scale = root ** 2
+    else:  # (each feature's bounded by the trace)
+        root = np.sqrt(want.second) + np.sqrt(away.sum(axis=1))
+        second_scale = root ** 2
+        root = np.broadcast_to(root[:, None], want.sums.shape)
+    # float32 data may take the statistics' products in float32 within a chunk
+    # (_estep's SINGLE_STATISTICS_MIN_K): a responsibility below float32's smallest
+    # normal (1.2e-38) rounds to a subnormal or 0, an absolute error of at most that
+    # times the row's features (|xs|^2 <= (2 max|x|)^2), however small the statistic.
+    underflow = 0.0
+    if X.dtype == np.float32:
+        underflow = (len(X) * np.finfo(np.float32).tiny
+                     * (1.0 + 2.0 * float(np.abs(X).max())) ** 2)
     return {
+        "underflow": underflow,
         "log_likelihood": ll_scale,
         "sum_weights": want.sum_weights,
         "nk": want.sum_weights,
-        "sums": np.sqrt(want.nk[:, None] * diag_per_k),
+        "sums": np.sqrt(want.nk)[:, None] * root,
         "second": second_scale,
     }
 
@@ -99,7 +120,7 @@ def _assert_stats_close(got, want, rtol, scales, dtype):
         w = np.asarray(getattr(want, name))
         assert g.shape == w.shape, f"{name}: shape {g.shape}, expected {w.shape}"
         assert g.dtype == np.float64, f"{name} should be accumulated in float64, got {g.dtype}"
-        _assert_close_scaled(g, w, rtol, scales[name], name)
+        _assert_close_scaled(g, w, rtol, scales[name], name, scales.get("underflow", 0.0))
     # The shift is the current means, up to the rounding of however the kernel recentres
     # (tied works about one common point and adds back m_k - s): a few ulps of the means.
     shift_ulps = 4 * np.finfo(dtype).eps * np.abs(want.shift).max()
@@ -107,11 +128,12 @@ def _assert_stats_close(got, want, rtol, scales, dtype):
                                atol=shift_ulps, err_msg="shift")
 
 
-def _assert_close_scaled(got, want, rtol, scale, name):
-    """|got - want| <= rtol * (|want| + scale) elementwise, ``scale`` broadcast to the shape."""
+def _assert_close_scaled(got, want, rtol, scale, name, atol=0.0):
+    """|got - want| <= rtol * (|want| + scale) + atol elementwise, ``scale`` broadcast to
+    the shape."""
     got = np.asarray(got, dtype=np.float64)
     want = np.asarray(want, dtype=np.float64)
-    bound = rtol * (np.abs(want) + np.broadcast_to(scale, want.shape))
+    bound = rtol * (np.abs(want) + np.broadcast_to(scale, want.shape)) + atol
     err = np.abs(got - want)
     bad = ~(err <= bound)
     if bad.any():

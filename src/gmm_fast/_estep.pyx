@@ -100,6 +100,15 @@ cdef Py_ssize_t FULL_FOUR_PRODUCTS_MAX = 2048
 # column is duplicated (collinear: ill-conditioned), (2e5, 16, 16) 124-127 -> 87-104,
 # (1e5, 8, 8) 14-16 -> 12-13; far groups 1e4 apart (sparse) unchanged.
 cdef Py_ssize_t DENSE_FAR_ROWS = 4
+# Float32 data whose log-densities come from a float32 GEMM (_single_log_prob) with
+# at least this many components (estep_normalize.h's GMM_MOMENT_COMPONENTS, a tile)
+# also take the statistics in float32 within a chunk, by gmm_weighted_moments_f32
+# (_single_statistics) instead of a float64 GEMM. Float32 E-step, 2 threads, ms (AMD
+# EPYC at AVX2), float64 GEMM -> SGEMM -> the kernel: full (2e5, 16, 16) 45-50 -> 39
+# -> 26; against an SGEMM, full (1e5, 32, 16) 68 -> 45, (5e4, 64, 32) 227 -> 192,
+# diag (5e4, 64, 32) 13.2 -> 9.0, but diag (1e5, 8, 32) 7.0 -> 7.2; with fewer
+# components than a tile it lost (full (1e5, 24, 4) 20.3 -> 21.6).
+cdef Py_ssize_t SINGLE_STATISTICS_MIN_K = 16
 
 cdef enum:
     FULL = 0
@@ -209,6 +218,9 @@ cdef extern from "kernels.h":
     void gmm_scaled_rows_double(const double *X, Py_ssize_t n_rows, Py_ssize_t d,
                                 const double *mean, const double *w, double *sums,
                                 double *scaled) noexcept nogil
+    void gmm_weighted_moments_f32(const float *wr, const float *F, Py_ssize_t n_rows,
+                                  Py_ssize_t K, Py_ssize_t m, float *out,
+                                  double *moments) noexcept nogil
     void gmm_moments_float(const float *X, Py_ssize_t n_rows, Py_ssize_t d,
                            const double *mean, const double *w, int upper, double *sums,
                            double *second, double *t) noexcept nogil
@@ -280,6 +292,7 @@ cdef struct Model:
     const double *far_factors  # their precisions' Cholesky factors, rows of d (see estep)
     const float *single_expansion  # expansion in float32, or NULL: see _single_log_prob
     const float *single_prec  # P in float32 (tied)
+    bint single_statistics    # the statistics' products too: see _single_statistics
 
 
 cdef Model _model(int covariance_type, Py_ssize_t n_features, const double[::1] shift,
@@ -311,6 +324,8 @@ cdef Model _model(int covariance_type, Py_ssize_t n_features, const double[::1] 
                               else NULL)
     model.single_prec = (model.single_expansion + expansion.shape[0] * model.n_components
                          if model.single_expansion != NULL else NULL)
+    model.single_statistics = (model.single_expansion != NULL and covariance_type != TIED
+                               and model.n_components >= SINGLE_STATISTICS_MIN_K)
     return model
 
 
@@ -478,6 +493,21 @@ cdef void _single_log_prob(const Model *model, const float *X, Py_ssize_t n_rows
         _features_by_row(model, X, n_rows, features)
         gmm_round_to_float(features, features32, n_rows * m)
     _sgemm('N', 'N', n_rows, K, m, features32, m, model.single_expansion, K, scores32, K)
+
+
+cdef void _single_statistics(const Model *model, Py_ssize_t n_rows, const double *wr,
+                             float *single_rows, float *product,
+                             double *moments) noexcept nogil:
+    """[sums, second, nk] += wr^T [F, 1] on the float32 features of ``_single_log_prob``
+    (full, diag, spherical) and ``wr`` rounded: each chunk's sums over its rows in
+    float32, added into the float64 ``moments`` (the sums across chunks, blocks and
+    threads stay float64)."""
+    cdef:
+        Py_ssize_t K = model.n_components, m = model.n_columns + 1
+        float *wr32 = single_rows  # (the log-densities' float32 scores, used)
+        float *features32 = single_rows + model.chunk * K
+    gmm_round_to_float(wr, wr32, n_rows * K)
+    gmm_weighted_moments_f32(wr32, features32, n_rows, K, m, product, moments)
 
 
 cdef void _direct_log_prob(const Model *model, const double *X, Py_ssize_t n_rows,
@@ -662,7 +692,7 @@ cdef void _estep_block(
     const Model *model, const floating[:, ::1] X, const floating *sample_weight,
     Py_ssize_t start, Py_ssize_t end, double *block, double *lp, double *xd,
     double *features, double *moments, double *log_norm, double *total, double *scores,
-    double *weights, double *far_rows, float *single_rows,
+    double *weights, double *far_rows, float *single_rows, float *product,
 ) noexcept nogil:
     """Statistics of rows ``start:end`` into one block's row (layout: see ``estep``),
     chunk by chunk."""
@@ -743,6 +773,8 @@ cdef void _estep_block(
             # [sums, second, nk] += wr^T [F, 1] (F stored transposed)
             _gemm('N', 'T', K, m + 1, n_rows, lp, n_rows, features, n_rows, 1.0, moments,
                   m + 1)
+        elif floating is float and model.single_statistics:
+            _single_statistics(model, n_rows, scores, single_rows, product, moments)
         else:  # the same, with wr row-major (rows x k)
             _gemm('T', 'N', K, m + 1, n_rows, scores, K, features, m + 1, 1.0, moments,
                   m + 1)
@@ -798,6 +830,7 @@ def estep(
         double *weights
         double *far_rows
         float *single_rows
+        float *product
 
     blocks[...] = 0.0
     if n_samples == 0:
@@ -824,13 +857,15 @@ def estep(
                     if model.n_far else NULL)
         single_rows = (<float*> malloc(chunk * (K + m + 1 + n_features) * sizeof(float))
                        if model.single_expansion != NULL else NULL)
+        product = (<float*> malloc(K * (m + 1) * sizeof(float))
+                   if model.single_statistics else NULL)
         for b in prange(n_blocks, schedule='dynamic'):
             start = b * rows_per_block
             end = min(start + rows_per_block, n_samples)
             if start < end:
                 _estep_block(&model, X, weights_in, start, end, &blocks[b, 0], lp, xd,
                              features, moments, log_norm, total, scores, weights, far_rows,
-                             single_rows)
+                             single_rows, product)
         free(lp)
         free(xd)
         free(features)
@@ -841,6 +876,7 @@ def estep(
         free(weights)
         free(far_rows)
         free(single_rows)
+        free(product)
 
 
 def score_chunks(

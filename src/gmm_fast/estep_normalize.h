@@ -320,6 +320,66 @@ static void gmm_round_to_float(const double *restrict src, float *restrict dst,
     for (ptrdiff_t i = 0; i < n; i++) dst[i] = (float)src[i];
 }
 
+/* gmm_weighted_moments_f32's register tile: GMM_MOMENT_COMPONENTS components (64 bytes:
+   one AVX-512 vector, two of AVX2, four of SSE2 or NEON) x GMM_MOMENT_COLUMNS features,
+   12 accumulators at every level, beside the row's wr vectors and a broadcast. */
+enum { GMM_MOMENT_COMPONENTS = 16 };
+#if defined(__AVX512F__)
+#define GMM_MOMENT_COLUMNS 12
+#elif defined(__AVX__)
+#define GMM_MOMENT_COLUMNS 6
+#else
+#define GMM_MOMENT_COLUMNS 3
+#endif
+
+/* out[c * K + k] = sum_i wr[i * K + k] F[i * m + c] for features [c0, c1) and
+   components [k0, K): what the tiles leave, each sum the same chain along the rows. */
+static void gmm_moments_rest_f32(const float *restrict wr, const float *restrict F,
+                                 ptrdiff_t n_rows, ptrdiff_t K, ptrdiff_t m, ptrdiff_t c0,
+                                 ptrdiff_t c1, ptrdiff_t k0, float *restrict out) {
+    for (ptrdiff_t c = c0; c < c1; c++)
+        for (ptrdiff_t k = k0; k < K; k++) out[c * K + k] = 0;
+    for (ptrdiff_t i = 0; i < n_rows; i++)
+        for (ptrdiff_t c = c0; c < c1; c++) {
+            float v = F[i * m + c];
+            #pragma omp simd
+            for (ptrdiff_t k = k0; k < K; k++) out[c * K + k] += v * wr[i * K + k];
+        }
+}
+
+/* The float32 statistics of a chunk of row-major rows: moments[k * m + c] +=
+   sum_i wr[i * K + k] F[i * m + c] (wr: rows x K weighted responsibilities, F: rows x m
+   features, both float32). An SGEMM on these shapes spent as long packing F as
+   multiplying. Here each tile of sums stays in registers while the rows stream past:
+   every sum is one float32 chain along the chunk's rows, in row order (the same
+   whatever the tiles, the level or the threads), then added into the double moments.
+   For K >= GMM_MOMENT_COMPONENTS (fewer leave the tiles empty). out: m x K scratch. */
+static void gmm_weighted_moments_f32(const float *restrict wr, const float *restrict F,
+                                     ptrdiff_t n_rows, ptrdiff_t K, ptrdiff_t m,
+                                     float *restrict out, double *restrict moments) {
+    enum { KB = GMM_MOMENT_COMPONENTS, CB = GMM_MOMENT_COLUMNS };
+    ptrdiff_t c0 = 0, k0 = 0;
+    for (; c0 + CB <= m; c0 += CB) {
+        for (k0 = 0; k0 + KB <= K; k0 += KB) {
+            float acc[CB][KB] = {{0}};
+            for (ptrdiff_t i = 0; i < n_rows; i++) {
+                const float *w = wr + i * K + k0, *f = F + i * m + c0;
+                for (int j = 0; j < CB; j++) {
+                    float v = f[j];
+                    #pragma omp simd
+                    for (int l = 0; l < KB; l++) acc[j][l] += v * w[l];
+                }
+            }
+            for (int j = 0; j < CB; j++)
+                for (int l = 0; l < KB; l++) out[(c0 + j) * K + k0 + l] = acc[j][l];
+        }
+        if (k0 < K) gmm_moments_rest_f32(wr, F, n_rows, K, m, c0, c0 + CB, k0, out);
+    }
+    if (c0 < m) gmm_moments_rest_f32(wr, F, n_rows, K, m, c0, m, 0, out);
+    for (ptrdiff_t k = 0; k < K; k++)
+        for (ptrdiff_t c = 0; c < m; c++) moments[k * m + c] += (double)out[c * K + k];
+}
+
 /* Tied features' last two columns: |y|^2 of each row's first d, and a 1 (rows of m);
    in float64, and in float32 for the float32 GEMM's features (_single_log_prob).
    Each row's squares in GMM_DOT_LANES lanes (feature f in lane f mod 8), folded in a

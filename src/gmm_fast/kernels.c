@@ -61,6 +61,7 @@ const struct gmm_kernel_table GMM_KERNEL_TABLE = {
     .normalize_rows_f32 = gmm_normalize_rows_f32,
     .round_to_float = gmm_round_to_float,
     .tied_norms_f32 = gmm_tied_norms_f32,
+    .weighted_moments_f32 = gmm_weighted_moments_f32,
     .direct_terms = gmm_direct_terms,
     .features_by_row_float = gmm_features_by_row_float,
     .features_by_row_double = gmm_features_by_row_double,

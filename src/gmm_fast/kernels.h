@@ -54,6 +54,8 @@ struct gmm_kernel_table {
                                const double *weights);
     void (*round_to_float)(const double *src, float *dst, ptrdiff_t n);
     void (*tied_norms_f32)(float *features, ptrdiff_t n_rows, ptrdiff_t d, ptrdiff_t m);
+    void (*weighted_moments_f32)(const float *wr, const float *F, ptrdiff_t n_rows,
+                                 ptrdiff_t K, ptrdiff_t m, float *out, double *moments);
     void (*direct_terms)(const double *X, ptrdiff_t n_rows, ptrdiff_t d,
                          const double *shift, ptrdiff_t k, const double *quadratic,
                          const double *constant, double *q1, double *scores);
@@ -172,6 +174,7 @@ extern const struct gmm_kernel_table *gmm_active_kernels;
 #define gmm_normalize_rows_f32(...) GMM_K->normalize_rows_f32(__VA_ARGS__)
 #define gmm_round_to_float(...) GMM_K->round_to_float(__VA_ARGS__)
 #define gmm_tied_norms_f32(...) GMM_K->tied_norms_f32(__VA_ARGS__)
+#define gmm_weighted_moments_f32(...) GMM_K->weighted_moments_f32(__VA_ARGS__)
 #define gmm_direct_terms(...) GMM_K->direct_terms(__VA_ARGS__)
 #define gmm_features_by_row_float(...) GMM_K->features_by_row_float(__VA_ARGS__)
 #define gmm_features_by_row_double(...) GMM_K->features_by_row_double(__VA_ARGS__)
