@@ -194,6 +194,9 @@ cdef extern from "kernels.h":
     void gmm_features_by_row_double(const double *X, Py_ssize_t n_rows, Py_ssize_t d,
                                     const double *shift, int quadratic, Py_ssize_t m,
                                     double *features) noexcept nogil
+    void gmm_features_by_row_f32(const float *X, Py_ssize_t n_rows, Py_ssize_t d,
+                                 const double *shift, int quadratic, Py_ssize_t m,
+                                 float *features) noexcept nogil
     void gmm_features_by_column_float(const float *X, Py_ssize_t n_rows, Py_ssize_t d,
                                       const double *shift, int quadratic,
                                       double *features) noexcept nogil
@@ -489,6 +492,9 @@ cdef void _single_log_prob(const Model *model, const float *X, Py_ssize_t n_rows
         gmm_round_to_float(xd, xd32, n_rows * d)
         _sgemm('N', 'N', n_rows, d, d, xd32, d, model.single_prec, d, features32, m)
         gmm_tied_norms_f32(features32, n_rows, d, m)
+    elif model.single_statistics:  # (no float64 features wanted)
+        gmm_features_by_row_f32(X, n_rows, d, model.shift, model.covariance_type, m,
+                                features32)
     else:
         _features_by_row(model, X, n_rows, features)
         gmm_round_to_float(features, features32, n_rows * m)

@@ -27,36 +27,41 @@
 #ifndef GMM_ESTEP_ROWS_ONCE
 #define GMM_ESTEP_ROWS_ONCE
 enum { GMM_FEATURES_FULL = 0, GMM_FEATURES_DIAG = 2 };  /* _estep's FULL, DIAG codes */
+/* gmm_features_by_row, for X of type T, features of type OUT: double, or float for
+   the float32 GEMMs' operands when the statistics are float32 too (_estep's
+   _single_log_prob). */
+#define GMM_FEATURES_BY_ROW(name, T, OUT)                                           \
+    static void name(const T *restrict X, ptrdiff_t n_rows, ptrdiff_t d,             \
+                     const double *restrict shift, int quadratic, ptrdiff_t m,      \
+                     OUT *restrict features) {                                      \
+        for (ptrdiff_t i = 0; i < n_rows; i++) {                                    \
+            OUT *restrict x = features + i * m;                                     \
+            const T *restrict row = X + i * d;                                      \
+            _Pragma("omp simd")                                                     \
+            for (ptrdiff_t f = 0; f < d; f++) x[f] = (OUT)((double)row[f] - shift[f]); \
+            OUT *restrict q = x + d;                                                \
+            if (quadratic == GMM_FEATURES_FULL) {                                   \
+                for (ptrdiff_t f = 0; f < d; f++) {                                 \
+                    OUT v = x[f];                                                   \
+                    _Pragma("omp simd")                                             \
+                    for (ptrdiff_t g = f; g < d; g++) q[g - f] = v * x[g];          \
+                    q += d - f;                                                     \
+                }                                                                   \
+            } else if (quadratic == GMM_FEATURES_DIAG) {                            \
+                _Pragma("omp simd")                                                 \
+                for (ptrdiff_t f = 0; f < d; f++) q[f] = x[f] * x[f];               \
+            } else {                                                                \
+                double acc = 0.0;                                                   \
+                _Pragma("omp simd reduction(+:acc)")                                \
+                for (ptrdiff_t f = 0; f < d; f++) acc += (double)x[f] * x[f];       \
+                q[0] = (OUT)acc;                                                    \
+            }                                                                       \
+            x[m - 1] = 1;                                                           \
+        }                                                                           \
+    }
 #endif
 
-static void TYPED(gmm_features_by_row)(const T *restrict X, ptrdiff_t n_rows, ptrdiff_t d,
-                                       const double *restrict shift, int quadratic,
-                                       ptrdiff_t m, double *restrict features) {
-    for (ptrdiff_t i = 0; i < n_rows; i++) {
-        double *restrict x = features + i * m;
-        const T *restrict row = X + i * d;
-        #pragma omp simd
-        for (ptrdiff_t f = 0; f < d; f++) x[f] = (double)row[f] - shift[f];
-        double *restrict q = x + d;
-        if (quadratic == GMM_FEATURES_FULL) {
-            for (ptrdiff_t f = 0; f < d; f++) {
-                double v = x[f];
-                #pragma omp simd
-                for (ptrdiff_t g = f; g < d; g++) q[g - f] = v * x[g];
-                q += d - f;
-            }
-        } else if (quadratic == GMM_FEATURES_DIAG) {
-            #pragma omp simd
-            for (ptrdiff_t f = 0; f < d; f++) q[f] = x[f] * x[f];
-        } else {
-            double acc = 0.0;
-            #pragma omp simd reduction(+:acc)
-            for (ptrdiff_t f = 0; f < d; f++) acc += x[f] * x[f];
-            q[0] = acc;
-        }
-        x[m - 1] = 1.0;
-    }
-}
+GMM_FEATURES_BY_ROW(TYPED(gmm_features_by_row), T, double)
 
 static void TYPED(gmm_features_by_column)(const T *restrict X, ptrdiff_t n_rows,
                                           ptrdiff_t d, const double *restrict shift,

@@ -20,6 +20,7 @@
 #undef T
 #undef IDX
 #undef TYPED
+GMM_FEATURES_BY_ROW(gmm_features_by_row_f32, float, float)
 
 #define T double
 #define IDX int64_t
@@ -65,6 +66,7 @@ const struct gmm_kernel_table GMM_KERNEL_TABLE = {
     .direct_terms = gmm_direct_terms,
     .features_by_row_float = gmm_features_by_row_float,
     .features_by_row_double = gmm_features_by_row_double,
+    .features_by_row_f32 = gmm_features_by_row_f32,
     .features_by_column_float = gmm_features_by_column_float,
     .features_by_column_double = gmm_features_by_column_double,
     .distances_float = gmm_distances_float,

@@ -65,6 +65,9 @@ struct gmm_kernel_table {
     void (*features_by_row_double)(const double *X, ptrdiff_t n_rows, ptrdiff_t d,
                                    const double *shift, int quadratic, ptrdiff_t m,
                                    double *features);
+    void (*features_by_row_f32)(const float *X, ptrdiff_t n_rows, ptrdiff_t d,
+                                const double *shift, int quadratic, ptrdiff_t m,
+                                float *features);
     void (*features_by_column_float)(const float *X, ptrdiff_t n_rows, ptrdiff_t d,
                                      const double *shift, int quadratic, double *features);
     void (*features_by_column_double)(const double *X, ptrdiff_t n_rows, ptrdiff_t d,
@@ -178,6 +181,7 @@ extern const struct gmm_kernel_table *gmm_active_kernels;
 #define gmm_direct_terms(...) GMM_K->direct_terms(__VA_ARGS__)
 #define gmm_features_by_row_float(...) GMM_K->features_by_row_float(__VA_ARGS__)
 #define gmm_features_by_row_double(...) GMM_K->features_by_row_double(__VA_ARGS__)
+#define gmm_features_by_row_f32(...) GMM_K->features_by_row_f32(__VA_ARGS__)
 #define gmm_features_by_column_float(...) GMM_K->features_by_column_float(__VA_ARGS__)
 #define gmm_features_by_column_double(...) GMM_K->features_by_column_double(__VA_ARGS__)
 #define gmm_distances_float(...) GMM_K->distances_float(__VA_ARGS__)
