@@ -41,9 +41,11 @@ _TIED_AS_FULL_MAX_FEATURES = 6
 _FAR_DISTANCE = 1e6
 
 # Float32 data whose terms that cancel, for rows near the components, stay below this
-# (``_rounding`` + d) get their log-densities from a float32 GEMM (the statistics stay
-# float64), which perturbs them by about eps32 = 6e-8 times that size: the statistics
-# moved by 0.05-0.5 eps32 of it (measured), at most ~3e-5 of themselves here.
+# (``_rounding`` + d) get their log-densities from a float32 GEMM, which perturbs them
+# by about eps32 = 6e-8 times that size: the statistics moved by 0.05-0.5 eps32 of it
+# (measured), at most ~3e-5 of themselves here. With 16 components or more each chunk's
+# statistics are then float32 too (``_estep.SINGLE_STATISTICS_MIN_K``), summed about
+# the shift: they lose eps32 times the same terms, added across chunks in float64.
 _SINGLE_DISTANCE = 1e3
 
 # From this width a full model with one near component left computes it apart too:

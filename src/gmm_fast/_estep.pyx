@@ -474,8 +474,9 @@ cdef void _single_log_prob(const Model *model, const float *X, Py_ssize_t n_rows
     """``_shared_log_prob`` in float32, for float32 data whose components all lie near
     the shift (``_em._KernelParameters``): the weighted log-densities, row-major, into
     ``single_rows`` (its first ``chunk x k``), from an SGEMM on the features rounded
-    to float32 (full, diag, spherical: the float64 features, kept for the statistics;
-    tied: ``xd`` rounded, times P by SGEMM). The statistics stay float64. Row-major
+    to float32 (full, diag, spherical: the float64 features, kept for the float64
+    statistics, or built in float32 for ``_single_statistics``; tied: ``xd`` rounded,
+    times P by SGEMM). Row-major
     models only (``_model``): for narrow rows, whose features are stored transposed,
     the SGEMM's packing cost more than it saved (one thread, (1e6, 8, 8) full float32:
     88 -> 104 ms)."""

@@ -283,9 +283,11 @@ GMM_BODY void gmm_normalize_rows_body(int single, double *scores, ptrdiff_t n_ro
 
 /* gmm_normalize_rows for float32 scores (the float32 GEMM's, see _estep's
    _single_log_prob), the weighted responsibilities written as float64 into `out`
-   (rows of n) for the float64 statistics GEMM. The exps stay float64: in float32 a
-   term below e^-87 of the row's largest would be 0, and a component far from every
-   row would get nk = 0 instead of its (tiny) share. */
+   (rows of n) for the statistics. The exps stay float64: in float32 a term below
+   e^-87 of the row's largest would be 0, and a component far from every row would
+   get nk = 0 instead of its (tiny) share in the float64 statistics. (The float32
+   ones, gmm_weighted_moments_f32, round shares below 1e-38 to 0: against the
+   M-step's floor on nk, _em._NK_FLOOR = 2.2e-15, either gives the same parameters.) */
 static void gmm_normalize_rows_f32(const float *restrict scores, double *restrict out,
                                    ptrdiff_t n_rows, ptrdiff_t n, double *log_norm,
                                    double *total, const double *weights) {
