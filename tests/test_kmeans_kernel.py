@@ -137,9 +137,9 @@ def test_wide_direct_path_row_groups(rng, dtype, n_samples, one_block, n_feature
 @pytest.mark.parametrize("one_block", [False, True], ids=["default_blocks", "one_block"])
 @pytest.mark.parametrize("n_features", [3, 16])
 def test_narrow_direct_path_row_groups(rng, dtype, n_samples, one_block, n_features):
-    """The narrow path takes rows in groups of 96 bytes (AVX2: 12 float64, 24 float32) or
-    128 (AVX-512: 16, 32): partial last groups and groups across block edges, with k=5
-    (a partial block of the 4 centres taken at a time)."""
+    """The narrow path takes rows in groups of 96 bytes (AVX2 built by GCC: 12 float64, 24
+    float32) or 128 (AVX-512, and Clang builds: 16, 32): partial last groups and groups
+    across block edges, with k=5 (a partial block of the 4 centres taken at a time)."""
     X, w, shift, centers = make_step_input(rng, max(n_samples, 8), n_features, 5, dtype)
     X, w = X[:n_samples], w[:n_samples]
     result = run_lloyd_step(X, w, shift, centers, n_threads=2, blocks=1 if one_block else None)

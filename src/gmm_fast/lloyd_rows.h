@@ -32,8 +32,10 @@
    AVX2 takes 4 x 3 vectors, 12 accumulators, 3 row vectors and a broadcast in its 16
    (4 x 4 spilled two accumulators through the stack at every feature: d=16 k=64,
    AMD EPYC at AVX2, ms per iteration, 1 / 2 threads: float64 150 / 56-69 -> 91 /
-   40-44, float32 77 / 32 -> 45 / 22-24). */
-#if defined(__AVX512F__)
+   40-44, float32 77 / 32 -> 45 / 22-24). Clang keeps 128: Clang 14 leaves the
+   12-row masked update below scalar, and its float64 step went 108-122 -> 171-186 ms
+   (float32 65-67 -> 43-46; one thread, the same machine). */
+#if defined(__AVX512F__) || defined(__clang__)
 #define GMM_NARROW_BYTES 128
 #else
 #define GMM_NARROW_BYTES 96
