@@ -135,11 +135,12 @@ def test_wide_direct_path_row_groups(rng, dtype, n_samples, one_block, n_feature
 
 @pytest.mark.parametrize("n_samples", [1, 7, 8, 11, 12, 13, 16, 23, 24, 25, 33, 259])
 @pytest.mark.parametrize("one_block", [False, True], ids=["default_blocks", "one_block"])
-@pytest.mark.parametrize("n_features", [3, 16])
+@pytest.mark.parametrize("n_features", [3, 16, 32])
 def test_narrow_direct_path_row_groups(rng, dtype, n_samples, one_block, n_features):
     """The narrow path takes rows in groups of 96 bytes (AVX2 built by GCC: 12 float64, 24
     float32) or 128 (AVX-512, and Clang builds: 16, 32): partial last groups and groups
-    across block edges, with k=5 (a partial block of the 4 centres taken at a time)."""
+    across block edges, with k=5 (a partial block of the 4 centres taken at a time).
+    d=32: float64 at AVX2 in GCC builds only (elsewhere the GEMM path)."""
     X, w, shift, centers = make_step_input(rng, max(n_samples, 8), n_features, 5, dtype)
     X, w = X[:n_samples], w[:n_samples]
     result = run_lloyd_step(X, w, shift, centers, n_threads=2, blocks=1 if one_block else None)
@@ -326,7 +327,7 @@ def test_candidate_potentials_checks_the_distances_shape(rng):
                              np.empty((2, 49)))
 
 
-@pytest.mark.parametrize("n_features", [1, 2, 7, 16, 40, 101])
+@pytest.mark.parametrize("n_features", [1, 2, 7, 16, 25, 40, 101])
 @pytest.mark.parametrize("n_clusters", [1, 3, 9])
 def test_direct_and_gemm_paths_agree(rng, dtype, n_features, n_clusters):
     """The direct paths (narrow data; wide rows with few centres, here d >= 40 with

@@ -64,6 +64,7 @@ cdef extern from "kernels.h":
         GMM_LEVEL_AVX2
         GMM_LEVEL_AVX512
     const Py_ssize_t GMM_LLOYD_ROW_BYTES, GMM_LLOYD_CENTERS, GMM_LLOYD_WIDE_ROWS
+    const Py_ssize_t GMM_LLOYD_AVX2_DOUBLE_NARROW_MAX
     Py_ssize_t GMM_LLOYD_PAD_FEATURES(Py_ssize_t n_features) noexcept nogil
     Py_ssize_t argmin_float(const float *v, const float *off, Py_ssize_t n) noexcept nogil
     Py_ssize_t argmin_double(const double *v, const double *off, Py_ssize_t n) noexcept nogil
@@ -110,7 +111,14 @@ cdef extern from "kernels.h":
 
 # Up to 16 features the direct path beat the GEMM (2 threads, time / sklearn's:
 # d=2 k=8 ~1.0 -> 0.5-0.6, d=16 k=64 ~1.0 -> 0.7); wider data takes the GEMM
-# unless it has few centres (the row-wise path, see lloyd_step).
+# unless it has few centres (the row-wise path, see lloyd_step). At AVX2, float64
+# rows up to 32 features too: the narrow path beat the DGEMM at every shape tried
+# (one thread, ms per iteration, AMD EPYC: (1797, 20, 10) 0.097 -> 0.076, (1e5, 20,
+# 10) 7.9 -> 4.2, (1e5, 24, 8) 7.7 -> 4.9, (1e5, 32, 16) 11.4 -> 7.4-8.3, (1e5, 20,
+# 64) 17 -> 12.4-14, (1e5, 32, 256) 68 -> 58, and the row-wise path's (1e5, 32, 3)
+# 6.5 -> 4.4); at d=40 it was even. Float32 lost there to the SGEMM ((1e5, 20, 10)
+# 3.4 -> 3.8, (1e5, 32, 16) 5.6 -> 6.7-10); AVX-512 was not measured. (GCC builds;
+# Clang's, even there, stop at 16: kernels.h's GMM_LLOYD_AVX2_DOUBLE_NARROW_MAX.)
 cdef Py_ssize_t DIRECT_MAX_FEATURES = 16
 # Whether the direct paths run (at the kernel level in use): both from AVX2. Built
 # for baseline SSE2 the narrow one lost to the GEMM at every size tried (one thread,
@@ -295,7 +303,9 @@ cdef struct _Paths:
 
 cdef _Paths _choose(Py_ssize_t n_features, Py_ssize_t n_clusters, Py_ssize_t itemsize):
     cdef _Paths p
-    p.narrow = n_features <= DIRECT_MAX_FEATURES
+    p.narrow = (n_features <= DIRECT_MAX_FEATURES
+                or KERNEL_LEVEL == GMM_LEVEL_AVX2 and itemsize == 8
+                and n_features <= GMM_LLOYD_AVX2_DOUBLE_NARROW_MAX)
     # Wide rows and few centres: the row-wise register blocks beat the GEMM while
     # k <= d/2 (float64) or d/8 (float32) at AVX-512. Kernel time / GEMM path's, 2
     # threads: float64 d=64 k=32 0.95, d=128 k=48 0.93, d=784 k=10 0.7, k=128 0.78,

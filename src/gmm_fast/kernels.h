@@ -164,6 +164,15 @@ extern const struct gmm_kernel_table *gmm_active_kernels;
 #define GMM_LLOYD_PAD 16
 #define GMM_LLOYD_PAD_FEATURES(d) (((d) + GMM_LLOYD_PAD - 1) / GMM_LLOYD_PAD * GMM_LLOYD_PAD)
 #define GMM_LLOYD_WIDE_ROWS 4
+/* Float64 rows up to this width take the narrow path at AVX2 (_lloyd._choose): GCC's
+   12-row groups beat the DGEMM to d=32; Clang's 16-row groups (lloyd_rows.h) were
+   even with it at d=20-32 (one thread, ms per iteration, AMD EPYC: (1e5, 20, 10) 7.2
+   -> 6.1, but (1e5, 20, 2) 3.5 -> 4.1, (1e5, 20, 64) 18.7 -> 19.7), so they stop at 16. */
+#if defined(__clang__)
+#define GMM_LLOYD_AVX2_DOUBLE_NARROW_MAX 16
+#else
+#define GMM_LLOYD_AVX2_DOUBLE_NARROW_MAX 32
+#endif
 
 /* The names the .pyx files call (not in kernels.c, whose functions they name). */
 #ifndef GMM_KERNELS_BUILD

@@ -301,7 +301,7 @@ static double TYPED(gmm_lloyd_narrow)(GMM_LLOYD_DIRECT_ARGS(T)) {
             n_changed += labels[i0 + r] != label;
             labels[i0 + r] = label;
             /* The exact squared distance in double (the expansion cancels); a
-               scalar sum: xs is strided here, and d <= 16. */
+               scalar sum: xs is strided here, and d <= 32. */
             if (with_inertia) {
                 for (ptrdiff_t f = 0; f < n_features; f++) {
                     double diff = (double)xs[f * ROWS + r] - (double)c[f];
