@@ -175,11 +175,13 @@ CHUNK_EDGES = sorted({1, 2, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 2 * CHUN
 
 # Model sizes with each of the kernels' feature layouts (``feature_layout``): stored
 # column by column with the products by loops (narrow rows, and wider ones with few
-# components), or by GEMMs (narrow rows, many components), or row by row (wider rows,
-# many components; the responsibilities normalised in place, along each row, or across
-# the rows when a row is shorter than 16 components). Tied: always row by row.
-LAYOUT_SIZES = {"column_loops": (3, 3), "wide_column_loops": (16, 3), "columns": (12, 20),
-                "rows": (16, 20), "short_rows": (32, 8)}
+# components; k=7: a register tile of 4 components, then one of 3), or by GEMMs
+# (narrow rows, many components), or row by row (wider rows, many components; the
+# responsibilities normalised in place, along each row, or across the rows when a row
+# is shorter than 16 components). Tied: always row by row.
+LAYOUT_SIZES = {"column_loops": (3, 3), "tiled_column_loops": (8, 7),
+                "wide_column_loops": (16, 3), "columns": (12, 20), "rows": (16, 20),
+                "short_rows": (32, 8)}
 WIDTHS = pytest.mark.parametrize("n_features, n_components", list(LAYOUT_SIZES.values()),
                                  ids=list(LAYOUT_SIZES))
 
@@ -190,7 +192,8 @@ def test_layout_sizes_take_their_layout(covariance_type, name):
     tests parametrised by WIDTHS cover every path."""
     n_features, n_components = LAYOUT_SIZES[name]
     want = ("rows" if covariance_type == "tied"
-            else name.removeprefix("wide_").removeprefix("short_").replace("_", " "))
+            else name.removeprefix("wide_").removeprefix("short_").removeprefix("tiled_")
+            .replace("_", " "))
     assert feature_layout(COVARIANCE_CODES[covariance_type], n_features, n_components) == want
 
 

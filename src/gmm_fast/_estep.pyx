@@ -94,6 +94,15 @@ cdef Py_ssize_t COLUMN_PRODUCTS_MAX = 256
 # 8.8 -> 9.3, spherical (64, 8) 15.4 -> 22.9).
 cdef Py_ssize_t FULL_COLUMN_LOOPS_MAX_K = 3
 cdef Py_ssize_t FULL_FOUR_PRODUCTS_MAX = 2048
+# Rows stored transposed anyway (up to TRANSPOSED_FEATURES_MAX_WIDTH) with up to 8
+# components take the loops whatever their products, since gmm_column_scores
+# multiplies in register tiles of 4 components (each feature vector loaded once per
+# tile). E-step, 2 threads, ms, GEMMs -> loops (AMD EPYC at AVX2): full (1e6, 8, 8)
+# 54.7 -> 48.2 (float64), 54.5 -> 39.5 (float32); (1e5, 8, 8) 5.3 -> 4.6, 4.9 -> 4.1;
+# (1e5, 12, 8) 9.0 -> 8.6, 9.6 -> 8.2; (1e5, 10, 8) float32 7.2-7.5 -> 5.9-10 (one
+# thread 12.9 -> 10.9-11.4). From 16 components the GEMMs were as fast or faster
+# (full (8, 16) 8.0-9.1 -> 8.6-8.8; (6, 32) 9.7-10.5 -> 13-18; diag (12, 16) even).
+cdef Py_ssize_t NARROW_COLUMN_LOOPS_MAX_K = 8
 # A far full/tied component's moments come from a SYRK of its scaled rows when more than
 # 1/DENSE_FAR_ROWS of a chunk's rows weigh for it, else row by row skipping the rest.
 # E-step, 2 threads, ms, rows loop -> SYRK when dense: every component far because a
@@ -139,10 +148,13 @@ LAYOUT_NAMES = {ROWS: "rows", COLUMNS: "columns", COLUMN_LOOPS: "column loops"}
 cdef int _layout(int covariance_type, Py_ssize_t n_features, Py_ssize_t n_columns,
                  Py_ssize_t n_components) noexcept nogil:
     """The layout of a model's features (TRANSPOSED_FEATURES_MAX_WIDTH,
-    COLUMN_PRODUCTS_MAX, FULL_COLUMN_LOOPS_MAX_K, FULL_FOUR_PRODUCTS_MAX)."""
+    COLUMN_PRODUCTS_MAX, NARROW_COLUMN_LOOPS_MAX_K, FULL_COLUMN_LOOPS_MAX_K,
+    FULL_FOUR_PRODUCTS_MAX)."""
     if covariance_type == TIED:
         return ROWS
     if ((n_columns + 1) * n_components <= COLUMN_PRODUCTS_MAX
+            or n_features <= TRANSPOSED_FEATURES_MAX_WIDTH
+            and n_components <= NARROW_COLUMN_LOOPS_MAX_K
             or covariance_type == FULL and (
                 n_components <= FULL_COLUMN_LOOPS_MAX_K
                 or n_components == 4 and (n_columns + 1) * 4 <= FULL_FOUR_PRODUCTS_MAX)):

@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "kernels.h"
 #include "simd_math.h"
@@ -99,32 +100,55 @@ GMM_BODY void gmm_normalize_chunk_body(int single, const double *scores, double 
 enum { GMM_DOT_LANES = 8 };
 
 /* lp[k * n_rows + i] = sum_c coef[c * n + k] features[c * n_rows + i]: coef's last
-   row (the constant) taken first, then the features in order. */
+   row (the constant) taken first, then the features in order, one chain per score.
+   Register tiles of GMM_SCORE_ROWS rows x q (<= GMM_SCORE_COMPONENTS, a constant
+   where inlined) components: each feature vector loaded once for q components, the
+   scores stored once (a loop per component loaded and stored them at every 4
+   columns). */
+enum { GMM_SCORE_ROWS = 8, GMM_SCORE_COMPONENTS = 4 };
+
+GMM_BODY void gmm_score_tile(int q, const double *restrict coef,
+                             const double *restrict features, ptrdiff_t n_rows,
+                             ptrdiff_t columns, ptrdiff_t n, ptrdiff_t k0,
+                             double *restrict lp) {
+    enum { R = GMM_SCORE_ROWS };
+    ptrdiff_t body = n_rows - n_rows % R, i0;
+    for (i0 = 0; i0 < body; i0 += R) {
+        double acc[GMM_SCORE_COMPONENTS][R];
+        for (int j = 0; j < q; j++) {
+            double constant = coef[(columns - 1) * n + k0 + j];
+            for (int r = 0; r < R; r++) acc[j][r] = constant;
+        }
+        for (ptrdiff_t c = 0; c + 1 < columns; c++) {
+            const double *restrict f = features + c * n_rows + i0;
+            for (int j = 0; j < q; j++) {
+                double a = coef[c * n + k0 + j];
+                #pragma omp simd
+                for (int r = 0; r < R; r++) acc[j][r] += a * f[r];
+            }
+        }
+        for (int j = 0; j < q; j++)
+            memcpy(lp + (k0 + j) * n_rows + i0, acc[j], sizeof acc[j]);
+    }
+    for (ptrdiff_t i = body; i < n_rows; i++)
+        for (int j = 0; j < q; j++) {
+            double out = coef[(columns - 1) * n + k0 + j];
+            for (ptrdiff_t c = 0; c + 1 < columns; c++)
+                out += coef[c * n + k0 + j] * features[c * n_rows + i];
+            lp[(k0 + j) * n_rows + i] = out;
+        }
+}
+
 static void gmm_column_scores(const double *restrict coef,
                               const double *restrict features, ptrdiff_t n_rows,
                               ptrdiff_t columns, ptrdiff_t n, double *restrict lp) {
-    for (ptrdiff_t k = 0; k < n; k++) {
-        double *restrict out = lp + k * n_rows;
-        double constant = coef[(columns - 1) * n + k];
-        ptrdiff_t c = 0;
-        #pragma omp simd
-        for (ptrdiff_t i = 0; i < n_rows; i++) out[i] = constant;
-        /* four columns per pass over `out`: one load and store for four terms */
-        for (; c + 4 < columns; c += 4) {
-            const double *restrict f0 = features + c * n_rows, *restrict f1 = f0 + n_rows;
-            const double *restrict f2 = f1 + n_rows, *restrict f3 = f2 + n_rows;
-            double a0 = coef[c * n + k], a1 = coef[(c + 1) * n + k];
-            double a2 = coef[(c + 2) * n + k], a3 = coef[(c + 3) * n + k];
-            #pragma omp simd
-            for (ptrdiff_t i = 0; i < n_rows; i++)
-                out[i] = (((out[i] + a0 * f0[i]) + a1 * f1[i]) + a2 * f2[i]) + a3 * f3[i];
-        }
-        for (; c + 1 < columns; c++) {
-            double a = coef[c * n + k];
-            const double *restrict column = features + c * n_rows;
-            #pragma omp simd
-            for (ptrdiff_t i = 0; i < n_rows; i++) out[i] += a * column[i];
-        }
+    ptrdiff_t k0 = 0;
+    for (; k0 + GMM_SCORE_COMPONENTS <= n; k0 += GMM_SCORE_COMPONENTS)
+        gmm_score_tile(GMM_SCORE_COMPONENTS, coef, features, n_rows, columns, n, k0, lp);
+    switch (n - k0) {  /* (constant widths: each its own unrolled loop) */
+    case 3: gmm_score_tile(3, coef, features, n_rows, columns, n, k0, lp); break;
+    case 2: gmm_score_tile(2, coef, features, n_rows, columns, n, k0, lp); break;
+    case 1: gmm_score_tile(1, coef, features, n_rows, columns, n, k0, lp); break;
     }
 }
 
