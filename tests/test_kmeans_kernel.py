@@ -327,6 +327,18 @@ def test_candidate_potentials_checks_the_distances_shape(rng):
                              np.empty((2, 49)))
 
 
+def test_direct_paths_pad_the_centres_to_their_blocks(cpu_level):
+    """The narrow path takes centres 4 at a time; the wide one 4 at a time then a last
+    pair (k=10: 10 dot products per row, not 12); the GEMM path computes exactly k."""
+    from gmm_fast._lloyd import padded_centers
+
+    direct = cpu_level != "baseline"
+    assert padded_centers(8, 10, 8) == (12 if direct else 10)  # narrow
+    assert padded_centers(784, 10, 4) == 10  # wide (GEMM at baseline: 10 too)
+    assert padded_centers(784, 9, 8) == (10 if direct else 9)
+    assert padded_centers(64, 100, 8) == 100  # GEMM at every level
+
+
 @pytest.mark.parametrize("n_features", [1, 2, 7, 16, 25, 40, 101])
 @pytest.mark.parametrize("n_clusters", [1, 3, 9])
 def test_direct_and_gemm_paths_agree(rng, dtype, n_features, n_clusters):
