@@ -6,7 +6,8 @@ cluster. Only ``|c|^2 - 2 x.c`` decides the nearest centre. For wide data the
 distances of a chunk of rows to all centres come from one GEMM. Two direct C
 loops (lloyd_rows.h, built per CPU level: kernels.h) take the shapes where the
 GEMM's fixed costs dominate and fuse the argmin and the sums: narrow data (up to
-16 features), vectorised across a group of rows; and wide rows with few centres,
+16 features; float64 up to 32 at AVX2 in GCC builds), vectorised across a group of
+rows; and wide rows with few centres,
 a register block of rows x centres vectorised along the features, sized for the
 level's registers. Both from the AVX2 level on; at the baseline level the GEMM
 serves all (OpenBLAS picks the CPU's widest vector unit itself).
