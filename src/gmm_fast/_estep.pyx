@@ -866,7 +866,9 @@ def estep(
     with nogil, parallel(num_threads=n_threads):
         lp = <double*> malloc(chunk * K * sizeof(double))
         xd = <double*> malloc(chunk * n_features * sizeof(double))
-        features = <double*> malloc(chunk * (m + 1 + n_features) * sizeof(double))
+        # (the float32 statistics build their features in single_rows alone)
+        features = (<double*> malloc(chunk * (m + 1 + n_features) * sizeof(double))
+                    if not model.single_statistics else NULL)
         moments = <double*> malloc(K * (m + 1) * sizeof(double))
         log_norm = <double*> malloc(chunk * sizeof(double))
         total = <double*> malloc(chunk * sizeof(double))
