@@ -383,6 +383,37 @@ def test_float32_gemm_error_within_its_bound(covariance_type, n_features, n_comp
                         _scales(X, sw, w0, m0, pc, covariance_type, double), np.float32)
 
 
+@pytest.mark.parametrize("n_features, n_components", [(2, 4), (5, 3), (6, 8)])
+def test_float32_column_loops_error_within_its_bound(covariance_type, n_features,
+                                                      n_components, monkeypatch):
+    """Narrow float32 data near the shift, by loops (``_estep._single_columns``): the
+    features rounded to float32, float32 score tiles and float32 exps (8 lanes where
+    float64 takes 4), the responsibilities then widened for float64 statistics.
+    Against the float64 loops on the same values, every statistic moves by at most
+    2 eps32 (R + d) of its scale, as the float32 GEMM's (above); the exp's own error
+    (degree 7, < 6e-9 relative, plus a few float32 roundings) is far below that.
+    The statistics must move at all (the float32 path ran), and so must the
+    log-likelihood, by no more than the same bound per row. (d <= 6: tied runs as
+    full, by the same loops.)"""
+    X, sw, w0, m0, pc = _problem(3000, covariance_type, np.float32, seed=11,
+                                 n_features=n_features, n_components=n_components)
+    code = COVARIANCE_CODES[_em._kernel_type(covariance_type, n_features)]
+    assert feature_layout(code, n_features, n_components) == "column loops"
+    pc = (pc * 0.1).astype(np.float32)
+    params = _KernelParameters(w0, m0, pc, covariance_type, np.float32)
+    assert params.single.size > 0
+    single = estep_statistics(X, sw, w0, m0, pc, covariance_type)
+    monkeypatch.setattr(_em, "_SINGLE_DISTANCE", -np.inf)
+    double = estep_statistics(X, sw, w0, m0, pc, covariance_type)
+    assert any(not np.array_equal(getattr(single, name), getattr(double, name))
+               for name in FIELDS)
+    bound = 2 * np.finfo(np.float32).eps / 2 * (params.largest_rounding + n_features)
+    _assert_stats_close(single, double, bound,
+                        _scales(X, sw, w0, m0, pc, covariance_type, double), np.float32)
+    assert single.log_likelihood != double.log_likelihood
+    assert abs(single.log_likelihood - double.log_likelihood) <= bound * sw.sum()
+
+
 def test_float32_gemm_only_near_the_shift():
     """Components whose terms exceed ``_SINGLE_DISTANCE`` keep float64 GEMMs, and so do
     far components and float64 data: the float32 path is an exact no-op there."""

@@ -104,53 +104,57 @@ enum { GMM_DOT_LANES = 8 };
    Register tiles of GMM_SCORE_ROWS rows x q (<= GMM_SCORE_COMPONENTS, a constant
    where inlined) components: each feature vector loaded once for q components, the
    scores stored once (a loop per component loaded and stored them at every 4
-   columns). */
+   columns). For T double, and float (gmm_single_columns). */
 enum { GMM_SCORE_ROWS = 8, GMM_SCORE_COMPONENTS = 4 };
 
-GMM_BODY void gmm_score_tile(int q, const double *restrict coef,
-                             const double *restrict features, ptrdiff_t n_rows,
-                             ptrdiff_t columns, ptrdiff_t n, ptrdiff_t k0,
-                             double *restrict lp) {
-    enum { R = GMM_SCORE_ROWS };
-    ptrdiff_t body = n_rows - n_rows % R, i0;
-    for (i0 = 0; i0 < body; i0 += R) {
-        double acc[GMM_SCORE_COMPONENTS][R];
-        for (int j = 0; j < q; j++) {
-            double constant = coef[(columns - 1) * n + k0 + j];
-            for (int r = 0; r < R; r++) acc[j][r] = constant;
-        }
-        for (ptrdiff_t c = 0; c + 1 < columns; c++) {
-            const double *restrict f = features + c * n_rows + i0;
-            for (int j = 0; j < q; j++) {
-                double a = coef[c * n + k0 + j];
-                #pragma omp simd
-                for (int r = 0; r < R; r++) acc[j][r] += a * f[r];
-            }
-        }
-        for (int j = 0; j < q; j++)
-            memcpy(lp + (k0 + j) * n_rows + i0, acc[j], sizeof acc[j]);
+#define GMM_SCORE_TILE(name, T)                                                      \
+    GMM_BODY void name(int q, const T *restrict coef, const T *restrict features,    \
+                       ptrdiff_t n_rows, ptrdiff_t columns, ptrdiff_t n, ptrdiff_t k0, \
+                       T *restrict lp) {                                             \
+        enum { R = GMM_SCORE_ROWS };                                                 \
+        ptrdiff_t body = n_rows - n_rows % R, i0;                                    \
+        for (i0 = 0; i0 < body; i0 += R) {                                           \
+            T acc[GMM_SCORE_COMPONENTS][R];                                          \
+            for (int j = 0; j < q; j++) {                                            \
+                T constant = coef[(columns - 1) * n + k0 + j];                       \
+                for (int r = 0; r < R; r++) acc[j][r] = constant;                    \
+            }                                                                        \
+            for (ptrdiff_t c = 0; c + 1 < columns; c++) {                            \
+                const T *restrict f = features + c * n_rows + i0;                    \
+                for (int j = 0; j < q; j++) {                                        \
+                    T a = coef[c * n + k0 + j];                                      \
+                    _Pragma("omp simd")                                              \
+                    for (int r = 0; r < R; r++) acc[j][r] += a * f[r];               \
+                }                                                                    \
+            }                                                                        \
+            for (int j = 0; j < q; j++)                                              \
+                memcpy(lp + (k0 + j) * n_rows + i0, acc[j], sizeof acc[j]);          \
+        }                                                                            \
+        for (ptrdiff_t i = body; i < n_rows; i++)                                    \
+            for (int j = 0; j < q; j++) {                                            \
+                T out = coef[(columns - 1) * n + k0 + j];                            \
+                for (ptrdiff_t c = 0; c + 1 < columns; c++)                          \
+                    out += coef[c * n + k0 + j] * features[c * n_rows + i];          \
+                lp[(k0 + j) * n_rows + i] = out;                                     \
+            }                                                                        \
     }
-    for (ptrdiff_t i = body; i < n_rows; i++)
-        for (int j = 0; j < q; j++) {
-            double out = coef[(columns - 1) * n + k0 + j];
-            for (ptrdiff_t c = 0; c + 1 < columns; c++)
-                out += coef[c * n + k0 + j] * features[c * n_rows + i];
-            lp[(k0 + j) * n_rows + i] = out;
-        }
-}
 
-static void gmm_column_scores(const double *restrict coef,
-                              const double *restrict features, ptrdiff_t n_rows,
-                              ptrdiff_t columns, ptrdiff_t n, double *restrict lp) {
-    ptrdiff_t k0 = 0;
-    for (; k0 + GMM_SCORE_COMPONENTS <= n; k0 += GMM_SCORE_COMPONENTS)
-        gmm_score_tile(GMM_SCORE_COMPONENTS, coef, features, n_rows, columns, n, k0, lp);
-    switch (n - k0) {  /* (constant widths: each its own unrolled loop) */
-    case 3: gmm_score_tile(3, coef, features, n_rows, columns, n, k0, lp); break;
-    case 2: gmm_score_tile(2, coef, features, n_rows, columns, n, k0, lp); break;
-    case 1: gmm_score_tile(1, coef, features, n_rows, columns, n, k0, lp); break;
+/* (constant widths q: each its own unrolled loop) */
+#define GMM_COLUMN_SCORES(name, tile, T)                                             \
+    GMM_SCORE_TILE(tile, T)                                                          \
+    static void name(const T *restrict coef, const T *restrict features,             \
+                     ptrdiff_t n_rows, ptrdiff_t columns, ptrdiff_t n, T *restrict lp) { \
+        ptrdiff_t k0 = 0;                                                            \
+        for (; k0 + GMM_SCORE_COMPONENTS <= n; k0 += GMM_SCORE_COMPONENTS)           \
+            tile(GMM_SCORE_COMPONENTS, coef, features, n_rows, columns, n, k0, lp);  \
+        switch (n - k0) {                                                            \
+        case 3: tile(3, coef, features, n_rows, columns, n, k0, lp); break;          \
+        case 2: tile(2, coef, features, n_rows, columns, n, k0, lp); break;          \
+        case 1: tile(1, coef, features, n_rows, columns, n, k0, lp); break;          \
+        }                                                                            \
     }
-}
+GMM_COLUMN_SCORES(gmm_column_scores, gmm_score_tile, double)
+GMM_COLUMN_SCORES(gmm_column_scores_f32, gmm_score_tile_f32, float)
 
 /* The GMM_DOT_LANES (8) partial sums of a dot product, added in a fixed tree (float
    or double lanes). */
@@ -195,6 +199,55 @@ static void gmm_column_moments(const double *restrict wr,
         case 2: gmm_column_dots(2, w, features + c * n_rows, n_rows, out + c); break;
         case 1: gmm_column_dots(1, w, features + c * n_rows, n_rows, out + c); break;
         }
+    }
+}
+
+/* Float32 data near the shift, narrow rows by loops (_estep's _single_columns): the
+   chunk's component-major float32 scores lp -> wr, w times the responsibilities in
+   float64 (component-major, for gmm_column_moments), the exps in float lanes
+   (gmm_expf_nonpositive: a term below e^-87 of its row's largest is 0, where float64
+   exps would keep its tiny share; against the M-step's floor on nk, _em._NK_FLOOR =
+   2.2e-15, either gives the same parameters). log_norm[i]: the row's log-sum-exp, its
+   log in float64 (total: n_rows of float64 scratch); scratch: 2 n_rows floats. As
+   gmm_normalize_chunk_body otherwise (NaN scores skipped by the maximum, the terms
+   added in component order). */
+static void gmm_normalize_columns_f32(float *restrict lp, double *restrict wr,
+                                      ptrdiff_t n_rows, ptrdiff_t n,
+                                      double *restrict log_norm, double *restrict total,
+                                      const double *restrict weights,
+                                      float *restrict scratch) {
+    float *restrict top = scratch, *restrict sum = scratch + n_rows;
+    ptrdiff_t i, k;
+    for (i = 0; i < n_rows; i++) top[i] = -INFINITY;
+    for (k = 0; k < n; k++) {
+        const float *restrict column = lp + k * n_rows;
+        #pragma omp simd
+        for (i = 0; i < n_rows; i++) top[i] = column[i] > top[i] ? column[i] : top[i];
+    }
+    #pragma omp simd
+    for (i = 0; i < n_rows; i++) sum[i] = lp[i] = gmm_expf_nonpositive(lp[i] - top[i]);
+    for (k = 1; k < n; k++) {
+        float *restrict column = lp + k * n_rows;
+        #pragma omp simd
+        for (i = 0; i < n_rows; i++) {
+            float e = gmm_expf_nonpositive(column[i] - top[i]);
+            column[i] = e;
+            sum[i] += e;
+        }
+    }
+    #pragma omp simd
+    for (i = 0; i < n_rows; i++) {
+        log_norm[i] = top[i];
+        total[i] = sum[i];
+    }
+    gmm_add_log(log_norm, total, n_rows, 1);
+    #pragma omp simd
+    for (i = 0; i < n_rows; i++) total[i] = weights[i] / total[i];
+    for (k = 0; k < n; k++) {
+        const float *restrict column = lp + k * n_rows;
+        double *restrict out = wr + k * n_rows;
+        #pragma omp simd
+        for (i = 0; i < n_rows; i++) out[i] = column[i] * total[i];
     }
 }
 

@@ -46,6 +46,11 @@ struct gmm_kernel_table {
                           ptrdiff_t columns, ptrdiff_t n, double *lp);
     void (*column_moments)(const double *wr, const double *features, ptrdiff_t n_rows,
                            ptrdiff_t columns, ptrdiff_t n, double *moments);
+    void (*column_scores_f32)(const float *coef, const float *features, ptrdiff_t n_rows,
+                              ptrdiff_t columns, ptrdiff_t n, float *lp);
+    void (*normalize_columns_f32)(float *lp, double *wr, ptrdiff_t n_rows, ptrdiff_t n,
+                                  double *log_norm, double *total, const double *weights,
+                                  float *scratch);
     void (*row_sums)(const double *rows, ptrdiff_t n_rows, ptrdiff_t n, double *out,
                      ptrdiff_t stride);
     /* float32 GEMM of float32 data (estep_normalize.h) */
@@ -182,6 +187,8 @@ extern const struct gmm_kernel_table *gmm_active_kernels;
 #define gmm_tied_norms(...) GMM_K->tied_norms(__VA_ARGS__)
 #define gmm_column_scores(...) GMM_K->column_scores(__VA_ARGS__)
 #define gmm_column_moments(...) GMM_K->column_moments(__VA_ARGS__)
+#define gmm_column_scores_f32(...) GMM_K->column_scores_f32(__VA_ARGS__)
+#define gmm_normalize_columns_f32(...) GMM_K->normalize_columns_f32(__VA_ARGS__)
 #define gmm_row_sums(...) GMM_K->row_sums(__VA_ARGS__)
 #define gmm_normalize_rows_f32(...) GMM_K->normalize_rows_f32(__VA_ARGS__)
 #define gmm_round_to_float(...) GMM_K->round_to_float(__VA_ARGS__)

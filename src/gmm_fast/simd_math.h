@@ -58,6 +58,33 @@ static inline double gmm_exp_nonpositive(double t, int single) {
     return t > -708.0 ? e : 0.0;
 }
 
+/* exp(t) for float t <= 0 in float lanes (twice as many per vector as double's), as
+   gmm_exp_nonpositive: n = round(t / ln 2) by the 1.5 * 2^23 shifter, r = t - n ln 2
+   (ln 2 in two parts: n ln2_hi is exact for |n| < 2^9), e^r by its Taylor polynomial of
+   degree 7 (truncation < 6e-9 relative, a twentieth of a float ulp). Below -87
+   e^t is near float's smallest normal (1.2e-38): 0, as float32 statistics round
+   such shares (see gmm_normalize_columns_f32). */
+static inline float gmm_expf_nonpositive(float t) {
+    const float shifter = 12582912.0f;
+    const float ln2_hi = 0.693359375f;
+    const float ln2_lo = -2.12194440e-4f;
+    static const float series[8] = {1.0f / 5040.0f, 1.0f / 720.0f, 1.0f / 120.0f,
+                                    1.0f / 24.0f, 1.0f / 6.0f, 0.5f, 1.0f, 1.0f};
+    float u = t > -87.0f ? t : -87.0f;
+    float shifted = u * 1.44269504f + shifter;
+    float n = shifted - shifter;
+    float r = (u - n * ln2_hi) - n * ln2_lo;
+    float p = series[0];
+    for (int j = 1; j < 8; j++) p = p * r + series[j];
+    int32_t bits;
+    memcpy(&bits, &shifted, sizeof bits);
+    bits = (bits - 0x4B400000 + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    float e = p * scale;
+    return t > -87.0f ? e : 0.0f;
+}
+
 /* log(x) for normal positive finite x (the caller redoes the others with log()):
    x = 2^e m with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s), s = (m - 1) / (m + 1),
    |s| <= 0.172: with f = m - 1 (exact) and R = 2s^2/3 + 2s^4/5 + ... + 2s^20/21
