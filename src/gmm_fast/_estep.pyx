@@ -197,7 +197,7 @@ cdef extern from "kernels.h":
     void gmm_column_scores_f32(const float *coef, const float *features, Py_ssize_t n_rows,
                                Py_ssize_t columns, Py_ssize_t n, float *lp) noexcept nogil
     void gmm_normalize_columns_f32(float *lp, double *wr, Py_ssize_t n_rows, Py_ssize_t n,
-                                   double *log_norm, double *total, const double *weights,
+                                   double *log_norm, const double *weights,
                                    float *scratch) noexcept nogil
     void gmm_normalize_rows_f32(const float *scores, double *out, Py_ssize_t n_rows,
                                 Py_ssize_t n, double *log_norm, double *total,
@@ -773,7 +773,7 @@ cdef void _estep_block(
         # w * responsibilities: in lp (k x rows), or in place in scores (rows x k);
         # from the float32 scores into scores (rows x k)
         if floating is float and model.single_columns:
-            gmm_normalize_columns_f32(single_rows, lp, n_rows, K, log_norm, total, weights,
+            gmm_normalize_columns_f32(single_rows, lp, n_rows, K, log_norm, weights,
                                       single_rows + model.chunk * (K + m + 1))
         elif floating is float and model.single_expansion != NULL:
             gmm_normalize_rows_f32(single_rows, scores, n_rows, K, log_norm, total, weights)

@@ -207,13 +207,14 @@ static void gmm_column_moments(const double *restrict wr,
    float64 (component-major, for gmm_column_moments), the exps in float lanes
    (gmm_expf_nonpositive: a term below e^-87 of its row's largest is 0, where float64
    exps would keep its tiny share; against the M-step's floor on nk, _em._NK_FLOOR =
-   2.2e-15, either gives the same parameters). log_norm[i]: the row's log-sum-exp, its
-   log in float64 (total: n_rows of float64 scratch); scratch: 2 n_rows floats. As
+   2.2e-15, either gives the same parameters). log_norm[i]: the row's log-sum-exp, the
+   float32 log of its sum (in [1, n]: ~1e-7 absolute, below the scores' own rounding)
+   added in float64; scratch: 2 n_rows floats. As
    gmm_normalize_chunk_body otherwise (NaN scores skipped by the maximum, the terms
    added in component order). */
 static void gmm_normalize_columns_f32(float *restrict lp, double *restrict wr,
                                       ptrdiff_t n_rows, ptrdiff_t n,
-                                      double *restrict log_norm, double *restrict total,
+                                      double *restrict log_norm,
                                       const double *restrict weights,
                                       float *restrict scratch) {
     float *restrict top = scratch, *restrict sum = scratch + n_rows;
@@ -235,19 +236,22 @@ static void gmm_normalize_columns_f32(float *restrict lp, double *restrict wr,
             sum[i] += e;
         }
     }
-    #pragma omp simd
-    for (i = 0; i < n_rows; i++) {
-        log_norm[i] = top[i];
-        total[i] = sum[i];
+    int unusual = 0;  /* (a sum of 0, inf or NaN: logf for the whole chunk) */
+    for (i = 0; i < n_rows; i++)
+        unusual |= !(sum[i] >= 1.17549435e-38f && sum[i] <= 3.40282347e38f);
+    if (!unusual) {
+        #pragma omp simd
+        for (i = 0; i < n_rows; i++) log_norm[i] = (double)top[i] + gmm_logf_normal(sum[i]);
     }
-    gmm_add_log(log_norm, total, n_rows, 1);
+    else
+        for (i = 0; i < n_rows; i++) log_norm[i] = (double)top[i] + logf(sum[i]);
     #pragma omp simd
-    for (i = 0; i < n_rows; i++) total[i] = weights[i] / total[i];
+    for (i = 0; i < n_rows; i++) top[i] = (float)weights[i] / sum[i];
     for (k = 0; k < n; k++) {
         const float *restrict column = lp + k * n_rows;
         double *restrict out = wr + k * n_rows;
         #pragma omp simd
-        for (i = 0; i < n_rows; i++) out[i] = column[i] * total[i];
+        for (i = 0; i < n_rows; i++) out[i] = (double)column[i] * top[i];
     }
 }
 

@@ -49,8 +49,7 @@ struct gmm_kernel_table {
     void (*column_scores_f32)(const float *coef, const float *features, ptrdiff_t n_rows,
                               ptrdiff_t columns, ptrdiff_t n, float *lp);
     void (*normalize_columns_f32)(float *lp, double *wr, ptrdiff_t n_rows, ptrdiff_t n,
-                                  double *log_norm, double *total, const double *weights,
-                                  float *scratch);
+                                  double *log_norm, const double *weights, float *scratch);
     void (*row_sums)(const double *rows, ptrdiff_t n_rows, ptrdiff_t n, double *out,
                      ptrdiff_t stride);
     /* float32 GEMM of float32 data (estep_normalize.h) */
