@@ -41,7 +41,8 @@ _TIED_AS_FULL_MAX_FEATURES = 6
 _FAR_DISTANCE = 1e6
 
 # Float32 data whose terms that cancel, for rows near the components, stay below this
-# (``_rounding`` + d) get their log-densities from a float32 GEMM, which perturbs them
+# (``_rounding`` + d) get their log-densities from a float32 GEMM (narrow rows: float32
+# loops, ``_estep._single_columns``), which perturbs them
 # by about eps32 = 6e-8 times that size: the statistics moved by 0.05-0.5 eps32 of it
 # (measured), at most ~3e-5 of themselves here. With 16 components or more each chunk's
 # statistics are then float32 too (``_estep.SINGLE_STATISTICS_MIN_K``), summed about

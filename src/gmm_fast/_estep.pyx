@@ -534,9 +534,14 @@ cdef void _single_columns(const Model *model, const float *X, Py_ssize_t n_rows,
     then features, then 2 chunks of scratch); ``_estep_block`` then normalises them
     with float32 exps (``gmm_normalize_columns_f32``) into float64 responsibilities,
     whose statistics stay float64 (sums of float64 products across rows, as float64
-    data's). The float64 loops spent most of their time on the exps: E-step, full
-    (1e5, 2, 4) float32, one thread, normalisation 38%, moments 19%, scores 14%,
-    features 7% (AMD EPYC at AVX2)."""
+    data's). The float64 loops spent most of their time on the exps (E-step, full
+    (1e5, 2, 4) float32, one thread: normalisation 38%, moments 19%, scores 14%,
+    features 7%). E-step, one thread, ms, float64 loops -> these (AMD EPYC at AVX2):
+    full (1e5, 2, 4) 1.42 -> 1.02, (1e6, 8, 8) 88 -> 76-82. Float32 sums of the
+    statistics within a chunk (as ``_single_statistics``) took 0.84 and 50, but they
+    depend on where chunks start (a dask fit's blocks then differ from the in-memory
+    fit's by ~1e-7, not 1e-16), and float32 features in the statistics left the
+    lower bound jittering by ~1e-6 between iterations, so tol=1e-8 never stopped."""
     cdef:
         Py_ssize_t K = model.n_components, m = model.n_columns + 1
         float *features32 = single_rows + model.chunk * K
@@ -771,7 +776,7 @@ cdef void _estep_block(
             for i in range(n_rows):
                 weights[i] = sample_weight[chunk_start + i]
         # w * responsibilities: in lp (k x rows), or in place in scores (rows x k);
-        # from the float32 scores into scores (rows x k)
+        # from the float32 scores into lp (loops) or scores (float32 GEMM)
         if floating is float and model.single_columns:
             gmm_normalize_columns_f32(single_rows, lp, n_rows, K, log_norm, weights,
                                       single_rows + model.chunk * (K + m + 1))
