@@ -161,44 +161,57 @@ GMM_COLUMN_SCORES(gmm_column_scores_f32, gmm_score_tile_f32, float)
 #define GMM_FOLD_LANES(p) \
     ((((p)[0] + (p)[1]) + ((p)[2] + (p)[3])) + (((p)[4] + (p)[5]) + ((p)[6] + (p)[7])))
 
-/* q (<= 4, a constant where inlined) columns' sums for one component. */
-GMM_BODY void gmm_column_dots(int q, const double *restrict w,
+/* The sums of qk (<= 2) components x qc (<= 2) columns (constants where inlined):
+   out[kk * columns + j] += sum_i w[kk * n_rows + i] f0[j * n_rows + i]. */
+GMM_BODY void gmm_column_dots(int qk, int qc, const double *restrict w,
                               const double *restrict f0, ptrdiff_t n_rows,
-                              double *restrict out) {
+                              ptrdiff_t columns, double *restrict out) {
     enum { L = GMM_DOT_LANES };
     ptrdiff_t body = n_rows - n_rows % L, i;
-    double a[4][L] = {{0}};
+    double a[2][2][L] = {{{0}}};
     for (i = 0; i < body; i += L)
-        for (int j = 0; j < q; j++) {
-            const double *restrict f = f0 + j * n_rows + i;
-            #pragma omp simd
-            for (int l = 0; l < L; l++) a[j][l] += w[i + l] * f[l];
-        }
+        for (int kk = 0; kk < qk; kk++)
+            for (int j = 0; j < qc; j++) {
+                const double *restrict wk = w + kk * n_rows + i;
+                const double *restrict f = f0 + j * n_rows + i;
+                #pragma omp simd
+                for (int l = 0; l < L; l++) a[kk][j][l] += wk[l] * f[l];
+            }
     for (i = body; i < n_rows; i++)
-        for (int j = 0; j < q; j++) a[j][i - body] += w[i] * f0[j * n_rows + i];
-    for (int j = 0; j < q; j++) out[j] += GMM_FOLD_LANES(a[j]);
+        for (int kk = 0; kk < qk; kk++)
+            for (int j = 0; j < qc; j++)
+                a[kk][j][i - body] += w[kk * n_rows + i] * f0[j * n_rows + i];
+    for (int kk = 0; kk < qk; kk++)
+        for (int j = 0; j < qc; j++) out[kk * columns + j] += GMM_FOLD_LANES(a[kk][j]);
 }
 
 /* moments[k * columns + c] += sum_i wr[k * n_rows + i] features[c * n_rows + i].
    Each sum in GMM_DOT_LANES lanes (row i in lane i mod GMM_DOT_LANES), folded in
    a fixed tree: the order depends on n_rows alone, not on the vector width, so
-   every CPU level adds alike. Four columns per pass over the rows (eight
-   independent chains of vectors), the last 1-3 in a pass of their own. */
+   every CPU level adds alike. Tiles of 2 components x 2 columns per pass over the
+   rows (eight independent chains of vectors at AVX2, each vector loaded once for
+   two products: a tile of 1 x 4 loaded five vectors for four products, and its
+   passes were bound by the loads). */
 static void gmm_column_moments(const double *restrict wr,
                                const double *restrict features, ptrdiff_t n_rows,
                                ptrdiff_t columns, ptrdiff_t n,
                                double *restrict moments) {
-    for (ptrdiff_t k = 0; k < n; k++) {
-        const double *w = wr + k * n_rows;
-        double *out = moments + k * columns;
-        ptrdiff_t c = 0;
-        for (; c + 4 <= columns; c += 4)
-            gmm_column_dots(4, w, features + c * n_rows, n_rows, out + c);
-        switch (columns - c) {  /* (constant widths: each its own unrolled loop) */
-        case 3: gmm_column_dots(3, w, features + c * n_rows, n_rows, out + c); break;
-        case 2: gmm_column_dots(2, w, features + c * n_rows, n_rows, out + c); break;
-        case 1: gmm_column_dots(1, w, features + c * n_rows, n_rows, out + c); break;
-        }
+    ptrdiff_t k = 0, c;
+    for (; k + 2 <= n; k += 2) {
+        for (c = 0; c + 2 <= columns; c += 2)
+            gmm_column_dots(2, 2, wr + k * n_rows, features + c * n_rows, n_rows, columns,
+                            moments + k * columns + c);
+        if (c < columns)
+            gmm_column_dots(2, 1, wr + k * n_rows, features + c * n_rows, n_rows, columns,
+                            moments + k * columns + c);
+    }
+    if (k < n) {
+        for (c = 0; c + 2 <= columns; c += 2)
+            gmm_column_dots(1, 2, wr + k * n_rows, features + c * n_rows, n_rows, columns,
+                            moments + k * columns + c);
+        if (c < columns)
+            gmm_column_dots(1, 1, wr + k * n_rows, features + c * n_rows, n_rows, columns,
+                            moments + k * columns + c);
     }
 }
 
