@@ -26,6 +26,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.float cimport DBL_EPSILON
 from libc.math cimport INFINITY, frexp, ldexp
+from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -88,6 +89,10 @@ cdef extern from "kernels.h":
     void min_sq_dist_rows_double(const double *X, Py_ssize_t n_rows, Py_ssize_t d,
                                  const double *center, double *closest) noexcept nogil
     bint gmm_seed_fast() noexcept nogil
+    double gmm_seed_lower(double *closest, const double *candidate,
+                          Py_ssize_t n) noexcept nogil
+    int64_t gmm_seed_mass_total(const double *values, Py_ssize_t n,
+                                double inverse) noexcept nogil
     void seed_potentials_float(const float *X, const float *w, Py_ssize_t n_rows, Py_ssize_t d,
                                const double *candidates, Py_ssize_t n_candidates,
                                const double *closest, double *pot, double *dist,
@@ -864,14 +869,20 @@ def seed_rounds(
             or candidates.shape[0] != block_potentials.shape[1]):
         raise ValueError("seed_rounds: inconsistent buffers")
     with nogil:
+        # (the largest distance: for unit weights from the pass that lowers them)
+        top = (gmm_seed_lower(&closest_sq_dist[0], NULL, n_samples) if w == NULL
+               else core.largest(&closest_sq_dist[0], w, n_samples))
         while c < n_clusters:
             # The draws (_draws.ValueDraws): t rows in proportion to w rint(D^2 / q).
-            top = core.largest(&closest_sq_dist[0], w, n_samples)
             q = 0.0
             if top > 0:
                 frexp(top, &exponent)
                 q = ldexp(1.0, exponent - bits)
-            total = <double> core.quantised_total(&closest_sq_dist[0], w, n_samples, q)
+            if w == NULL and core.reciprocal(q) > 0:  # (vectorised, the same total)
+                total = <double> gmm_seed_mass_total(&closest_sq_dist[0], n_samples,
+                                                     core.reciprocal(q))
+            else:
+                total = <double> core.quantised_total(&closest_sq_dist[0], w, n_samples, q)
             for i in range(t):  # targets, and their ranks by a stable insertion sort
                 targets[i] = uniforms[(c - 1) * t + i] * total
                 j = i
@@ -914,9 +925,10 @@ def seed_rounds(
             if kept is None:
                 _min_sq_distances(X, &centers[c, 0], &center64[0], closest_sq_dist,
                                   distance_threads, False)
-            else:  # (a select, not a branch: taken at random, it mispredicted)
-                for i in range(n_samples):
-                    closest_sq_dist[i] = (kept[best, i] if kept[best, i] < closest_sq_dist[i]
-                                          else closest_sq_dist[i])
+                top = gmm_seed_lower(&closest_sq_dist[0], NULL, n_samples)
+            else:  # (selects, not branches: taken at random, a branch mispredicted)
+                top = gmm_seed_lower(&closest_sq_dist[0], &kept[best, 0], n_samples)
+            if w != NULL:
+                top = core.largest(&closest_sq_dist[0], w, n_samples)
             c += 1
     return c

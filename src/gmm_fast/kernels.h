@@ -12,6 +12,7 @@
 #define GMM_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum { GMM_LEVEL_BASELINE = 0, GMM_LEVEL_AVX2 = 1, GMM_LEVEL_AVX512 = 2 };
 
@@ -120,6 +121,8 @@ struct gmm_kernel_table {
                                    const float *center, double *closest);
     void (*min_sq_dist_rows_double)(const double *X, ptrdiff_t n_rows, ptrdiff_t d,
                                     const double *center, double *closest);
+    double (*seed_lower)(double *closest, const double *candidate, ptrdiff_t n);
+    int64_t (*seed_mass_total)(const double *values, ptrdiff_t n, double inverse);
     /* NULL where the compiler has no vector extensions (GMM_SEED_FAST) */
     void (*seed_potentials_float)(const float *X, const float *w, ptrdiff_t n_rows,
                                   ptrdiff_t d, const double *candidates,
@@ -226,6 +229,8 @@ extern const struct gmm_kernel_table *gmm_active_kernels;
 #define gmm_row_dots(...) GMM_K->row_dots(__VA_ARGS__)
 #define gmm_missing_full_moments(...) GMM_K->missing_full_moments(__VA_ARGS__)
 #define gmm_seed_fast() (GMM_K->seed_potentials_double != NULL)
+#define gmm_seed_lower(...) GMM_K->seed_lower(__VA_ARGS__)
+#define gmm_seed_mass_total(...) GMM_K->seed_mass_total(__VA_ARGS__)
 #define seed_potentials_float(...) GMM_K->seed_potentials_float(__VA_ARGS__)
 #define seed_potentials_double(...) GMM_K->seed_potentials_double(__VA_ARGS__)
 #define lloyd_direct_float(rowwise, ...)                                             \

@@ -17,6 +17,8 @@
    the per-lane sums of the potentials depend on the block bounds, never on threads.
 */
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #ifndef GMM_SEED_ROWS_ONCE
 #define GMM_SEED_ROWS_ONCE
@@ -40,6 +42,48 @@ typedef double gmm_seed_vec __attribute__((vector_size(GMM_SEED_BYTES)));
 #else
 #define GMM_SEED_FAST 0
 #endif
+
+/* The exact draws' passes over the n-vector of squared distances for unit weights
+   (_draws_core's, vectorised at each level: compiled into the Cython module they ran
+   as SSE2 scalar loops, ~60% of the rounds' own time at (5e4, 8) besides the
+   candidates). */
+
+/* closest[i] = min(closest[i], candidate[i]) (candidate NULL: unchanged); returns the
+   largest of them, or 0 (_draws_core.largest without weights). */
+static double gmm_seed_lower(double *restrict closest, const double *restrict candidate,
+                             ptrdiff_t n) {
+    double top = 0.0;
+    if (candidate) {
+        #pragma omp simd reduction(max:top)
+        for (ptrdiff_t i = 0; i < n; i++) {
+            double v = candidate[i] < closest[i] ? candidate[i] : closest[i];
+            closest[i] = v;
+            top = v > top ? v : top;
+        }
+    } else {
+        #pragma omp simd reduction(max:top)
+        for (ptrdiff_t i = 0; i < n; i++) top = closest[i] > top ? closest[i] : top;
+    }
+    return top;
+}
+
+/* sum_i rint(values[i] * inverse) in int64, for 0 <= values[i] * inverse < 2^52 (inverse
+   a power of two, _draws_core.reciprocal; _draws.quantum keeps the largest below 2^52):
+   each rint by the 2^52 shifter, whose low mantissa bits are then the integer
+   (_draws_core.quantised_total without weights, the same total). */
+static int64_t gmm_seed_mass_total(const double *restrict values, ptrdiff_t n,
+                                   double inverse) {
+    const double shifter = 4503599627370496.0;  /* 2^52 */
+    int64_t total = 0;
+    #pragma omp simd reduction(+:total)
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double shifted = values[i] * inverse + shifter;
+        int64_t bits;
+        memcpy(&bits, &shifted, sizeof bits);
+        total += bits - 0x4330000000000000LL;
+    }
+    return total;
+}
 #endif
 
 #if GMM_SEED_FAST
