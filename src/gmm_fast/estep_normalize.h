@@ -104,7 +104,7 @@ enum { GMM_DOT_LANES = 8 };
    Register tiles of GMM_SCORE_ROWS rows x q (<= GMM_SCORE_COMPONENTS, a constant
    where inlined) components: each feature vector loaded once for q components, the
    scores stored once (a loop per component loaded and stored them at every 4
-   columns). For T double, and float (gmm_single_columns). */
+   columns). For T double, and float (_estep's _single_columns). */
 enum { GMM_SCORE_ROWS = 8, GMM_SCORE_COMPONENTS = 4 };
 
 #define GMM_SCORE_TILE(name, T)                                                      \

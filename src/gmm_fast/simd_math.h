@@ -61,9 +61,9 @@ static inline double gmm_exp_nonpositive(double t, int single) {
 /* exp(t) for float t <= 0 in float lanes (twice as many per vector as double's), as
    gmm_exp_nonpositive: n = round(t / ln 2) by the 1.5 * 2^23 shifter, r = t - n ln 2
    (ln 2 in two parts: n ln2_hi is exact for |n| < 2^9), e^r by its Taylor polynomial of
-   degree 7 (truncation < 6e-9 relative, a twentieth of a float ulp). Below -87
-   e^t is near float's smallest normal (1.2e-38): 0, as float32 statistics round
-   such shares (see gmm_normalize_columns_f32). */
+   degree 7 (truncation < 6e-9 relative, a twentieth of a float ulp). From -87 on
+   down e^t is near float's smallest normal (1.2e-38): 0 (why that is harmless for
+   the responsibilities: gmm_normalize_columns_f32). */
 static inline float gmm_expf_nonpositive(float t) {
     const float shifter = 12582912.0f;
     const float ln2_hi = 0.693359375f;
