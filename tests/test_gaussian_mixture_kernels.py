@@ -367,9 +367,19 @@ def test_float32_gemm_error_within_its_bound(covariance_type, n_features, n_comp
     by about eps32 (R + d), a responsibility by as much relative. Measured: 0.05-0.5
     eps32 (R + d). The statistics must move at all (the float32 path ran). k = 8: rows
     shorter than 16 components, normalised across the rows."""
+    _float32_path_within_its_bound(covariance_type, n_features, n_components, "rows",
+                                   monkeypatch)
+
+
+def _float32_path_within_its_bound(covariance_type, n_features, n_components, layout,
+                                   monkeypatch):
+    """The float32 path of ``layout`` against float64 on the same values: the statistics
+    moved, each by at most 2 eps32 (R + d) of its scale. Returns both statistics, the
+    bound and the weights."""
     X, sw, w0, m0, pc = _problem(3000, covariance_type, np.float32, seed=11,
                                  n_features=n_features, n_components=n_components)
-    assert feature_layout(COVARIANCE_CODES[covariance_type], n_features, n_components) == "rows"
+    code = COVARIANCE_CODES[_em._kernel_type(covariance_type, n_features)]
+    assert feature_layout(code, n_features, n_components) == layout
     pc = (pc * 0.1).astype(np.float32)
     params = _KernelParameters(w0, m0, pc, covariance_type, np.float32)
     assert params.single.size > 0
@@ -381,6 +391,7 @@ def test_float32_gemm_error_within_its_bound(covariance_type, n_features, n_comp
     bound = 2 * np.finfo(np.float32).eps / 2 * (params.largest_rounding + n_features)
     _assert_stats_close(single, double, bound,
                         _scales(X, sw, w0, m0, pc, covariance_type, double), np.float32)
+    return single, double, bound, sw
 
 
 @pytest.mark.parametrize("n_features, n_components", [(2, 4), (5, 3), (6, 8)])
@@ -395,21 +406,8 @@ def test_float32_column_loops_error_within_its_bound(covariance_type, n_features
     The statistics must move at all (the float32 path ran), and so must the
     log-likelihood, by no more than the same bound per row. (d <= 6: tied runs as
     full, by the same loops.)"""
-    X, sw, w0, m0, pc = _problem(3000, covariance_type, np.float32, seed=11,
-                                 n_features=n_features, n_components=n_components)
-    code = COVARIANCE_CODES[_em._kernel_type(covariance_type, n_features)]
-    assert feature_layout(code, n_features, n_components) == "column loops"
-    pc = (pc * 0.1).astype(np.float32)
-    params = _KernelParameters(w0, m0, pc, covariance_type, np.float32)
-    assert params.single.size > 0
-    single = estep_statistics(X, sw, w0, m0, pc, covariance_type)
-    monkeypatch.setattr(_em, "_SINGLE_DISTANCE", -np.inf)
-    double = estep_statistics(X, sw, w0, m0, pc, covariance_type)
-    assert any(not np.array_equal(getattr(single, name), getattr(double, name))
-               for name in FIELDS)
-    bound = 2 * np.finfo(np.float32).eps / 2 * (params.largest_rounding + n_features)
-    _assert_stats_close(single, double, bound,
-                        _scales(X, sw, w0, m0, pc, covariance_type, double), np.float32)
+    single, double, bound, sw = _float32_path_within_its_bound(
+        covariance_type, n_features, n_components, "column loops", monkeypatch)
     assert single.log_likelihood != double.log_likelihood
     assert abs(single.log_likelihood - double.log_likelihood) <= bound * sw.sum()
 

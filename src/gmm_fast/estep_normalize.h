@@ -192,27 +192,25 @@ GMM_BODY void gmm_column_dots(int qk, int qc, const double *restrict w,
    rows (eight independent chains of vectors at AVX2, each vector loaded once for
    two products: a tile of 1 x 4 loaded five vectors for four products, and its
    passes were bound by the loads). */
+GMM_BODY void gmm_moments_of(int qk, const double *restrict w,
+                             const double *restrict features, ptrdiff_t n_rows,
+                             ptrdiff_t columns, double *restrict out) {
+    ptrdiff_t c = 0;
+    for (; c + 2 <= columns; c += 2)
+        gmm_column_dots(qk, 2, w, features + c * n_rows, n_rows, columns, out + c);
+    if (c < columns)
+        gmm_column_dots(qk, 1, w, features + c * n_rows, n_rows, columns, out + c);
+}
+
 static void gmm_column_moments(const double *restrict wr,
                                const double *restrict features, ptrdiff_t n_rows,
                                ptrdiff_t columns, ptrdiff_t n,
                                double *restrict moments) {
-    ptrdiff_t k = 0, c;
-    for (; k + 2 <= n; k += 2) {
-        for (c = 0; c + 2 <= columns; c += 2)
-            gmm_column_dots(2, 2, wr + k * n_rows, features + c * n_rows, n_rows, columns,
-                            moments + k * columns + c);
-        if (c < columns)
-            gmm_column_dots(2, 1, wr + k * n_rows, features + c * n_rows, n_rows, columns,
-                            moments + k * columns + c);
-    }
-    if (k < n) {
-        for (c = 0; c + 2 <= columns; c += 2)
-            gmm_column_dots(1, 2, wr + k * n_rows, features + c * n_rows, n_rows, columns,
-                            moments + k * columns + c);
-        if (c < columns)
-            gmm_column_dots(1, 1, wr + k * n_rows, features + c * n_rows, n_rows, columns,
-                            moments + k * columns + c);
-    }
+    ptrdiff_t k = 0;
+    for (; k + 2 <= n; k += 2)
+        gmm_moments_of(2, wr + k * n_rows, features, n_rows, columns, moments + k * columns);
+    if (k < n)
+        gmm_moments_of(1, wr + k * n_rows, features, n_rows, columns, moments + k * columns);
 }
 
 /* Float32 data near the shift, narrow rows by loops (_estep's _single_columns): the
