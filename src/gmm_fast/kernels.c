@@ -92,9 +92,9 @@ const struct gmm_kernel_table GMM_KERNEL_TABLE = {
     .column_spread_double = gmm_column_spread_double,
     .min_sq_dist_rows_float = gmm_min_sq_dist_rows_float,
     .min_sq_dist_rows_double = gmm_min_sq_dist_rows_double,
-#if GMM_SEED_FAST
     .seed_lower = gmm_seed_lower,
     .seed_mass_total = gmm_seed_mass_total,
+#if GMM_SEED_FAST
     .seed_potentials_float = gmm_seed_potentials_float,
     .seed_potentials_double = gmm_seed_potentials_double,
 #endif
