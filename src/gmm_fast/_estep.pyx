@@ -537,7 +537,7 @@ cdef void _single_columns(const Model *model, const float *X, Py_ssize_t n_rows,
     data's). The float64 loops spent most of their time on the exps (E-step, full
     (1e5, 2, 4) float32, one thread: normalisation 38%, moments 19%, scores 14%,
     features 7%). E-step, one thread, ms, float64 loops -> these (AMD EPYC at AVX2):
-    full (1e5, 2, 4) 1.42 -> 1.02, (1e6, 8, 8) 88 -> 76-82. Float32 sums of the
+    full (1e5, 2, 4) 1.42 -> 1.02, (1e6, 8, 8) 90-92 -> 81-88. Float32 sums of the
     statistics within a chunk (as ``_single_statistics``) took 0.84 and 50, but they
     depend on where chunks start (a dask fit's blocks then differ from the in-memory
     fit's by ~1e-7, not 1e-16), and float32 features in the statistics left the
